@@ -1,0 +1,51 @@
+"""Matplotlib figures (PNG) of spiking activity. Every axis carries units."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str,
+                names: Optional[Sequence[str]] = None, title: str = "") -> None:
+    """Spike raster of one sample across layers, stacked top (input) to bottom.
+
+    Parameters
+    ----------
+    times : list of int arrays (n_k,)
+        Spike time (steps) of each neuron of each layer; ``t_max`` = no spike.
+    t_max : int
+    dt_ms : float
+    path : str
+        PNG file to write.
+    names : layer names (default "layer k")
+    """
+    plt = _pyplot()
+    n = len(times)
+    names = list(names) if names is not None else [f"layer {k}" for k in range(n)]
+    heights = [max(1.0, min(4.0, len(t) / 150)) for t in times]
+    fig, axes = plt.subplots(n, 1, figsize=(8, 1.2 + 1.3 * sum(heights)), sharex=True,
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, t, name in zip(axes[:, 0], times, names):
+        t = np.asarray(t)
+        idx = np.flatnonzero(t < t_max)
+        ax.scatter(t[idx] * dt_ms, idx, s=2 if len(t) > 100 else 8, marker="|" if len(t) <= 100 else ".",
+                   color="k", linewidths=1)
+        ax.set_ylim(-0.5, len(t) - 0.5)
+        ax.set_ylabel(f"{name}\nneuron")
+        ax.text(1.0, 1.0, f"{idx.size}/{len(t)} spiked", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8)
+    axes[-1, 0].set_xlim(0, t_max * dt_ms)
+    axes[-1, 0].set_xlabel("time (ms)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,157 @@
+"""Brian2 simulator of the layered TTFS network (the reference model).
+
+The network is built from the equations of :mod:`models.neuron`, with units:
+membrane potential, threshold and weights in mV, time in ms. A whole batch runs
+in one Brian2 run: every layer is one ``NeuronGroup`` holding ``batch`` copies
+of the layer, connected by block-diagonal ``Synapses`` (copy ``b`` of a layer
+only feeds copy ``b`` of the next).
+
+The code generation target is selectable: ``numpy`` (no compiler), ``cython``
+(compiled once, then cached) or ``cpp_standalone`` (a C++ project built in a
+directory of its own).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .neuron import (NEURON_EQUATIONS, SYNAPSE_MODEL, SYNAPSE_ON_PRE, THRESHOLD_CONDITION,
+                     THRESHOLD_EPS_MV, NeuronParams)
+
+TARGETS = ("numpy", "cython", "cpp_standalone")
+
+
+@dataclass
+class BrianResult:
+    """What a Brian2 run returns.
+
+    Attributes
+    ----------
+    times : list of int32 arrays (batch, n_k)
+        Spike time (steps) of every neuron of layers 1..L, ``t_max`` = no spike.
+    spikes : list of (sample, neuron, time_ms) array triples, one per layer 0..L
+        The raw ``SpikeMonitor`` content (layer 0 = inputs), unbatched.
+    v_trace : dict layer -> float array (batch, n_recorded, n_steps), mV
+        Membrane potentials recorded by the ``StateMonitor`` (if asked).
+    v_neurons : dict layer -> int array of the recorded neuron indices
+    t_ms : float array (n_steps,) of the recording times in ms
+    """
+
+    times: List[np.ndarray]
+    spikes: List[tuple]
+    v_trace: Dict[int, np.ndarray] = field(default_factory=dict)
+    v_neurons: Dict[int, np.ndarray] = field(default_factory=dict)
+    t_ms: Optional[np.ndarray] = None
+
+
+def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
+             target: str = "numpy", record_v: Optional[Dict[int, Sequence[int]]] = None,
+             build_dir: Optional[str] = None) -> BrianResult:
+    """Run a batch through the network in Brian2.
+
+    Parameters
+    ----------
+    weights : sequence of arrays (n_k, n_{k+1}), mV
+    t_in : int array (batch, n_0), input spike times in steps (``t_max`` = none)
+    params : NeuronParams
+    target : {"numpy", "cython", "cpp_standalone"}
+    record_v : dict {layer (1..L): neuron indices}, optional
+        Record the membrane potential of these neurons (every sample of the
+        batch) with a ``StateMonitor``.
+    build_dir : str, optional
+        Project directory for ``cpp_standalone`` (default: a fresh temporary one).
+
+    Returns
+    -------
+    BrianResult
+    """
+    import brian2 as b2
+
+    if target not in TARGETS:
+        raise ValueError(f"unknown Brian2 target {target!r}; choose one of {', '.join(TARGETS)}")
+    if len(weights) != params.n_layers:
+        raise ValueError(f"{len(weights)} weight matrices but {params.n_layers} thresholds")
+    t_in = np.asarray(t_in)
+    batch, n0 = t_in.shape
+    sizes = [n0] + [w.shape[1] for w in weights]
+    record_v = dict(record_v or {})
+    for layer in record_v:
+        if not 1 <= layer <= len(weights):
+            raise ValueError(f"record_v layer {layer} outside 1..{len(weights)}")
+
+    standalone = target == "cpp_standalone"
+    if standalone:
+        build_dir = build_dir or tempfile.mkdtemp(prefix="spiking_gan_cpp_")
+        b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
+    else:
+        b2.prefs.codegen.target = target
+    try:
+        dt = params.dt_ms * b2.ms
+        b2.defaultclock.dt = dt
+        ns = {"eps": THRESHOLD_EPS_MV * b2.mV}
+        # --- layer 0: input spike generators --------------------------------
+        b_idx, i_idx = np.nonzero(t_in < params.t_max)
+        inputs = b2.SpikeGeneratorGroup(batch * n0, b_idx * n0 + i_idx,
+                                        t_in[b_idx, i_idx] * dt, name="layer_0")
+        groups = [inputs]
+        objects = [inputs]
+        for k, (w, theta) in enumerate(zip(weights, params.thresholds), start=1):
+            n_pre, n_post = w.shape
+            g = b2.NeuronGroup(batch * n_post, NEURON_EQUATIONS, threshold=THRESHOLD_CONDITION,
+                               refractory=2 * params.t_max * dt, method="exact",
+                               namespace=ns, name=f"layer_{k}")
+            g.theta = theta * b2.mV
+            syn = b2.Synapses(groups[-1], g, model=SYNAPSE_MODEL, on_pre=SYNAPSE_ON_PRE,
+                              delay=(params.latency - 1) * dt, name=f"synapses_{k}")
+            # block-diagonal connectivity: copy b of layer k-1 -> copy b of layer k
+            pre = np.arange(n_pre)[:, None]
+            post = np.arange(n_post)[None, :]
+            offs = np.arange(batch)[:, None, None]
+            syn.connect(i=np.broadcast_to(offs * n_pre + pre[None], (batch, n_pre, n_post)).ravel(),
+                        j=np.broadcast_to(offs * n_post + post[None], (batch, n_pre, n_post)).ravel())
+            syn.w = np.tile(np.asarray(w, dtype=np.float64).ravel(), batch) * b2.mV
+            groups.append(g)
+            objects += [g, syn]
+        monitors = [b2.SpikeMonitor(g, name=f"spikes_{k}") for k, g in enumerate(groups)]
+        objects += monitors
+        states = {}
+        for layer, neurons in record_v.items():
+            neurons = np.asarray(neurons, dtype=int)
+            if neurons.size and (neurons.min() < 0 or neurons.max() >= sizes[layer]):
+                raise ValueError(f"record_v neurons out of range for layer {layer} of size {sizes[layer]}")
+            idx = (np.arange(batch)[:, None] * sizes[layer] + neurons[None, :]).ravel()
+            states[layer] = (neurons, b2.StateMonitor(groups[layer], "v", record=idx,
+                                                       name=f"v_{layer}"))
+            objects.append(states[layer][1])
+        net = b2.Network(*objects)
+        net.run(params.t_max * dt, namespace={})
+        if standalone:
+            b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
+
+        times, spikes = [], []
+        for k, mon in enumerate(monitors):
+            idx = np.asarray(mon.i[:], dtype=np.int64)
+            t_ms = np.asarray(mon.t[:] / b2.ms, dtype=np.float64)
+            n = sizes[k]
+            spikes.append((idx // n, idx % n, t_ms))
+            if k == 0:
+                continue
+            out = np.full((batch, n), params.t_max, dtype=np.int32)
+            out[idx // n, idx % n] = np.rint(t_ms / params.dt_ms).astype(np.int32)
+            times.append(out)
+        result = BrianResult(times=times, spikes=spikes)
+        for layer, (neurons, mon) in states.items():
+            v = np.asarray(mon.v[:] / b2.mV)  # (batch * n_rec, n_steps)
+            result.v_trace[layer] = v.reshape(batch, len(neurons), -1)
+            result.v_neurons[layer] = neurons
+            result.t_ms = np.asarray(mon.t[:] / b2.ms)
+        return result
+    finally:
+        if standalone:
+            b2.device.reinit()
+            b2.device.activate()
+            b2.set_device("runtime")

@@ -1,0 +1,71 @@
+"""Time-to-first-spike (TTFS) coding: values <-> spike times.
+
+All functions are vectorised over a batch and pure. Spike times are integer
+steps in ``[0, t_max]``; ``t_max`` is "no spike" (see :mod:`models.neuron`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def encode_images(images: np.ndarray, t_max: int) -> np.ndarray:
+    """Encode 8-bit intensities as spike times (S4NN).
+
+    ``t = floor((255 - p) * t_max / 255)``: white (255) spikes at step 0,
+    black (0) at ``t_max``, i.e. never.
+
+    Parameters
+    ----------
+    images : array (batch, ...) of uint8 or numbers in [0, 255]
+    t_max : int
+        Window length in steps.
+
+    Returns
+    -------
+    times : int32 array (batch, n_pixels), flattened per sample.
+    """
+    x = np.asarray(images)
+    if x.size and (not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255):
+        raise ValueError("pixel values must be finite and in [0, 255]")
+    p = x.reshape(len(x), -1).astype(np.int64)
+    return ((255 - p) * t_max // 255).astype(np.int32)
+
+
+def encode_values(values: np.ndarray, t_max: int) -> np.ndarray:
+    """Encode values in [0, 1] (noise, generated images) like pixels.
+
+    ``t = floor((1 - z) * t_max)``, clipped to ``[0, t_max]``: ``z = 1`` spikes at
+    step 0 and ``z = 0`` never spikes.
+
+    Parameters
+    ----------
+    values : float array (batch, ...) in [0, 1]
+    t_max : int
+
+    Returns
+    -------
+    times : int32 array (batch, n)
+    """
+    z = np.asarray(values, dtype=np.float64)
+    z = z.reshape(len(z), -1)
+    if not np.all(np.isfinite(z)):
+        raise ValueError("values to encode must be finite")
+    return np.clip(np.floor((1.0 - z) * t_max), 0, t_max).astype(np.int32)
+
+
+def sample_noise_times(rng: np.random.Generator, batch: int, n: int, t_max: int) -> np.ndarray:
+    """Draw the GAN prior ``z ~ U(0, 1)^n`` and encode it (int32 (batch, n))."""
+    return encode_values(rng.random((batch, n)), t_max)
+
+
+def decode_times(times: np.ndarray, t_max: int) -> np.ndarray:
+    """Decode spike times into intensities ``x = 1 - t / t_max`` in [0, 1].
+
+    No spike (``t = t_max``) decodes to 0 (black).
+
+    Returns
+    -------
+    x : float32 array, same shape as ``times``.
+    """
+    t = np.asarray(times, dtype=np.float32)
+    return np.clip(1.0 - t / np.float32(t_max), 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,128 @@
+"""The integrate-and-fire neuron of Spiking-GAN, defined once.
+
+This module is *what the model is*: the equations (as Brian2 strings, with
+physical units), the parameters, and the discrete-time semantics that every
+simulator of this project follows exactly. How the model is simulated lives in
+:mod:`models.brian` (Brian2, the reference) and :mod:`models.kernel` (a
+vectorised NumPy kernel used for training).
+
+Discrete-time semantics (the contract)
+--------------------------------------
+Time advances in steps of ``dt``; a simulation window holds ``t_max`` steps,
+``0 .. t_max - 1``. A spike time is an integer step; the value ``t_max`` means
+"no spike in the window".
+
+For neuron ``j`` of a layer with presynaptic neurons ``i`` (weights ``w_ij`` in
+mV, instantaneous non-leaky synapses)::
+
+    V_j(t) = sum_i w_ij * [t_i + latency - 1 <= t]
+    t_j    = min { t : V_j(t - 1) >= theta - EPS }      (first crossing, + latency)
+    t_j    = t_max  if that time is >= t_max             (no spike)
+
+With the default ``latency = 1`` this is the S4NN reference convention
+``argmax(V >= theta) + 1``: an input spike arriving at step ``t`` is integrated
+during step ``t`` and the threshold is tested at the start of step ``t + 1``.
+Brian2's default schedule (``thresholds`` before ``synapses``) has exactly this
+one-step delay; a latency of ``L > 1`` is a synaptic delay of ``(L - 1) * dt``.
+
+After its spike a neuron is refractory for longer than the window, so it
+fires at most once (time-to-first-spike coding).
+
+``EPS`` is a numerical guard of 1e-6 mV: Brian2 stores potentials in volt
+(float64), the kernel in mV (float32 or float64), so a potential that lands
+*exactly* on the threshold could otherwise round to either side in one of
+them. Physically it is far below any weight resolution.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence, Tuple, Union
+
+import numpy as np
+
+#: Numerical guard on the threshold test, in mV (see module docstring).
+THRESHOLD_EPS_MV = 1e-6
+
+#: Brian2 model equations of the non-leaky IF neuron. ``v`` only changes through
+#: instantaneous synaptic jumps, so it has no differential equation.
+NEURON_EQUATIONS = """
+v : volt
+theta : volt (constant, shared)
+"""
+
+#: Brian2 threshold condition (``eps`` is :data:`THRESHOLD_EPS_MV` in mV).
+THRESHOLD_CONDITION = "v >= theta - eps"
+
+#: Brian2 synapse model: a presynaptic spike adds ``w`` to the membrane.
+SYNAPSE_MODEL = "w : volt"
+SYNAPSE_ON_PRE = "v_post += w"
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Parameters shared by both simulators.
+
+    Parameters
+    ----------
+    thresholds : tuple of float
+        Firing threshold of each layer, in mV (one entry per weight matrix).
+    t_max : int
+        Window length in steps; also the "no spike" time. Default 256.
+    dt_ms : float
+        Step length in ms. Default 1 ms.
+    latency : int
+        Steps from an input spike to the earliest output spike it can cause
+        (>= 1; 1 is the S4NN / Brian2 default convention).
+    """
+
+    thresholds: Tuple[float, ...] = (100.0, 100.0)
+    t_max: int = 256
+    dt_ms: float = 1.0
+    latency: int = 1
+
+    def __post_init__(self):
+        th = tuple(float(x) for x in np.atleast_1d(self.thresholds))
+        object.__setattr__(self, "thresholds", th)
+        if not th or not all(np.isfinite(x) and x > 0 for x in th):
+            raise ValueError(f"thresholds must be finite and > 0 mV, got {th}")
+        if int(self.t_max) != self.t_max or self.t_max < 2:
+            raise ValueError(f"t_max must be an integer >= 2 steps, got {self.t_max}")
+        object.__setattr__(self, "t_max", int(self.t_max))
+        if not (np.isfinite(self.dt_ms) and self.dt_ms > 0):
+            raise ValueError(f"dt_ms must be > 0, got {self.dt_ms}")
+        if int(self.latency) != self.latency or not 1 <= self.latency < self.t_max:
+            raise ValueError(f"latency must be an integer in [1, t_max), got {self.latency}")
+        object.__setattr__(self, "latency", int(self.latency))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.thresholds)
+
+    @property
+    def window_ms(self) -> float:
+        """Simulated duration ``t_max * dt`` in ms."""
+        return self.t_max * self.dt_ms
+
+    def with_thresholds(self, thresholds: Sequence[float]) -> "NeuronParams":
+        return NeuronParams(tuple(thresholds), self.t_max, self.dt_ms, self.latency)
+
+
+def causal_mask(t_in: np.ndarray, t_out: np.ndarray, latency: int = 1) -> np.ndarray:
+    """Whether an input spike could have contributed to an output spike.
+
+    ``[t_i + latency <= t_j]``, i.e. ``[t_i < t_j]`` for the default latency:
+    the input arrived before the output's threshold test. For an output that
+    never fired (``t_j = t_max``) every input spike inside the window counts.
+    This is ``dV_j / dw_ij`` of the S4NN learning rule.
+
+    Parameters
+    ----------
+    t_in : array (batch, n_in), int
+    t_out : array (batch, n_out), int
+    latency : int
+
+    Returns
+    -------
+    mask : bool array (batch, n_in, n_out)
+    """
+    return (t_in[:, :, None] + latency) <= t_out[:, None, :]

@@ -1,0 +1,136 @@
+"""Brian2 and the NumPy kernel agree spike for spike (models/neuron.py semantics)."""
+import numpy as np
+import pytest
+
+from conftest import dyadic_weights
+from models import brian, kernel
+from models.neuron import NeuronParams
+
+TARGETS = [pytest.param("numpy", marks=pytest.mark.brian2),
+           pytest.param("cython", marks=[pytest.mark.brian2, pytest.mark.cython, pytest.mark.slow])]
+
+
+def assert_same(weights, t_in, params, target, dtypes=(np.float32, np.float64)):
+    ref = brian.simulate(weights, t_in, params, target=target).times
+    for dtype in dtypes:
+        got = kernel.forward(weights, t_in, params, dtype=dtype)
+        assert len(got) == len(ref)
+        for k, (a, b) in enumerate(zip(got, ref)):
+            np.testing.assert_array_equal(a, b, err_msg=f"layer {k + 1}, kernel {dtype.__name__}")
+    return ref
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_hand_worked_single_neuron(target):
+    # w = (60, 40) mV, theta = 100 mV; inputs at steps 3 and 7 -> V reaches 100 at step 7
+    # -> spike at 8 (one step latency). Drop one input -> never fires -> t_max.
+    params = NeuronParams((100.0,), t_max=16)
+    w = [np.array([[60.0], [40.0]])]
+    t_in = np.array([[3, 7], [3, 16], [0, 0], [14, 14], [15, 0]])
+    out = assert_same(w, t_in, params, target)[0][:, 0]
+    # [0, 0]: both at step 0 -> spike at 1; [14, 14] -> 15; [15, 0]: crossing at 15 -> 16 = no spike
+    np.testing.assert_array_equal(out, [8, 16, 1, 15, 16])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("sizes,thresholds,t_max", [
+    ((30, 20, 5), (4.0, 2.5), 40),
+    ((25, 15, 12, 3), (3.0, 1.5, 2.0), 64),
+    ((12, 8), (1.0,), 20),
+])
+def test_random_networks(target, sizes, thresholds, t_max, rng):
+    weights = dyadic_weights(rng, sizes)
+    params = NeuronParams(thresholds, t_max=t_max)
+    t_in = rng.integers(0, t_max + 1, size=(7, sizes[0]))
+    out = assert_same(weights, t_in, params, target)
+    fired = np.mean([np.mean(t < t_max) for t in out])
+    assert 0.05 < fired < 0.98, "the test network should have firing and silent neurons"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_adversarial_inputs(target, rng):
+    sizes, t_max = (16, 10, 4), 24
+    weights = dyadic_weights(rng, sizes, low=-0.5, high=1.0)
+    # exact landings: neuron 0 of layer 1 sums to exactly 2.0 with all inputs, neuron 1 to
+    # 2.0 - 2^-8 (just below), neuron 2 only negative weights (never fires)
+    weights[0][:, 0] = 0.125
+    weights[0][:, 1] = 0.125
+    weights[0][0, 1] -= 2.0 ** -8
+    weights[0][:, 2] = -0.25
+    params = NeuronParams((2.0, 0.75), t_max=t_max)
+    t_in = np.stack([
+        np.full(16, t_max),                      # no input spikes at all
+        np.zeros(16, int),                       # all inputs at step 0
+        np.full(16, 5),                          # all at one step
+        np.full(16, t_max - 1),                  # all at the last step: too late to cause a spike
+        np.arange(16),                           # one per step
+        rng.integers(0, t_max + 1, 16),
+    ])
+    out = assert_same(weights, t_in, params, target)
+    h = out[0]
+    np.testing.assert_array_equal(h[:, 0], [t_max, 1, 6, t_max, 16, h[5, 0]])  # lands on 2.0
+    assert np.all(h[:4, 1] == t_max) and h[4, 1] == t_max     # 2.0 - 2^-8: never reached
+    assert np.all(h[:, 2] == t_max)                           # inhibitory only
+    assert np.all(out[1][0] == t_max)
+
+
+@pytest.mark.brian2
+def test_float_weights_float64_kernel(rng):
+    """Arbitrary (non-dyadic) float weights: the float64 kernel is bit-compatible."""
+    sizes, t_max = (40, 30, 6), 50
+    weights = [rng.normal(0.3, 1.0, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    params = NeuronParams((3.0, 2.0), t_max=t_max)
+    t_in = rng.integers(0, t_max + 1, size=(9, sizes[0]))
+    assert_same(weights, t_in, params, "numpy", dtypes=(np.float64,))
+
+
+@pytest.mark.brian2
+def test_latency_two_steps(rng):
+    """latency = 2 is a synaptic delay of one dt in Brian2 and a shift in the kernel."""
+    sizes, t_max = (20, 10, 3), 40
+    weights = dyadic_weights(rng, sizes)
+    params = NeuronParams((2.0, 1.0), t_max=t_max, latency=2)
+    t_in = rng.integers(0, t_max + 1, size=(5, sizes[0]))
+    out = assert_same(weights, t_in, params, "numpy")
+    assert out[0].min() >= 2
+
+
+@pytest.mark.brian2
+def test_digits_through_s4nn_sized_network(rng):
+    """Real digits through a 784-40-10 network with S4NN-style weights and dt = 0.5 ms."""
+    from models.coding import encode_images
+    from training.data import load_digits
+    data = load_digits()
+    params = NeuronParams((30.0, 20.0), t_max=64, dt_ms=0.5)
+    weights = [np.round(rng.uniform(0, 1, (784, 40)) * 256) / 256,
+               np.round(rng.uniform(0, 4, (40, 10)) * 256) / 256]
+    t_in = encode_images(data.test_images[:6], params.t_max)
+    out = assert_same(weights, t_in, params, "numpy")
+    assert (out[1] < params.t_max).any()
+
+
+@pytest.mark.brian2
+@pytest.mark.standalone
+@pytest.mark.slow
+def test_cpp_standalone(rng, tmp_path):
+    sizes, t_max = (15, 8, 3), 30
+    weights = dyadic_weights(rng, sizes)
+    params = NeuronParams((2.0, 1.0), t_max=t_max)
+    t_in = rng.integers(0, t_max + 1, size=(4, sizes[0]))
+    ref = brian.simulate(weights, t_in, params, target="cpp_standalone", build_dir=str(tmp_path / "cpp"))
+    for a, b in zip(kernel.forward(weights, t_in, params), ref.times):
+        np.testing.assert_array_equal(a, b)
+    # the runtime device is restored afterwards
+    assert_same(weights, t_in, params, "numpy")
+
+
+@pytest.mark.brian2
+def test_state_monitor_trace_matches_spike(rng):
+    """The recorded membrane potential crosses the threshold one step before the spike."""
+    params = NeuronParams((100.0,), t_max=16)
+    w = [np.array([[60.0], [40.0]])]
+    res = brian.simulate(w, np.array([[3, 7]]), params, record_v={1: [0]})
+    v = res.v_trace[1][0, 0]
+    assert v.shape == (16,)
+    np.testing.assert_allclose(v[:8], [0, 0, 0, 0, 60, 60, 60, 60], atol=1e-9)
+    assert v[8] == pytest.approx(100.0) and res.times[0][0, 0] == 8
