@@ -24,6 +24,7 @@ neurons or time steps.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Sequence
 
 import numpy as np
@@ -32,8 +33,48 @@ import scipy.sparse as sp
 from .neuron import THRESHOLD_EPS_MV, NeuronParams
 
 
+@dataclass
+class LayerEvents:
+    """The input events of one layer, kept by the forward pass for the backward pass.
+
+    Attributes
+    ----------
+    matrix : scipy CSR matrix (batch * k_max, n_in), 0/1
+        Row ``b * k_max + r`` marks the inputs of sample ``b`` that spiked at its
+        ``r``-th distinct event step.
+    group_time : int32 array (batch, k_max)
+        The step of each event group (padding groups: ``t_max - latency``).
+    sample, neuron, rank : int arrays (n_events,)
+        Per input spike: its sample, input neuron and event-group rank.
+    """
+
+    matrix: sp.csr_matrix
+    group_time: np.ndarray
+    sample: np.ndarray
+    neuron: np.ndarray
+    rank: np.ndarray
+
+
+def group_events(t_in: np.ndarray, horizon: int, dtype=np.float32) -> LayerEvents:
+    """Group the input spikes before ``horizon`` by (sample, step); see module docstring."""
+    batch, n_in = t_in.shape
+    b_ev, i_ev = np.nonzero(t_in < horizon)
+    key = b_ev.astype(np.int64) * horizon + t_in[b_ev, i_ev]
+    uniq, inv = np.unique(key, return_inverse=True)
+    g_b = uniq // horizon
+    counts = np.bincount(g_b, minlength=batch)
+    k_max = int(counts.max()) if uniq.size else 0
+    g_rank = np.arange(uniq.size) - (np.cumsum(counts) - counts)[g_b]
+    group_time = np.full((batch, k_max), horizon, dtype=np.int32)
+    group_time[g_b, g_rank] = uniq % horizon
+    rank = g_rank[inv]
+    matrix = sp.csr_matrix((np.ones(b_ev.size, dtype=dtype), (b_ev * k_max + rank, i_ev)),
+                           shape=(batch * k_max, n_in))
+    return LayerEvents(matrix, group_time, b_ev, i_ev, rank)
+
+
 def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max: int,
-                  latency: int = 1, dtype=np.float32) -> np.ndarray:
+                  latency: int = 1, dtype=np.float32, return_events: bool = False):
     """Spike times of one layer of IF neurons.
 
     Parameters
@@ -51,45 +92,36 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
     dtype : numpy dtype
         Accumulation precision (float32 is exact for weights on a dyadic grid;
         use float64 for bit-level agreement with Brian2 on arbitrary weights).
+    return_events : bool
+        Also return the :class:`LayerEvents` (for the learning rule).
 
     Returns
     -------
     t_out : int32 array (batch, n_out)
+    events : LayerEvents, only if ``return_events``
     """
     t_in = np.asarray(t_in)
     batch, n_in = t_in.shape
     if weights.ndim != 2 or weights.shape[0] != n_in:
         raise ValueError(f"weights of shape {weights.shape} do not match {n_in} inputs")
     n_out = weights.shape[1]
-    horizon = t_max - latency  # an input at step >= horizon cannot cause a spike in the window
+    # an input at step >= horizon cannot cause a spike inside the window
+    horizon = max(t_max - latency, 0)
     t_out = np.full((batch, n_out), t_max, dtype=np.int32)
-    if horizon <= 0:
-        return t_out
-    b_ev, i_ev = np.nonzero(t_in < horizon)
-    if b_ev.size == 0:
-        return t_out
     # 1. rank the distinct event steps of each sample
-    key = b_ev.astype(np.int64) * horizon + t_in[b_ev, i_ev]
-    uniq, inv = np.unique(key, return_inverse=True)
-    g_b = uniq // horizon
-    counts = np.bincount(g_b, minlength=batch)
-    k_max = int(counts.max())
-    g_rank = np.arange(uniq.size) - (np.cumsum(counts) - counts)[g_b]
-    group_time = np.full((batch, k_max), horizon, dtype=np.int32)
-    group_time[g_b, g_rank] = uniq % horizon
-    # 2. potential increments at the event steps: sparse events @ W
-    rows = g_b[inv] * k_max + g_rank[inv]
-    events = sp.csr_matrix((np.ones(rows.size, dtype=dtype), (rows, i_ev)),
-                           shape=(batch * k_max, n_in))
-    v = np.asarray(events @ np.asarray(weights, dtype=dtype)).reshape(batch, k_max, n_out)
-    # 3. potential = running sum; first crossing of the threshold
-    np.cumsum(v, axis=1, out=v)
-    crossed = v >= np.asarray(threshold - THRESHOLD_EPS_MV, dtype=v.dtype)
-    first = crossed.argmax(axis=1)
-    fired = np.take_along_axis(crossed, first[:, None, :], axis=1)[:, 0, :]
-    t_cross = np.take_along_axis(group_time, first, axis=1)
-    np.copyto(t_out, t_cross + latency, where=fired)
-    return t_out
+    ev = group_events(t_in, horizon, dtype)
+    k_max = ev.group_time.shape[1]
+    if k_max:
+        # 2. potential increments at the event steps: sparse events @ W
+        v = np.asarray(ev.matrix @ np.asarray(weights, dtype=dtype)).reshape(batch, k_max, n_out)
+        # 3. potential = running sum; first crossing of the threshold
+        np.cumsum(v, axis=1, out=v)
+        crossed = v >= np.asarray(threshold - THRESHOLD_EPS_MV, dtype=v.dtype)
+        first = crossed.argmax(axis=1)
+        fired = np.take_along_axis(crossed, first[:, None, :], axis=1)[:, 0, :]
+        t_cross = np.take_along_axis(ev.group_time, first, axis=1)
+        np.copyto(t_out, t_cross + latency, where=fired)
+    return (t_out, ev) if return_events else t_out
 
 
 def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
