@@ -1,0 +1,187 @@
+"""S4NN approximate temporal backpropagation, batched over samples.
+
+Kheradpisheh & Masquelier (2020) approximate ``dt_j / dV_j = -1`` and
+``dV_j / dw_ij = [t_i < t_j]`` (the input arrived before the output spike;
+:func:`models.neuron.causal_mask`). With ``e`` the *desired shift* of the
+spike times (``T - t``, normalised per sample), for a layer with inputs ``i``
+and outputs ``k``::
+
+    dW[i, k]  = mean_b  e[b, k] * [t_i^b < t_k^b]                (update: W -= lr * dW)
+    e_in[b, i] = sum_k  e[b, k] * w_ik * [t_i^b < t_k^b]         (then e_in /= ||e_in||)
+
+``e_in`` is the error of the layer below; for the first layer it is the error
+of the *input spike times*, which is how the generator is trained through the
+discriminator. Everything is vectorised over the batch and event-driven: the
+mask is only evaluated at the distinct input event steps kept by
+:func:`models.kernel.layer_forward` (no ``(batch, n_in, n_out)`` tensor).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from models.kernel import LayerEvents, layer_forward
+from models.neuron import NeuronParams
+
+
+@dataclass
+class Trace:
+    """What the forward pass keeps for the backward pass.
+
+    Attributes
+    ----------
+    t_in : int array (batch, n_0), the input spike times
+    times : list of int32 arrays (batch, n_k), k = 1..L
+    events : list of LayerEvents, one per layer
+    """
+
+    t_in: np.ndarray
+    times: List[np.ndarray]
+    events: List[LayerEvents]
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.times[-1]
+
+
+def forward_trace(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
+                  dtype=np.float32) -> Trace:
+    """Forward pass of :func:`models.kernel.forward`, keeping what learning needs."""
+    times, events = [], []
+    t = np.asarray(t_in)
+    for w, theta in zip(weights, params.thresholds):
+        t, ev = layer_forward(t, w, theta, params.t_max, params.latency, dtype, return_events=True)
+        times.append(t)
+        events.append(ev)
+    return Trace(np.asarray(t_in), times, events)
+
+
+def normalise(e: np.ndarray) -> np.ndarray:
+    """Per-sample L2 normalisation ``e / ||e||`` (rows with ``||e|| = 0`` stay 0)."""
+    norm = np.sqrt(np.einsum("bk,bk->b", e, e, dtype=np.float64))
+    return (e / np.where(norm > 0, norm, 1.0)[:, None]).astype(e.dtype, copy=False)
+
+
+def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: np.ndarray,
+                   weights: np.ndarray, latency: int, want_input_error: bool,
+                   silent_inputs_full_error: bool = False):
+    """Gradient of one layer and the error of its inputs.
+
+    Parameters
+    ----------
+    events : LayerEvents of the layer's forward pass
+    t_in : int array (batch, n_in); t_out : int array (batch, n_out)
+    e : float array (batch, n_out), the (normalised) desired shift of the output times
+    weights : array (n_in, n_out)
+    latency : int
+    want_input_error : bool
+        Compute ``e_in`` (not needed for the first layer of a network whose
+        input is data).
+    silent_inputs_full_error : bool
+        Give inputs that did not spike inside the window the error they would
+        have if they had spiked at step 0 (``e_in = e @ W.T``) instead of 0.
+        This is the remedy for dead generator pixels (see :mod:`training.gan`).
+
+    Returns
+    -------
+    dW : float array (n_in, n_out), mean over the batch
+    e_in : float array (batch, n_in) (not normalised) or None
+    """
+    batch, n_out = e.shape
+    k_max = events.group_time.shape[1]
+    dW = np.zeros(weights.shape, dtype=e.dtype)
+    e_in = np.zeros(t_in.shape, dtype=e.dtype) if want_input_error else None
+    if k_max:
+        # D[b, r, k] = e[b, k] * [group_time[b, r] + latency <= t_out[b, k]]
+        d = np.where(events.group_time[:, :, None] + latency <= t_out[:, None, :],
+                     e[:, None, :], 0).astype(e.dtype, copy=False)
+        d2 = d.reshape(batch * k_max, n_out)
+        dW = np.asarray(events.matrix.T @ d2) / batch
+        if want_input_error:
+            rows = events.sample * k_max + events.rank
+            e_in[events.sample, events.neuron] = np.einsum(
+                "nk,nk->n", d2[rows], weights[events.neuron].astype(e.dtype, copy=False))
+    if want_input_error and silent_inputs_full_error:
+        silent = np.ones(t_in.shape, dtype=bool)
+        silent[events.sample, events.neuron] = False
+        if silent.any():
+            full = e @ weights.T.astype(e.dtype, copy=False)
+            e_in[silent] = full[silent]
+    return dW.astype(weights.dtype, copy=False), e_in
+
+
+def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, params: NeuronParams,
+             input_error: bool = False, silent_inputs_full_error: bool = False):
+    """S4NN backward pass through every layer.
+
+    Parameters
+    ----------
+    weights : list of arrays (n_k, n_{k+1})
+    trace : Trace of the forward pass
+    e_out : float array (batch, n_L), desired shift ``(T - t) / t_max`` of the output times
+    params : NeuronParams
+    input_error : bool
+        Also return the (normalised) error of the input spike times.
+    silent_inputs_full_error : bool
+        See :func:`layer_backward`; applies to the input layer only.
+
+    Returns
+    -------
+    grads : list of arrays like ``weights`` (mean over the batch)
+    e_in : float array (batch, n_0) or None
+    """
+    L = len(weights)
+    grads: List[Optional[np.ndarray]] = [None] * L
+    e = normalise(np.asarray(e_out, dtype=np.float32))
+    e_in = None
+    for k in range(L - 1, -1, -1):
+        t_in = trace.t_in if k == 0 else trace.times[k - 1]
+        want = k > 0 or input_error
+        grads[k], e_below = layer_backward(trace.events[k], t_in, trace.times[k], e, weights[k],
+                                           params.latency, want,
+                                           silent_inputs_full_error and k == 0)
+        if want:
+            e = normalise(e_below)
+            if k == 0:
+                e_in = e
+    return grads, e_in
+
+
+def sgd_step(weights: List[np.ndarray], grads: Sequence[np.ndarray], lr: Sequence[float],
+             l2: float) -> None:
+    """In place: ``W -= lr * (dW + l2 * W)`` for every layer (lr per layer)."""
+    for w, g, eta in zip(weights, grads, lr):
+        w -= np.float32(eta) * (g + np.float32(l2) * w)
+
+
+class DeadNeuronMonitor:
+    """Counts spikes of hidden layers over an epoch; re-initialises dead neurons (S4NN).
+
+    A hidden neuron that fired in fewer than ``min_rate`` of the samples of an
+    epoch gets new incoming weights drawn from its layer's initial range.
+    """
+
+    def __init__(self, sizes: Sequence[int], min_rate: float = 1e-3):
+        self.min_rate = min_rate
+        self.counts = [np.zeros(n, dtype=np.int64) for n in sizes[1:-1]]
+        self.samples = 0
+
+    def update(self, trace: Trace, t_max: int) -> None:
+        for c, t in zip(self.counts, trace.times[:-1]):
+            c += (t < t_max).sum(axis=0)
+        self.samples += len(trace.t_in)
+
+    def reinit(self, weights: List[np.ndarray], ranges, rng: np.random.Generator) -> List[int]:
+        """Re-draw the input weights of dead neurons; returns how many per hidden layer."""
+        revived = []
+        for k, c in enumerate(self.counts):
+            dead = np.flatnonzero(c < self.min_rate * max(self.samples, 1))
+            if dead.size and self.samples:
+                lo, hi = ranges[k]
+                weights[k][:, dead] = rng.uniform(lo, hi, (weights[k].shape[0], dead.size))
+            revived.append(int(dead.size) if self.samples else 0)
+            c[:] = 0
+        self.samples = 0
+        return revived
