@@ -49,3 +49,23 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def plot_grid(images: np.ndarray, path: str, title: str = "", ncols: int = 8) -> None:
+    """A grid of images (n, 28, 28) in [0, 1], white on black, as a PNG."""
+    plt = _pyplot()
+    n = len(images)
+    ncols = min(ncols, max(n, 1))
+    nrows = int(np.ceil(n / ncols)) if n else 1
+    canvas = np.zeros((nrows * 29 + 1, ncols * 29 + 1), dtype=np.float32)
+    for k, img in enumerate(images):
+        r, c = divmod(k, ncols)
+        canvas[1 + r * 29:1 + r * 29 + 28, 1 + c * 29:1 + c * 29 + 28] = img
+    fig, ax = plt.subplots(figsize=(ncols * 0.6 + 0.4, nrows * 0.6 + (0.6 if title else 0.3)))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout(pad=0.2)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

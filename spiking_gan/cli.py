@@ -7,6 +7,7 @@ user errors into one clear line instead of a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from typing import List, Optional
@@ -103,6 +104,119 @@ def _load_weights(path: str) -> List[np.ndarray]:
     return weights
 
 
+# ------------------------------------------------------------------- configs
+def _overrides(args) -> dict:
+    from training.config import parse_value
+    out = {}
+    for item in getattr(args, "set", None) or []:
+        if "=" not in item:
+            raise UserError(f"--set expects KEY=VALUE (e.g. loss.gamma=5), got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value.strip())
+    for flag, key in (("loss", "loss.kind"), ("seed", "seed"), ("epochs", "train.epochs")):
+        if getattr(args, flag, None) is not None:
+            out[key] = getattr(args, flag)
+    return out
+
+
+def _load_config(args, cls):
+    from training import config as cm
+    overrides = _overrides(args)
+    if args.config:
+        return cm.load(args.config, cls, overrides)
+    return cm.override(cls(), overrides)
+
+
+# ------------------------------------------------------------------------ train
+def cmd_train(args) -> None:
+    from training.config import GanConfig
+    from training.trainer import train_gan
+
+    if args.resume and not args.config:  # the run's recorded config, maybe extended
+        summary = train_gan(None, args.out, resume=True, progress=not args.quiet,
+                            overrides=_overrides(args))
+    else:
+        if not args.config:
+            raise UserError("give --config (e.g. configs/quick.toml), or --resume")
+        summary = train_gan(_load_config(args, GanConfig), args.out, resume=args.resume,
+                            progress=not args.quiet)
+    print(f"run {args.out}: " + ", ".join(f"{k} {v:.3g}" for k, v in summary.items()
+                                          if isinstance(v, (int, float))))
+
+
+# ----------------------------------------------------------------------- sample
+def cmd_sample(args) -> None:
+    from training.trainer import load_gan
+
+    _check_out_file(args.out)
+    if args.grid:
+        _check_out_file(args.grid)
+    if args.n < 1:
+        raise UserError("--n must be >= 1")
+    gan, cfg, meta = load_gan(args.run)
+    images, times = gan.generate(np.random.default_rng(args.seed), args.n)
+    np.savez_compressed(args.out, images=images, spike_times=times, t_max=np.array(cfg.neuron.t_max),
+                        epoch=np.array(meta["epoch"]))
+    print(f"wrote {args.n} samples of {args.run} (epoch {meta['epoch']}) to {args.out}")
+    if args.grid:
+        from analysis.plots import plot_grid
+        plot_grid(images[:64], args.grid, title=f"{os.path.basename(os.path.normpath(args.run))}, "
+                  f"epoch {meta['epoch']}")
+        print(f"wrote {args.grid}")
+
+
+# --------------------------------------------------------------------- classify
+def cmd_classify(args) -> None:
+    from training import checkpoint
+    from training import config as cm
+    from training.classifier import train
+    from training.config import ClassifierConfig
+    from training.data import load_dataset
+    from training.runinfo import atomic_json, atomic_write, run_record
+
+    cfg = _load_config(args, ClassifierConfig)
+    parent = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(parent):
+        raise UserError(f"output folder {parent} does not exist")
+    os.makedirs(args.out, exist_ok=True)
+    atomic_write(os.path.join(args.out, "config.toml"), cm.to_toml(cfg))
+    atomic_json(os.path.join(args.out, "run.json"), run_record(cfg.seed, {"kind": "classifier"}))
+    data = load_dataset(cfg.data)
+    log = open(os.path.join(args.out, "metrics.jsonl"), "w")
+
+    def on_epoch(epoch, m):
+        log.write(json.dumps(m) + "\n")
+        log.flush()
+        if not args.quiet:
+            print(f"epoch {m['epoch']}: train acc {m['train_accuracy']:.3f}, test acc "
+                  f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms, "
+                  f"{m['test_spikes_per_image']:.0f} spikes/image", flush=True)
+
+    weights, history = train(cfg, data.train_images, data.train_labels, data.test_images,
+                             data.test_labels, progress=not args.quiet, on_epoch=on_epoch)
+    log.close()
+    last = history[-1]
+    result = {"test_accuracy": last["test_accuracy"], "decision_time_ms": last["test_decision_time_ms"],
+              "spikes_per_image": last["test_spikes_per_image"],
+              "no_decision_rate": last["test_no_decision_rate"], "epochs": len(history),
+              "n_train": int(len(data.train_images)), "n_test": int(len(data.test_images))}
+    checkpoint.save(os.path.join(args.out, "weights.npz"), {"w": weights}, {"epoch": len(history)})
+    atomic_json(os.path.join(args.out, "metrics.json"), result)
+    print(f"test accuracy {result['test_accuracy']:.4f}, decision time {result['decision_time_ms']:.1f} ms, "
+          f"{result['spikes_per_image']:.1f} spikes per image -> {os.path.join(args.out, 'metrics.json')}")
+
+
+def _add_config_args(p, loss=True):
+    p.add_argument("--config", help="TOML config file (see configs/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set loss.gamma=5 (repeatable)")
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    if loss:
+        p.add_argument("--loss", choices=["ttfs", "aggressive"], help="override loss.kind")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spiking-gan", description=__doc__.splitlines()[0])
@@ -127,6 +241,29 @@ def build_parser() -> argparse.ArgumentParser:
                    "thresholds, t_max, dt_ms (no spike = t_max)")
     p.add_argument("--raster", help="write a spike raster PNG of sample 0 across all layers")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("train", help="train a Spiking-GAN",
+                       description="Train the Spiking-GAN (spiking G and D, S4NN rule) into a run folder: "
+                       "config.toml, run.json, checkpoint.npz (every epoch), metrics.jsonl, samples/*.png.")
+    _add_config_args(p)
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/quick")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="generate samples from a trained run")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--out", required=True, help=".npz with images (n, 28, 28) in [0, 1] and spike_times (n, 784)")
+    p.add_argument("--grid", help="PNG grid of the first 64 samples")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("classify", help="S4NN sanity check: train a spiking classifier on the digits",
+                       description="Train a 784-400-10 spiking classifier with the same learning rule; "
+                       "writes DIR/metrics.json (test_accuracy, decision_time_ms, spikes_per_image).")
+    _add_config_args(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_classify)
     return parser
 
 
@@ -137,7 +274,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--batch must be >= 1")
     try:
         args.func(args)
-    except (UserError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (UserError, ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
         print(f"spiking-gan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ a recorded seed and stratified: 100 test images per digit by default.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,3 +76,44 @@ def load_digits(n_test_per_class: int = 100, seed: int = SPLIT_SEED) -> Dataset:
     test_idx = rng.permutation(np.concatenate(test_idx))
     train_idx = rng.permutation(np.concatenate(train_idx))
     return Dataset("digits", images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
+
+
+TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+
+
+def load_torchvision(name: str, data_dir: str) -> Dataset:
+    """MNIST / Fashion-MNIST from IDX files already in ``data_dir`` (torchvision, no download).
+
+    ``data_dir`` is the torchvision root: it holds ``MNIST/raw/...`` or
+    ``FashionMNIST/raw/...``. Requires the optional extra ``pip install -e .[torchvision]``.
+    """
+    if name not in TORCHVISION_SETS:
+        raise ValueError(f"unknown data set {name!r}; choose digits, {', '.join(TORCHVISION_SETS)}")
+    try:
+        import torchvision.datasets as tvd
+    except ImportError:
+        raise RuntimeError(f"data set {name!r} needs torchvision: pip install -e '.[torchvision]'")
+    if not data_dir or not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"data.data_dir {data_dir!r} is not a folder; point it at the "
+                                f"torchvision root that holds {TORCHVISION_SETS[name]}/raw")
+    cls = getattr(tvd, TORCHVISION_SETS[name])
+    try:
+        parts = [cls(root=data_dir, train=train, download=False) for train in (True, False)]
+    except RuntimeError as exc:
+        raise FileNotFoundError(f"{name} not found under {data_dir} ({exc})")
+    arrays = [(np.asarray(p.data, dtype=np.uint8), np.asarray(p.targets, dtype=np.int64)) for p in parts]
+    return Dataset(name, arrays[0][0], arrays[0][1], arrays[1][0], arrays[1][1])
+
+
+def load_dataset(cfg) -> Dataset:
+    """The data set a :class:`training.config.DataConfig` asks for, subset as configured."""
+    data = load_digits() if cfg.dataset == "digits" else load_torchvision(cfg.dataset, cfg.data_dir)
+    images, labels = data.train_images, data.train_labels
+    if cfg.classes:
+        keep = np.isin(labels, cfg.classes)
+        images, labels = images[keep], labels[keep]
+    if cfg.max_train:
+        images, labels = images[:cfg.max_train], labels[:cfg.max_train]
+    if len(images) == 0:
+        raise ValueError("the data configuration selects no training images")
+    return Dataset(data.name, images, labels, data.test_images, data.test_labels)

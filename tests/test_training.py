@@ -1,0 +1,208 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from spiking_gan.cli import main
+from training import checkpoint
+from training import config as cm
+from training.config import ClassifierConfig, ConfigError, GanConfig
+from training.trainer import load_gan, train_gan
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TINY = os.path.join(HERE, "data", "tiny_gan.toml")
+ROOT = os.path.dirname(HERE)
+
+
+def tiny(**over):
+    return cm.load(TINY, GanConfig, over)
+
+
+# ------------------------------------------------------------------ config
+@pytest.mark.parametrize("text,msg", [
+    ("[generator]\nhiden = [4]\n", "unknown config key generator.hiden"),
+    ("[loss]\nkind = 'mse'\n", "loss.kind"),
+    ("[train]\nepochs = 'many'\n", "train.epochs: expected an integer"),
+    ("[train]\nbatch_size = 0\n", "train.batch_size: 0 is below the minimum 1"),
+    ("[neuron]\nt_max = 2.5\n", "neuron.t_max: expected an integer"),
+    ("[generator]\nhidden = [8, 8]\n", "generator.thresholds: needs 3 values"),
+    ("[loss]\ngamma = nan\n", "loss.gamma: NaN"),
+    ("seed = -1\n", "seed: -1 is below"),
+    ("[train\n", "not valid TOML"),
+])
+def test_bad_config_names_the_key(tmp_path, text, msg):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=msg.replace("[", r"\[")):
+        cm.load(str(p), GanConfig)
+
+
+def test_config_roundtrip_and_shipped_configs(tmp_path):
+    cfg = tiny()
+    p = tmp_path / "c.toml"
+    p.write_text(cm.to_toml(cfg))
+    assert cm.load(str(p), GanConfig) == cfg
+    for name in ("quick.toml", "mnist.toml"):
+        cm.load(os.path.join(ROOT, "configs", name), GanConfig)
+    cm.load(os.path.join(ROOT, "configs", "classify.toml"), ClassifierConfig)
+
+
+def test_cli_config_error_is_one_line(tmp_path, capsys):
+    p = tmp_path / "c.toml"
+    p.write_text("[train]\nepocs = 3\n")
+    assert main(["train", "--config", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key train.epocs" in err and err.count("\n") == 1
+
+
+# ---------------------------------------------------------------- training
+def test_train_writes_a_complete_run(tmp_path):
+    out = tmp_path / "run"
+    summary = train_gan(tiny(), str(out), progress=False)
+    for f in ("config.toml", "run.json", "checkpoint.npz", "checkpoint.json", "metrics.jsonl", "summary.json"):
+        assert (out / f).exists(), f
+    assert sorted(os.listdir(out / "samples")) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
+    rec = json.loads((out / "run.json").read_text())
+    assert rec["seed"] == 3 and "numpy" in rec["versions"] and "brian2" in rec["versions"]
+    assert "commit" in rec["git"]
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [l for l in lines if "kind" not in l]
+    assert len(steps) == 3 * (200 // 20) and steps[-1]["step"] == 30
+    for key in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "decision_time_ms", "d_spikes",
+                "g_spikes", "samples_per_s"):
+        assert key in steps[0]
+    assert summary["epochs"] == 3
+    # the same config and seed give the same weights
+    train_gan(tiny(), str(tmp_path / "again"), progress=False)
+    a, _ = checkpoint.load(str(out / "checkpoint.npz"))
+    b, _ = checkpoint.load(str(tmp_path / "again" / "checkpoint.npz"))
+    for x, y in zip(a["g"] + a["d"], b["g"] + b["d"]):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_refuses_to_overwrite_and_resume_needs_a_run(tmp_path):
+    train_gan(tiny(**{"train.epochs": 1}), str(tmp_path / "run"), progress=False)
+    with pytest.raises(RuntimeError, match="already holds a run"):
+        train_gan(tiny(), str(tmp_path / "run"), progress=False)
+    with pytest.raises(RuntimeError, match="holds no run"):
+        train_gan(None, str(tmp_path / "none"), resume=True, progress=False)
+
+
+def test_corrupt_nan_and_mismatched_checkpoints(tmp_path, capsys):
+    out = tmp_path / "run"
+    train_gan(tiny(**{"train.epochs": 1}), str(out), progress=False)
+    ck = out / "checkpoint.npz"
+    good = ck.read_bytes()
+    ck.write_bytes(good[: len(good) // 2])
+    assert main(["sample", "--run", str(out), "--n", "4", "--out", str(tmp_path / "s.npz")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    ck.write_bytes(good)
+    nets, meta = checkpoint.load(str(ck))
+    nets["g"][0][0, 0] = np.nan
+    with pytest.raises(checkpoint.CheckpointError, match="non-finite"):
+        checkpoint.save(str(ck), nets, meta)
+    assert ck.read_bytes() == good  # the failed save left the checkpoint alone
+    nets["g"][0][0, 0] = 1.0
+    nets["g"][0] = nets["g"][0][:5]
+    checkpoint.save(str(ck), nets, meta)
+    with pytest.raises(checkpoint.CheckpointError, match="does not match the config"):
+        load_gan(str(out))
+    ck.unlink()
+    with pytest.raises(checkpoint.CheckpointError, match="does not exist"):
+        load_gan(str(out))
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    train_gan(tiny(**{"train.epochs": 1}), str(tmp_path / "a"), progress=False)
+    train_gan(None, str(tmp_path / "a"), resume=True, progress=False, overrides={"train.epochs": 3})
+    train_gan(tiny(), str(tmp_path / "b"), progress=False)
+    a, ma = checkpoint.load(str(tmp_path / "a" / "checkpoint.npz"))
+    b, mb = checkpoint.load(str(tmp_path / "b" / "checkpoint.npz"))
+    assert ma["epoch"] == mb["epoch"] == 3
+    for x, y in zip(a["g"] + a["d"], b["g"] + b["d"]):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_end(tmp_path):
+    """SIGKILL a real `spiking-gan train` process mid-run; --resume finishes it, same result."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(cm.to_toml(tiny(**{"train.epochs": 150, "train.sample_grid": 0})))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "spiking_gan.cli", "train", "--config", str(cfg), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    meta = out / "checkpoint.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if meta.exists() and json.loads(meta.read_text())["epoch"] >= 3:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(meta.read_text())["epoch"]
+    assert 3 <= killed_at < 150 and not (out / "summary.json").exists(), "the run was not interrupted"
+    checkpoint.load(str(out / "checkpoint.npz"))  # the last checkpoint is intact
+    r = subprocess.run([sys.executable, "-m", "spiking_gan.cli", "train", "--out", str(out), "--resume",
+                        "--quiet"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["epochs"] == 150
+    epochs = [json.loads(l)["epoch"] for l in (out / "metrics.jsonl").read_text().splitlines()
+              if '"kind": "epoch"' in l]
+    assert epochs == list(range(1, 151))  # no epoch lost, none counted twice
+    train_gan(cm.load(str(cfg), GanConfig), str(tmp_path / "ref"), progress=False)
+    a, _ = checkpoint.load(str(out / "checkpoint.npz"))
+    b, _ = checkpoint.load(str(tmp_path / "ref" / "checkpoint.npz"))
+    for x, y in zip(a["g"] + a["d"], b["g"] + b["d"]):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_sample_command(tmp_path, capsys):
+    out = tmp_path / "run"
+    train_gan(tiny(**{"train.epochs": 1}), str(out), progress=False)
+    assert main(["sample", "--run", str(out), "--n", "30", "--out", str(tmp_path / "s.npz"),
+                 "--grid", str(tmp_path / "g.png")]) == 0
+    z = np.load(tmp_path / "s.npz")
+    assert z["images"].shape == (30, 28, 28) and z["images"].dtype == np.float32
+    assert 0 <= z["images"].min() and z["images"].max() <= 1
+    assert z["spike_times"].shape == (30, 784)
+    np.testing.assert_allclose(z["images"].reshape(30, -1), 1 - z["spike_times"] / 32, atol=1e-6)
+    assert (tmp_path / "g.png").stat().st_size > 1000
+
+
+def test_classify_cli_writes_metrics(tmp_path, capsys):
+    out = tmp_path / "cls"
+    assert main(["classify", "--config", os.path.join(HERE, "data", "tiny_classifier.toml"),
+                 "--out", str(out), "--quiet"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m) >= {"test_accuracy", "decision_time_ms", "spikes_per_image"}
+    assert m["test_accuracy"] > 0.5  # 3 epochs of a 784-40-10 net on 1000 digits (chance: 0.1)
+    assert 0 < m["decision_time_ms"] < 64
+
+
+def test_torchvision_idx_dataset(tmp_path):
+    pytest.importorskip("torchvision")
+    import gzip
+    import struct
+
+    from training.data import load_torchvision
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 5)):
+        imgs = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + imgs.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+        if prefix == "train":
+            want = imgs, labels
+    d = load_torchvision("mnist", str(tmp_path))
+    np.testing.assert_array_equal(d.train_images, want[0])
+    np.testing.assert_array_equal(d.train_labels, want[1])
+    assert d.test_images.shape == (5, 28, 28)
+    with pytest.raises(FileNotFoundError):
+        load_torchvision("fashion-mnist", str(tmp_path))

@@ -1,0 +1,96 @@
+"""The S4NN sanity check: a spiking classifier trained with the same learning rule."""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from models.coding import encode_images
+from models.kernel import forward
+from models.network import init_uniform
+from models.neuron import NeuronParams
+from training import backprop
+from training.config import ClassifierConfig, NetworkConfig, NeuronConfig
+from training.losses import loss_value, output_error, targets
+
+
+def neuron_params(neuron: NeuronConfig, net: NetworkConfig) -> NeuronParams:
+    return NeuronParams(tuple(net.thresholds), neuron.t_max, neuron.dt_ms, neuron.latency)
+
+
+def init_ranges(net: NetworkConfig):
+    return [tuple(net.init_hidden)] * len(net.hidden) + [tuple(net.init_output)]
+
+
+def init_network(rng: np.random.Generator, n_in: int, net: NetworkConfig, n_out: int) -> List[np.ndarray]:
+    return init_uniform(rng, [n_in, *net.hidden, n_out], init_ranges(net))
+
+
+def decisions(t_out: np.ndarray, t_max: int):
+    """Winner (first output spike; -1 if none fired) and decision time in steps."""
+    t_first = t_out.min(axis=1)
+    winner = np.where(t_first < t_max, t_out.argmin(axis=1), -1)
+    return winner, t_first
+
+
+def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,
+             batch: int = 500) -> Dict[str, float]:
+    """Accuracy (no output spike = wrong), decision time and spikes per image."""
+    correct, t_dec, spikes, silent = 0, [], 0, 0
+    for s in range(0, len(t_in), batch):
+        times = forward(weights, t_in[s:s + batch], params)
+        win, tf = decisions(times[-1], params.t_max)
+        correct += int((win == labels[s:s + batch]).sum())
+        t_dec.append(tf)
+        spikes += sum(int((t < params.t_max).sum()) for t in times)
+        silent += int((win < 0).sum())
+    t_dec = np.concatenate(t_dec)
+    n = len(t_in)
+    return {"accuracy": correct / n,
+            "decision_time_ms": float(np.mean(t_dec) * params.dt_ms),
+            "spikes_per_image": spikes / n,
+            "no_decision_rate": silent / n}
+
+
+def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, test_labels=None,
+          progress: bool = True, on_epoch: Optional[Callable[[int, dict], None]] = None):
+    """Train the classifier; returns (weights, list of per-epoch metrics)."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(cfg.seed)
+    params = neuron_params(cfg.neuron, cfg.network)
+    n_classes = int(train_labels.max()) + 1
+    weights = init_network(rng, train_images[0].size, cfg.network, n_classes)
+    ranges = init_ranges(cfg.network)
+    t_train = encode_images(train_images, params.t_max)
+    t_test = encode_images(test_images, params.t_max) if test_images is not None else None
+    dead = backprop.DeadNeuronMonitor([t_train.shape[1], *cfg.network.hidden, n_classes],
+                                      cfg.train.dead_min_rate)
+    history = []
+    B = cfg.train.batch_size
+    for epoch in range(cfg.train.epochs):
+        order = rng.permutation(len(t_train))
+        losses, correct = [], 0
+        bar = tqdm(range(0, len(order), B), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+                   disable=not progress, leave=False)
+        for s in bar:
+            idx = order[s:s + B]
+            tr = backprop.forward_trace(weights, t_train[idx], params)
+            y = train_labels[idx]
+            T = targets(cfg.loss.kind, tr.output, y, params.t_max, cfg.loss.gamma,
+                        cfg.loss.alpha, cfg.loss.variant)
+            e = output_error(T, tr.output, params.t_max)
+            losses.append(loss_value(e))
+            correct += int((decisions(tr.output, params.t_max)[0] == y).sum())
+            grads, _ = backprop.backward(weights, tr, e, params)
+            backprop.sgd_step(weights, grads, cfg.network.lr, cfg.train.l2)
+            dead.update(tr, params.t_max)
+        revived = dead.reinit(weights, ranges, rng)
+        m = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": correct / len(order),
+             "revived": revived}
+        if t_test is not None:
+            m.update({f"test_{k}": v for k, v in evaluate(weights, params, t_test, test_labels).items()})
+        history.append(m)
+        if on_epoch:
+            on_epoch(epoch, m)
+    return weights, history

@@ -1,0 +1,241 @@
+"""Typed configuration: dataclasses loaded from TOML and validated on load.
+
+One source of truth for every parameter. A config file has sections that
+mirror the dataclasses below; any key may be omitted (default), but an unknown
+key, a value of the wrong type or out of range is an error that names the key.
+Command-line flags and sweeps override values with dotted keys
+(``loss.kind``, ``generator.hidden``, ...) through :func:`override`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, of the wrong type or out of range."""
+
+
+def _f(default, *, lo=None, hi=None, choices=None, doc=""):
+    """A config field with its validation rule (``lo <= value <= hi`` or ``choices``)."""
+    kw = {"default_factory": (lambda d=default: list(d))} if isinstance(default, list) else {"default": default}
+    return field(metadata={"lo": lo, "hi": hi, "choices": choices, "doc": doc}, **kw)
+
+
+@dataclass
+class NeuronConfig:
+    t_max: int = _f(256, lo=8, hi=100_000, doc="window in steps (also the no-spike time)")
+    dt_ms: float = _f(1.0, lo=1e-6, hi=1e3, doc="step in ms")
+    latency: int = _f(1, lo=1, hi=1000, doc="steps from an input spike to the earliest output spike")
+
+
+@dataclass
+class NetworkConfig:
+    hidden: List[int] = _f([400], lo=1, hi=100_000, doc="hidden layer sizes")
+    thresholds: List[float] = _f([100.0, 100.0], lo=1e-6, hi=1e9, doc="mV, one per layer")
+    init_hidden: List[float] = _f([0.0, 5.0], lo=-1e6, hi=1e6, doc="uniform init range of hidden weights, mV")
+    init_output: List[float] = _f([0.0, 48.0], lo=-1e6, hi=1e6, doc="uniform init range of output weights, mV")
+    lr: List[float] = _f([0.2, 0.2], lo=0.0, hi=1e3, doc="learning rate per layer")
+
+
+@dataclass
+class LossConfig:
+    kind: str = _f("ttfs", choices=("ttfs", "aggressive"), doc="ttfs (S4NN) or aggressive")
+    gamma: float = _f(3.0, lo=0.0, hi=1e6, doc="S4NN margin, steps")
+    alpha: float = _f(8.0, lo=0.0, hi=1e6, doc="Aggressive TTFS: how much earlier than tau, steps")
+    variant: str = _f("A", choices=("A", "B", "C"), doc="Aggressive TTFS variant")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = _f("digits", choices=("digits", "mnist", "fashion-mnist"), doc="data set")
+    data_dir: str = _f("", doc="folder of torchvision data (mnist, fashion-mnist)")
+    max_train: int = _f(0, lo=0, hi=10_000_000, doc="use at most this many training images (0 = all)")
+    classes: List[int] = _f([], lo=0, hi=9, doc="train on these classes only (empty = all)")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _f(10, lo=1, hi=100_000)
+    batch_size: int = _f(50, lo=1, hi=100_000)
+    l2: float = _f(1e-6, lo=0.0, hi=1.0, doc="L2 weight decay lambda")
+    dead_min_rate: float = _f(1e-3, lo=0.0, hi=1.0, doc="hidden neurons firing in fewer samples are re-initialised")
+
+
+@dataclass
+class ClassifierConfig:
+    """``spiking-gan classify``: the S4NN sanity check (784-400-10)."""
+    seed: int = _f(0, lo=0, hi=2**32 - 1)
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+@dataclass
+class GanTrainConfig(TrainConfig):
+    d_steps: int = _f(1, lo=1, hi=100, doc="D steps per G step")
+    silent_pixel_remedy: bool = _f(True, doc="silent G pixels receive D's error as if they had spiked")
+    sample_grid: int = _f(64, lo=0, hi=1024, doc="samples in the per-epoch grid PNG (0 = none)")
+
+
+@dataclass
+class GeneratorConfig(NetworkConfig):
+    noise_dim: int = _f(100, lo=1, hi=100_000, doc="noise neurons")
+
+
+@dataclass
+class GanConfig:
+    """``spiking-gan train``: the Spiking-GAN."""
+    seed: int = _f(0, lo=0, hi=2**32 - 1)
+    neuron: NeuronConfig = field(default_factory=NeuronConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: GanTrainConfig = field(default_factory=GanTrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+# ----------------------------------------------------------------- machinery
+def _check_value(path: str, value: Any, ftype, meta) -> Any:
+    origin = typing.get_origin(ftype)
+    if origin in (list, List):
+        (item,) = typing.get_args(ftype)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [_check_value(f"{path}[{i}]", v, item, meta) for i, v in enumerate(value)]
+    if ftype is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if ftype is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+    elif ftype is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        value = float(value)
+        if value != value:
+            raise ConfigError(f"{path}: NaN is not allowed")
+    elif ftype is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(str, meta['choices']))}")
+    if meta.get("lo") is not None and value < meta["lo"]:
+        raise ConfigError(f"{path}: {value!r} is below the minimum {meta['lo']}")
+    if meta.get("hi") is not None and value > meta["hi"]:
+        raise ConfigError(f"{path}: {value!r} is above the maximum {meta['hi']}")
+    return value
+
+
+def _build(cls, data: Dict[str, Any], prefix: str = ""):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]} (known in this section: "
+                          f"{', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, value in data.items():
+        ftype = hints[name]
+        if dataclasses.is_dataclass(ftype):
+            kwargs[name] = _build(ftype, value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _check_value(prefix + name, value, ftype, fields[name].metadata)
+    obj = cls(**kwargs)
+    _check_consistency(obj, prefix)
+    return obj
+
+
+def _check_consistency(obj, prefix: str) -> None:
+    if isinstance(obj, NetworkConfig):
+        n_layers = len(obj.hidden) + 1
+        for key in ("thresholds", "lr"):
+            if len(getattr(obj, key)) != n_layers:
+                raise ConfigError(f"{prefix}{key}: needs {n_layers} values (one per layer: "
+                                  f"{len(obj.hidden)} hidden + output), got {getattr(obj, key)}")
+        for key in ("init_hidden", "init_output"):
+            lo_hi = getattr(obj, key)
+            if len(lo_hi) != 2 or lo_hi[0] > lo_hi[1]:
+                raise ConfigError(f"{prefix}{key}: expected [low, high] with low <= high, got {lo_hi}")
+    if isinstance(obj, (ClassifierConfig, GanConfig)) and obj.neuron.latency >= obj.neuron.t_max:
+        raise ConfigError(f"{prefix}neuron.latency must be below neuron.t_max")
+
+
+def from_dict(cls, data: Dict[str, Any]):
+    """Build and validate a config of type ``cls`` from nested dicts."""
+    return _build(cls, data)
+
+
+def load(path: str, cls=GanConfig, overrides: Dict[str, Any] | None = None):
+    """Load a TOML file into a validated ``cls``, applying dotted-key overrides."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist")
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}")
+    return override(from_dict(cls, data), overrides or {})
+
+
+def to_dict(cfg) -> Dict[str, Any]:
+    """Nested plain dicts (JSON/TOML-serialisable)."""
+    return dataclasses.asdict(cfg)
+
+
+def override(cfg, overrides: Dict[str, Any]):
+    """A new validated config with ``{"section.key": value}`` replaced."""
+    data = to_dict(cfg)
+    for key, value in overrides.items():
+        node = data
+        parts = key.split(".")
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                raise ConfigError(f"unknown config key {key}")
+            node = node[p]
+        if parts[-1] not in node:
+            raise ConfigError(f"unknown config key {key}")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), data)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a command-line ``--set key=VALUE`` value as a TOML value (bare words are strings)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def to_toml(cfg) -> str:
+    """Serialise a config as TOML (what a run folder records)."""
+    def fmt(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return repr(v)
+
+    lines, tables = [], []
+    for k, v in to_dict(cfg).items():
+        (tables if isinstance(v, dict) else lines).append((k, v))
+    out = [f"{k} = {fmt(v)}" for k, v in lines]
+    for name, table in tables:
+        out.append(f"\n[{name}]")
+        out += [f"{k} = {fmt(v)}" for k, v in table.items()]
+    return "\n".join(out) + "\n"

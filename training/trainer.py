@@ -1,0 +1,232 @@
+"""Training runs of the Spiking-GAN: run folder, checkpoints, metrics, resume.
+
+A run folder holds::
+
+    config.toml        the resolved config (the run's single source of truth)
+    run.json           seed, package versions, git commit, command line
+    checkpoint.npz     weights of G and D + JSON metadata (epoch, RNG state), atomic
+    checkpoint.json    the same metadata, for people
+    metrics.jsonl      one line per training step (and one per epoch, "kind": "epoch")
+    samples/epoch_NNN.png   a grid of samples after every epoch
+    summary.json       final metrics, written when the run is complete
+
+A checkpoint is written after every epoch, so an interrupted run (Ctrl-C,
+kill) loses at most one epoch; ``resume=True`` continues from it, with the RNG
+state restored, so the resumed run is identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from models.coding import encode_images
+from training import backprop, checkpoint
+from training import config as config_mod
+from training.config import ConfigError, GanConfig
+from training.data import load_dataset
+from training.gan import Gan, gan_step
+from training.runinfo import atomic_json, atomic_write, run_record
+
+
+class RunError(RuntimeError):
+    """The run folder cannot be used as asked."""
+
+
+def _epoch_summary(step_metrics: List[Dict[str, float]]) -> Dict[str, float]:
+    keys = [k for k in step_metrics[0] if k not in ("epoch", "step", "kind")]
+    return {k: float(np.mean([m[k] for m in step_metrics])) for k in keys}
+
+
+def _keep_metrics_until(path: str, epoch: int) -> None:
+    """Drop metric lines of epochs after the checkpoint (they are re-run on resume)."""
+    if not os.path.exists(path):
+        return
+    keep = []
+    with open(path) as fh:
+        for line in fh:
+            try:
+                if json.loads(line).get("epoch", 0) <= epoch:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                break  # a line cut by the interruption
+    atomic_write(path, "".join(keep))
+
+
+#: Config keys that may change when a run is resumed (to extend it).
+RESUMABLE_OVERRIDES = ("train.epochs",)
+
+
+def prepare_run(cfg: Optional[GanConfig], out_dir: str, resume: bool,
+                overrides: Optional[Dict] = None) -> GanConfig:
+    """Create or re-open a run folder; returns the config the run uses.
+
+    On resume the run's recorded config is used; ``overrides`` may only extend
+    it (:data:`RESUMABLE_OVERRIDES`).
+    """
+    cfg_path = os.path.join(out_dir, "config.toml")
+    if resume:
+        if not os.path.exists(cfg_path):
+            raise RunError(f"--resume: {out_dir} holds no run (no config.toml)")
+        recorded = config_mod.load(cfg_path)
+        if cfg is not None and cfg != recorded:
+            a, b = _flat(config_mod.to_dict(recorded)), _flat(config_mod.to_dict(cfg))
+            diff = sorted(k for k in a if a[k] != b.get(k))
+            raise RunError(f"--resume: the given config differs from the run's recorded config in "
+                           f"{', '.join(diff)}; leave out --config to resume as recorded")
+        bad = sorted(set(overrides or {}) - set(RESUMABLE_OVERRIDES))
+        if bad:
+            raise RunError(f"--resume: {', '.join(bad)} cannot change in a resumed run "
+                           f"(only {', '.join(RESUMABLE_OVERRIDES)})")
+        if overrides:
+            recorded = config_mod.override(recorded, overrides)
+            atomic_write(cfg_path, config_mod.to_toml(recorded))
+        return recorded
+    if cfg is None:
+        raise RunError("no config given")
+    if os.path.exists(os.path.join(out_dir, "config.toml")):
+        raise RunError(f"{out_dir} already holds a run; continue it with --resume or choose another --out")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        raise RunError(f"output folder {parent} does not exist")
+    os.makedirs(os.path.join(out_dir, "samples"), exist_ok=True)
+    atomic_write(cfg_path, config_mod.to_toml(cfg))
+    atomic_json(os.path.join(out_dir, "run.json"), run_record(cfg.seed, {"kind": "gan"}))
+    return cfg
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
+    """The trained GAN of a run folder (last checkpoint), its config and checkpoint metadata."""
+    cfg_path = os.path.join(run_dir, "config.toml")
+    if not os.path.exists(cfg_path):
+        raise RunError(f"{run_dir} is not a run folder (no config.toml)")
+    cfg = config_mod.load(cfg_path)
+    path = os.path.join(run_dir, "checkpoint.npz")
+    nets, meta = checkpoint.load(path)
+    checkpoint.check_shapes(nets, Gan.sizes(cfg), path)
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    gan.g, gan.d = [w.astype(np.float32) for w in nets["g"]], [w.astype(np.float32) for w in nets["d"]]
+    return gan, cfg, meta
+
+
+def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
+              progress: bool = True, overrides: Optional[Dict] = None) -> Dict[str, float]:
+    """Train (or resume) a Spiking-GAN run in ``out_dir``; returns the final epoch's metrics.
+
+    Parameters
+    ----------
+    cfg : GanConfig, or None to resume with the recorded config
+    out_dir : run folder (created; its parent must exist)
+    resume : continue from the last checkpoint in ``out_dir``
+    progress : tqdm bar and one line per epoch
+    overrides : on resume, dotted keys that may change (``train.epochs``)
+    """
+    from tqdm import tqdm
+
+    from analysis.plots import plot_grid
+
+    cfg = prepare_run(cfg, out_dir, resume, overrides)
+    data = load_dataset(cfg.data)
+    t_real = encode_images(data.train_images, cfg.neuron.t_max)
+    rng = np.random.default_rng(cfg.seed)
+    gan = Gan.init(cfg, rng)
+    sizes = Gan.sizes(cfg)
+    ckpt_path = os.path.join(out_dir, "checkpoint.npz")
+    metrics_path = os.path.join(out_dir, "metrics.jsonl")
+    start_epoch, step = 0, 0
+    if resume and os.path.exists(ckpt_path):
+        nets, meta = checkpoint.load(ckpt_path)
+        checkpoint.check_shapes(nets, sizes, ckpt_path)
+        gan.g, gan.d = nets["g"], nets["d"]
+        rng.bit_generator.state = meta["rng_state"]
+        start_epoch, step = meta["epoch"], meta["step"]
+        if progress:
+            print(f"resuming {out_dir} after epoch {start_epoch}")
+    _keep_metrics_until(metrics_path, start_epoch)
+
+    dead_g = backprop.DeadNeuronMonitor(sizes["g"], cfg.train.dead_min_rate)
+    dead_d = backprop.DeadNeuronMonitor(sizes["d"], cfg.train.dead_min_rate)
+    ranges = {"g": [tuple(cfg.generator.init_hidden)] * len(cfg.generator.hidden),
+              "d": [tuple(cfg.discriminator.init_hidden)] * len(cfg.discriminator.hidden)}
+    B, k = cfg.train.batch_size, cfg.train.d_steps
+    per_step = B * k
+    if len(t_real) < per_step:
+        raise ConfigError(f"train.batch_size * train.d_steps = {per_step} exceeds the "
+                          f"{len(t_real)} training images")
+    steps_per_epoch = len(t_real) // per_step
+    grid_rng_seed = [cfg.seed, 7]
+    summary: Dict[str, float] = {}
+
+    def on_term(signum, frame):  # turn kill (SIGTERM) into a clean interruption
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
+    try:
+        for epoch in range(start_epoch, cfg.train.epochs):
+            order = rng.permutation(len(t_real))
+            epoch_metrics = []
+            t0 = time.perf_counter()
+            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+                       disable=not progress, leave=False, unit="step")
+            with open(metrics_path, "a") as log:
+                for s in bar:
+                    ts = time.perf_counter()
+                    idx = order[s * per_step:(s + 1) * per_step]
+                    m = gan_step(gan, cfg, [t_real[idx[j * B:(j + 1) * B]] for j in range(k)],
+                                 rng, dead_g, dead_d)
+                    step += 1
+                    m["samples_per_s"] = per_step / (time.perf_counter() - ts)
+                    epoch_metrics.append(m)
+                    log.write(json.dumps({"epoch": epoch + 1, "step": step, **m}) + "\n")
+                    bar.set_postfix(d_real=f"{m['d_acc_real']:.2f}", d_fake=f"{m['d_acc_fake']:.2f}",
+                                    t_dec=f"{m['decision_time_ms']:.0f}ms")
+                summary = _epoch_summary(epoch_metrics)
+                summary["revived_g"] = sum(dead_g.reinit(gan.g, ranges["g"], rng))
+                summary["revived_d"] = sum(dead_d.reinit(gan.d, ranges["d"], rng))
+                summary["epoch_seconds"] = time.perf_counter() - t0
+                log.write(json.dumps({"kind": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
+            for name, ws in (("g", gan.g), ("d", gan.d)):
+                if not all(np.all(np.isfinite(w)) for w in ws):
+                    raise RunError(f"training diverged: non-finite weights in {name} at epoch {epoch + 1}; "
+                                   f"lower the learning rates (last checkpoint kept)")
+            if cfg.train.sample_grid:
+                images, _ = gan.generate(np.random.default_rng(grid_rng_seed), cfg.train.sample_grid)
+                plot_grid(images, os.path.join(out_dir, "samples", f"epoch_{epoch + 1:03d}.png"),
+                          title=f"epoch {epoch + 1}, {cfg.loss.kind} loss")
+            meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
+                    "loss": cfg.loss.kind, "seed": cfg.seed}
+            checkpoint.save(ckpt_path, {"g": gan.g, "d": gan.d}, meta)
+            atomic_json(os.path.join(out_dir, "checkpoint.json"), meta)
+            if progress:
+                print(f"epoch {epoch + 1}/{cfg.train.epochs}: D acc real {summary['d_acc_real']:.2f} "
+                      f"fake {summary['d_acc_fake']:.2f}, decision {summary['decision_time_ms']:.1f} ms, "
+                      f"spikes G {summary['g_spikes']:.0f} D {summary['d_spikes']:.0f}, "
+                      f"{summary['samples_per_s']:.0f} samples/s", flush=True)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    if not summary:  # nothing left to train: report the recorded summary
+        path = os.path.join(out_dir, "summary.json")
+        return json.load(open(path)) if os.path.exists(path) else {}
+    summary = {"epochs": cfg.train.epochs, "steps": step, **summary}
+    atomic_json(os.path.join(out_dir, "summary.json"), summary)
+    return summary
+
+
+def _main_thread() -> bool:
+    import threading
+    return threading.current_thread() is threading.main_thread()
