@@ -69,3 +69,34 @@ def plot_grid(images: np.ndarray, path: str, title: str = "", ncols: int = 8) ->
     fig.tight_layout(pad=0.2)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_traces(t_ms: np.ndarray, traces: Sequence[np.ndarray], thresholds: Sequence[float],
+                spike_ms: Sequence[float], labels: Sequence[str], path: str, title: str = "") -> None:
+    """Membrane potential traces, one panel each, with the threshold and the spike marked.
+
+    Parameters
+    ----------
+    t_ms : float array (n_steps,)
+    traces : list of float arrays (n_steps,), mV
+    thresholds : threshold of each trace, mV
+    spike_ms : spike time of each trace in ms (``nan`` = no spike)
+    labels : panel titles
+    """
+    plt = _pyplot()
+    n = len(traces)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.1 + 1.5 * n), sharex=True, squeeze=False)
+    for ax, v, th, ts, lab in zip(axes[:, 0], traces, thresholds, spike_ms, labels):
+        ax.plot(t_ms, v, color="C0", lw=1.2, drawstyle="steps-post", label="V")
+        ax.axhline(th, color="C3", ls="--", lw=1, label=f"threshold {th:g} mV")
+        if np.isfinite(ts):
+            ax.axvline(ts, color="k", lw=1, ls=":", label=f"spike at {ts:g} ms")
+        ax.set_ylabel("V (mV)")
+        ax.set_title(lab, fontsize=9, loc="left")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[-1, 0].set_xlabel("time (ms)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

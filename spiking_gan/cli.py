@@ -206,6 +206,24 @@ def cmd_classify(args) -> None:
           f"{result['spikes_per_image']:.1f} spikes per image -> {os.path.join(args.out, 'metrics.json')}")
 
 
+# ---------------------------------------------------------------------- inspect
+def cmd_inspect(args) -> None:
+    from analysis.inspect import inspect_sample
+    from training.trainer import load_gan
+
+    gan, cfg, meta = load_gan(args.run)
+    neurons = None
+    if args.neurons:
+        try:
+            neurons = [int(x) for x in args.neurons.split(",")]
+        except ValueError:
+            raise UserError(f"--neurons expects comma-separated pixel indices, got {args.neurons!r}")
+    out = args.out or os.path.join(args.run, "inspect")
+    paths = inspect_sample(gan, args.sample, out, neurons, seed=args.seed, target=args.target)
+    print(f"sample {args.sample} of {args.run} (epoch {meta['epoch']}) through Brian2: "
+          + ", ".join(paths.values()))
+
+
 def _add_config_args(p, loss=True):
     p.add_argument("--config", help="TOML config file (see configs/)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -264,6 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("inspect", help="one sample through a trained run in Brian2: raster + membrane traces")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--sample", type=int, default=0, help="which noise sample (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--neurons", help="G output neurons (pixel indices) to trace, e.g. 350,400 "
+                   "(default: earliest, median and latest pixel)")
+    p.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy")
+    p.add_argument("--out", help="output folder (default RUN/inspect)")
+    p.set_defaults(func=cmd_inspect)
     return parser
 
 

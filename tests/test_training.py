@@ -206,3 +206,14 @@ def test_torchvision_idx_dataset(tmp_path):
     assert d.test_images.shape == (5, 28, 28)
     with pytest.raises(FileNotFoundError):
         load_torchvision("fashion-mnist", str(tmp_path))
+
+
+@pytest.mark.brian2
+def test_inspect_writes_raster_and_traces(tmp_path, capsys):
+    out = tmp_path / "run"
+    train_gan(tiny(**{"train.epochs": 1}), str(out), progress=False)
+    assert main(["inspect", "--run", str(out), "--sample", "1", "--neurons", "10,400"]) == 0
+    for f in ("raster.png", "membrane.png"):
+        assert (out / "inspect" / f).stat().st_size > 10_000
+    assert main(["inspect", "--run", str(out), "--neurons", "9999"]) == 2
+    assert "pixel indices" in capsys.readouterr().err

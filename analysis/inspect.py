@@ -1,0 +1,66 @@
+"""Look inside a trained Spiking-GAN: one sample through G and D in Brian2."""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from analysis.plots import plot_raster, plot_traces
+from models import brian
+from models.coding import sample_noise_times
+
+
+def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
+    """A few telling output neurons: the earliest, a median and a silent (or latest) one."""
+    order = np.argsort(t_out, kind="stable")
+    picks = [order[0], order[len(order) // 2], order[-1]]
+    return np.array(sorted(set(int(p) for p in picks)))[:n]
+
+
+def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[int]] = None,
+                   seed: int = 0, target: str = "numpy") -> Dict[str, str]:
+    """Simulate sample ``sample`` (noise from ``seed``) through G then D with Brian2.
+
+    Writes ``raster.png`` (noise, G layers, D layers; time in ms) and
+    ``membrane.png`` (``StateMonitor`` traces of chosen G output neurons, i.e.
+    pixels, and of D's two output neurons). Returns the paths.
+    """
+    gp, dp = gan.g_params, gan.d_params
+    z = sample_noise_times(np.random.default_rng(seed), sample + 1, gan.noise_dim, gp.t_max)[sample:]
+    n_g = len(gan.g)
+    g_out_layer = n_g
+    if neurons is None:
+        probe = brian.simulate(gan.g, z, gp, target=target).times[-1][0]
+        neurons = default_neurons(probe, gp.t_max)
+    neurons = np.asarray(neurons, dtype=int)
+    if neurons.size == 0 or neurons.min() < 0 or neurons.max() >= gan.g[-1].shape[1]:
+        raise ValueError(f"--neurons must be G output (pixel) indices in 0..{gan.g[-1].shape[1] - 1}")
+    g_res = brian.simulate(gan.g, z, gp, target=target, record_v={g_out_layer: neurons})
+    img_t = g_res.times[-1]
+    d_res = brian.simulate(gan.d, img_t, dp, target=target, record_v={len(gan.d): [0, 1]})
+    os.makedirs(out_dir, exist_ok=True)
+    names = (["noise"] + [f"G hidden {k}" for k in range(1, n_g)] + ["G output (pixels)"]
+             + [f"D hidden {k}" for k in range(1, len(gan.d))] + ["D output (real, fake)"])
+    layers = [z[0]] + [t[0] for t in g_res.times] + [t[0] for t in d_res.times]
+    paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}
+    plot_raster(layers, gp.t_max, gp.dt_ms, paths["raster"], names=names,
+                title=f"sample {sample}: G then D, simulated by Brian2 ({target} target)")
+
+    def spike_ms(t):
+        return float(t * gp.dt_ms) if t < gp.t_max else float("nan")
+
+    traces, ths, spikes, labels = [], [], [], []
+    for j, nrn in enumerate(g_res.v_neurons[g_out_layer]):
+        traces.append(g_res.v_trace[g_out_layer][0, j])
+        ths.append(gp.thresholds[-1])
+        spikes.append(spike_ms(img_t[0, nrn]))
+        labels.append(f"G output neuron {nrn} (pixel row {nrn // 28}, col {nrn % 28})")
+    for j, name in enumerate(("real", "fake")):
+        traces.append(d_res.v_trace[len(gan.d)][0, j])
+        ths.append(dp.thresholds[-1])
+        spikes.append(spike_ms(d_res.times[-1][0, j]))
+        labels.append(f"D output neuron '{name}'")
+    plot_traces(g_res.t_ms, traces, ths, spikes, labels, paths["membrane"],
+                title=f"membrane potentials, sample {sample} (Brian2 StateMonitor)")
+    return paths
