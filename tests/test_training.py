@@ -216,4 +216,4 @@ def test_inspect_writes_raster_and_traces(tmp_path, capsys):
     for f in ("raster.png", "membrane.png"):
         assert (out / "inspect" / f).stat().st_size > 10_000
     assert main(["inspect", "--run", str(out), "--neurons", "9999"]) == 2
-    assert "pixel indices" in capsys.readouterr().err
+    assert "(pixel) indices" in capsys.readouterr().err
