@@ -30,8 +30,8 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
     plt = _pyplot()
     n = len(times)
     names = list(names) if names is not None else [f"layer {k}" for k in range(n)]
-    heights = [max(1.0, min(4.0, len(t) / 150)) for t in times]
-    fig, axes = plt.subplots(n, 1, figsize=(8, 1.2 + 1.3 * sum(heights)), sharex=True,
+    heights = [max(0.8, min(2.5, len(t) / 200)) for t in times]
+    fig, axes = plt.subplots(n, 1, figsize=(8, 1.0 + 1.2 * sum(heights)), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, t, name in zip(axes[:, 0], times, names):
         t = np.asarray(t)

@@ -86,6 +86,8 @@ class GanTrainConfig(TrainConfig):
     d_steps: int = _f(1, lo=1, hi=100, doc="D steps per G step")
     silent_pixel_remedy: bool = _f(True, doc="silent G pixels receive D's error as if they had spiked")
     sample_grid: int = _f(64, lo=0, hi=1024, doc="samples in the per-epoch grid PNG (0 = none)")
+    g_error_centre: float = _f(0.0, lo=0.0, hi=1.0, doc="fraction of the batch-mean pixel error removed "
+                               "from G's per-sample error (against mode collapse; 0 = plain S4NN)")
 
 
 @dataclass

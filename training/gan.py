@@ -20,6 +20,29 @@ no error through D, since only inputs that spiked before D's neurons carry one
 error it would have if it had spiked at step 0, ``e_in = e_D1 @ W_D0.T``,
 i.e. whether D would like it to be bright. It is applied to G's output
 through D only; `tests/test_gan.py` shows the pixels die without it.
+The same rule is applied to D's *hidden* neurons in the G step
+(:func:`_error_through_d`): on a dark generated image D's hidden layer can be
+entirely silent, and then the plain S4NN rule sends G no error at all (G stays
+black for good; observed with t_max 64, G lr [2, 5]). D's own update (D step) is
+plain S4NN.
+
+G's target is always the baseline relative TTFS one (target *real*), whatever
+``loss.kind`` is: ``loss.kind`` only selects D's loss. With the Aggressive
+target in the G step (*real* neuron at ``tau - alpha`` even when D is already
+fooled) G is pushed to make every pixel brighter without end and collapses to
+all-white images within ~10 epochs (observed: 99% pixels on, D fooled 98%).
+
+Initialisation (see configs/quick.toml): every noise neuron spikes once, so a
+positive-only G hidden init (S4NN U[0, 5]) fires every hidden neuron at nearly
+the same time for every z and G's output is z-independent (grey squares with
+S4NN's output U[0, 48]). A mixed-sign hidden init with large spread
+(U[-40, 30]) gives a sparse, early, z-dependent code; a mixed-sign output init
+(U[-10, 14]) starts with ~15% of pixels on.
+
+``train.g_error_centre`` (default 0) removes that fraction of the batch-mean
+pixel error from each sample's error, an optional counter to mode collapse
+(every fake gets nearly the same error from D, so G collapses to one blob);
+tried at 0.5-0.8, it kept diversity longer but gave blobs, not digits.
 """
 from __future__ import annotations
 
@@ -73,11 +96,31 @@ class Gan:
         return decode_times(times, self.g_params.t_max).reshape(-1, 28, 28), times
 
 
-def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray):
+def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = ""):
     p = gan.d_params
-    T = targets(cfg.loss.kind, trace.output, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
+    T = targets(kind or cfg.loss.kind, trace.output, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
                 cfg.loss.variant)
     return output_error(T, trace.output, p.t_max)
+
+
+def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remedy: bool) -> np.ndarray:
+    """Normalised error of D's input spike times (= G's output times), D frozen.
+
+    The S4NN backward pass of :func:`training.backprop.backward`, layer by layer
+    with :func:`training.backprop.layer_backward`. With ``remedy`` the silent-input
+    rule (error as if the silent neuron had spiked at step 0) is applied at
+    *every* layer of D, not only at the pixels: when D's hidden neurons are all
+    silent on a dark generated image, the plain rule gives G no error at all
+    (only neurons that fired carry one) and G stays dark for good.
+    """
+    p = gan.d_params
+    e = backprop.normalise(np.asarray(e_out, dtype=np.float32))
+    for k in range(len(gan.d) - 1, -1, -1):
+        t_in = d_trace.t_in if k == 0 else d_trace.times[k - 1]
+        _, e_in = backprop.layer_backward(d_trace.events[k], t_in, d_trace.times[k], e, gan.d[k],
+                                          p.latency, True, remedy)
+        e = backprop.normalise(e_in)
+    return e
 
 
 def decision(t_out: np.ndarray, t_max: int):
@@ -121,9 +164,11 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     B = len(real_batches[-1])
     g_trace = gan.generate_times(rng, B)
     d_trace = backprop.forward_trace(gan.d, g_trace.output, dp)
-    e = _d_loss(gan, cfg, d_trace, np.full(B, REAL))
-    _, e_pix = backprop.backward(gan.d, d_trace, e, dp, input_error=True,
-                                 silent_inputs_full_error=tr.silent_pixel_remedy)
+    # G's target is always the baseline relative TTFS one (see module docstring)
+    e = _d_loss(gan, cfg, d_trace, np.full(B, REAL), kind="ttfs")
+    e_pix = _error_through_d(gan, d_trace, e, tr.silent_pixel_remedy)
+    if tr.g_error_centre > 0:
+        e_pix = e_pix - np.float32(tr.g_error_centre) * e_pix.mean(axis=0, keepdims=True)
     g_grads, _ = backprop.backward(gan.g, g_trace, e_pix, gp)
     backprop.sgd_step(gan.g, g_grads, cfg.generator.lr, tr.l2)
     dead_g.update(g_trace, gp.t_max)
