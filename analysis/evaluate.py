@@ -33,13 +33,15 @@ against the real test images.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
 from analysis import quality
-from analysis.spikes import completion_times, decision_times, sparsity, spikes_before
-from models.coding import decode_times, encode_images, sample_noise_times
+from analysis.spikes import (completion_times, decision_times, last_spike_times, sparsity,
+                             spikes_before)
+from models.coding import decode_times, sample_noise_times
 from models.kernel import forward
 from training.data import load_dataset
 
@@ -47,8 +49,102 @@ from training.data import load_dataset
 EVAL_SEED = 12345
 
 
+@dataclass
+class Activity:
+    """Spike times (steps, ``t_max`` = no spike) of G and D on one evaluation set.
+
+    Attributes
+    ----------
+    z : int array (n, noise_dim)
+        G's input: the TTFS-encoded noise.
+    g : list of int arrays (n, n_k)
+        G's layers (hidden..., output); ``g[-1]`` (n, 784) are the generated images.
+    d_real, d_fake : list of int arrays
+        D's layers (hidden..., output (n, 2): real, fake) on real test images and on ``g[-1]``.
+    real_in : int array (n_real, 784)
+        The TTFS-encoded real test images.
+    t_max : int
+    dt_ms : float
+    """
+
+    z: np.ndarray
+    g: List[np.ndarray]
+    d_real: List[np.ndarray]
+    d_fake: List[np.ndarray]
+    real_in: np.ndarray
+    t_max: int
+    dt_ms: float
+
+    @property
+    def d_all(self) -> List[np.ndarray]:
+        """D's layers on the real images followed by the fake ones (n_real + n, n_k)."""
+        return [np.concatenate([a, b]) for a, b in zip(self.d_real, self.d_fake)]
+
+
+def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -> Activity:
+    """Run G on ``n_samples`` noise samples, and D on them and on as many real test images.
+
+    Parameters
+    ----------
+    gan : training.gan.Gan
+    data : training.data.Dataset (its test images are the real reference)
+    n_samples : int
+    seed : int
+        Noise seed.
+
+    Returns
+    -------
+    Activity
+    """
+    gp, dp = gan.g_params, gan.d_params
+    if gp.t_max != dp.t_max:
+        raise ValueError("G and D must share t_max")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    z = sample_noise_times(np.random.default_rng(seed), n_samples, gan.noise_dim, gp.t_max)
+    g_times = forward(gan.g, z, gp)
+    real_t = gan.encode_real(data.test_images[:n_samples])
+    return Activity(z, list(g_times), list(forward(gan.d, real_t, dp)),
+                    list(forward(gan.d, g_times[-1], dp)), real_t, int(gp.t_max), float(gp.dt_ms))
+
+
+def activity_measures(act: Activity) -> Dict[str, Any]:
+    """The inference-time and spike measures of the module docstring, from an :class:`Activity`."""
+    T, dt = act.t_max, act.dt_ms
+    fake_t = act.g[-1]
+    td_real, win_real = decision_times(act.d_real[-1], T)
+    td_fake, win_fake = decision_times(act.d_fake[-1], T)
+    td = np.concatenate([td_real, td_fake])
+    d_all = act.d_all
+    sp_g, sp_d = sparsity(act.g, T), sparsity(d_all, T)
+    spikes_g = float(sum(sp_g["spikes_per_sample"]))
+    spikes_d = float(sum(sp_d["spikes_per_sample"]))
+    return {
+        "decision_time_ms": float(td.mean() * dt),
+        "decision_time_real_ms": float(td_real.mean() * dt),
+        "decision_time_fake_ms": float(td_fake.mean() * dt),
+        "no_decision_rate": float((td >= T).mean()),
+        "d_accuracy_real": float((win_real == 0).mean()),
+        "d_accuracy_fake": float((win_fake == 1).mean()),
+        "g_completion_ms": float(completion_times(fake_t, T).mean() * dt),
+        "g_last_spike_ms": float(last_spike_times(fake_t, T).mean() * dt),
+        "g_pixels_on": float((fake_t < T).mean()),
+        "spikes_g": spikes_g,
+        "spikes_d": spikes_d,
+        "spikes_total": spikes_g + spikes_d,
+        "spikes_d_to_decision": float(spikes_before(d_all, td, T).mean()),
+        "g_spikes_per_layer": sp_g["spikes_per_sample"],
+        "d_spikes_per_layer": sp_d["spikes_per_sample"],
+        "g_silent_fraction": sp_g["silent_fraction"],
+        "d_silent_fraction": sp_d["silent_fraction"],
+        "t_max": int(T),
+        "dt_ms": float(dt),
+    }
+
+
 def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
-                 classifier: Optional[quality.Classifier] = None) -> Dict[str, Any]:
+                 classifier: Optional[quality.Classifier] = None,
+                 activity: Optional[Activity] = None) -> Dict[str, Any]:
     """All measures of a trained GAN on a data set (see module docstring).
 
     Parameters
@@ -61,51 +157,18 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
         Noise seed.
     classifier : analysis.quality.Classifier, optional
         The quality classifier; without it the quality keys are left out.
+    activity : Activity, optional
+        The result of :func:`simulate_activity` for these ``n_samples`` and ``seed``, if
+        already computed (saves the forward passes).
 
     Returns
     -------
     dict of JSON-serialisable numbers
     """
-    gp, dp = gan.g_params, gan.d_params
-    z = sample_noise_times(np.random.default_rng(seed), n_samples, gan.noise_dim, gp.t_max)
-    g_times = forward(gan.g, z, gp)
-    fake_t = g_times[-1]
-    real_t = encode_images(data.test_images[:n_samples], dp.t_max)
-    if gp.t_max != dp.t_max:
-        raise ValueError("G and D must share t_max")
-    d_real = forward(gan.d, real_t, dp)
-    d_fake = forward(gan.d, fake_t, dp)
-    td_real, win_real = decision_times(d_real[-1], dp.t_max)
-    td_fake, win_fake = decision_times(d_fake[-1], dp.t_max)
-    td = np.concatenate([td_real, td_fake])
-    d_all = [np.concatenate([a, b]) for a, b in zip(d_real, d_fake)]
-    sp_g, sp_d = sparsity(g_times, gp.t_max), sparsity(d_all, dp.t_max)
-    spikes_g = float(sum(sp_g["spikes_per_sample"]))
-    spikes_d = float(sum(sp_d["spikes_per_sample"]))
-    fired = fake_t < gp.t_max
-    out: Dict[str, Any] = {
-        "decision_time_ms": float(td.mean() * dp.dt_ms),
-        "decision_time_real_ms": float(td_real.mean() * dp.dt_ms),
-        "decision_time_fake_ms": float(td_fake.mean() * dp.dt_ms),
-        "no_decision_rate": float((td >= dp.t_max).mean()),
-        "d_accuracy_real": float((win_real == 0).mean()),
-        "d_accuracy_fake": float((win_fake == 1).mean()),
-        "g_completion_ms": float(completion_times(fake_t, gp.t_max).mean() * gp.dt_ms),
-        "g_last_spike_ms": float(np.where(fired, fake_t, 0).max(axis=1).mean() * gp.dt_ms),
-        "g_pixels_on": float(fired.mean()),
-        "spikes_g": spikes_g,
-        "spikes_d": spikes_d,
-        "spikes_total": spikes_g + spikes_d,
-        "spikes_d_to_decision": float(spikes_before(d_all, td).mean()),
-        "g_spikes_per_layer": sp_g["spikes_per_sample"],
-        "d_spikes_per_layer": sp_d["spikes_per_sample"],
-        "g_silent_fraction": sp_g["silent_fraction"],
-        "d_silent_fraction": sp_d["silent_fraction"],
-        "t_max": int(gp.t_max),
-        "dt_ms": float(gp.dt_ms),
-    }
+    act = activity if activity is not None else simulate_activity(gan, data, n_samples, seed)
+    out = activity_measures(act)
     if classifier is not None:
-        images = decode_times(fake_t, gp.t_max).reshape(-1, 28, 28)
+        images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
         out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))
     return out
 
@@ -117,7 +180,8 @@ def classifier_for(data, cache_dir: Optional[str]) -> quality.Classifier:
 
 
 def evaluate_run(run_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
-                 with_quality: bool = True, classifier_cache: Optional[str] = None) -> Dict[str, Any]:
+                 with_quality: bool = True, classifier_cache: Optional[str] = None,
+                 return_activity: bool = False):
     """:func:`evaluate_gan` on the last checkpoint of a run folder.
 
     Parameters
@@ -126,16 +190,20 @@ def evaluate_run(run_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
     n_samples, seed : see :func:`evaluate_gan`
     with_quality : compute the classifier-based quality measures
     classifier_cache : folder of the cached quality classifier (default: the run folder)
+    return_activity : also return the :class:`Activity` the measures were computed from
 
     Returns
     -------
-    dict, also carrying ``epoch`` and ``loss`` of the checkpoint
+    dict, also carrying ``epoch``, ``loss``, ``loss_variant`` and ``loss_alpha`` of the
+    checkpoint; with ``return_activity`` the tuple ``(dict, Activity)``
     """
     from training.trainer import load_gan
 
     gan, cfg, meta = load_gan(run_dir)
     data = load_dataset(cfg.data)
     clf = classifier_for(data, classifier_cache or run_dir) if with_quality else None
-    out = evaluate_gan(gan, data, n_samples, seed, clf)
-    out.update({"epoch": int(meta["epoch"]), "loss": cfg.loss.kind})
-    return out
+    act = simulate_activity(gan, data, n_samples, seed)
+    out = evaluate_gan(gan, data, n_samples, seed, clf, activity=act)
+    out.update({"epoch": int(meta["epoch"]), "loss": cfg.loss.kind,
+                "loss_variant": cfg.loss.variant, "loss_alpha": float(cfg.loss.alpha)})
+    return (out, act) if return_activity else out

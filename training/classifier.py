@@ -11,6 +11,7 @@ from models.network import init_uniform
 from models.neuron import NeuronParams
 from training import backprop
 from training.config import ClassifierConfig, NetworkConfig, NeuronConfig
+from training.data import random_shift
 from training.losses import loss_value, output_error, targets
 
 
@@ -63,6 +64,7 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
     weights = init_network(rng, train_images[0].size, cfg.network, n_classes)
     ranges = init_ranges(cfg.network)
     t_train = encode_images(train_images, params.t_max)
+    train_images = np.asarray(train_images)
     t_test = encode_images(test_images, params.t_max) if test_images is not None else None
     dead = backprop.DeadNeuronMonitor([t_train.shape[1], *cfg.network.hidden, n_classes],
                                       cfg.train.dead_min_rate)
@@ -70,6 +72,9 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
     B = cfg.train.batch_size
     for epoch in range(cfg.train.epochs):
         order = rng.permutation(len(t_train))
+        if cfg.train.augment_shift:  # a freshly shifted copy of the training set every epoch
+            t_train = encode_images(random_shift(train_images, cfg.train.augment_shift, rng), params.t_max)
+        lr = [eta * cfg.train.lr_decay ** epoch for eta in cfg.network.lr]
         losses, correct = [], 0
         bar = tqdm(range(0, len(order), B), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
                    disable=not progress, leave=False)
@@ -83,7 +88,7 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
             losses.append(loss_value(e))
             correct += int((decisions(tr.output, params.t_max)[0] == y).sum())
             grads, _ = backprop.backward(weights, tr, e, params)
-            backprop.sgd_step(weights, grads, cfg.network.lr, cfg.train.l2)
+            backprop.sgd_step(weights, grads, lr, cfg.train.l2)
             dead.update(tr, params.t_max)
         m = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": correct / len(order)}
         if t_test is not None:

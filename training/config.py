@@ -68,6 +68,8 @@ class TrainConfig:
     batch_size: int = _f(50, lo=1, hi=100_000)
     l2: float = _f(1e-6, lo=0.0, hi=1.0, doc="L2 weight decay lambda")
     dead_min_rate: float = _f(1e-3, lo=0.0, hi=1.0, doc="hidden neurons firing in fewer samples are re-initialised")
+    lr_decay: float = _f(1.0, lo=0.0, hi=1.0, doc="learning rates are multiplied by this after every epoch")
+    augment_shift: int = _f(0, lo=0, hi=8, doc="shift training images by up to this many pixels (augmentation)")
 
 
 @dataclass
@@ -86,6 +88,8 @@ class GanTrainConfig(TrainConfig):
     d_steps: int = _f(1, lo=1, hi=100, doc="D steps per G step")
     silent_pixel_remedy: bool = _f(True, doc="silent G pixels receive D's error as if they had spiked")
     sample_grid: int = _f(64, lo=0, hi=1024, doc="samples in the per-epoch grid PNG (0 = none)")
+    real_delay: int = _f(-1, lo=-1, hi=100_000, doc="steps by which real images reach D later than "
+                         "their encoding (-1 = G's minimum latency: G layers x neuron.latency)")
     g_error_centre: float = _f(0.0, lo=0.0, hi=1.0, doc="fraction of the batch-mean pixel error removed "
                                "from G's per-sample error (against mode collapse; 0 = plain S4NN)")
 

@@ -78,6 +78,34 @@ def load_digits(n_test_per_class: int = 100, seed: int = SPLIT_SEED) -> Dataset:
     return Dataset("digits", images[train_idx], labels[train_idx], images[test_idx], labels[test_idx])
 
 
+def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Translate every image by its own random offset of up to ``max_shift`` pixels.
+
+    Data augmentation for the small embedded training set: each image moves by
+    ``(dy, dx)`` drawn uniformly from ``-max_shift .. max_shift``; pixels shifted in
+    from outside are black (0). Vectorised over the batch (one gather).
+
+    Parameters
+    ----------
+    images : array (batch, h, w)
+    max_shift : int, pixels (0 returns ``images`` unchanged)
+    rng : numpy Generator
+
+    Returns
+    -------
+    shifted : array (batch, h, w), same dtype
+    """
+    if max_shift <= 0:
+        return images
+    n, h, w = images.shape
+    s = int(max_shift)
+    padded = np.pad(images, ((0, 0), (s, s), (s, s)))
+    dy, dx = (rng.integers(0, 2 * s + 1, n) for _ in range(2))
+    rows = dy[:, None] + np.arange(h)
+    cols = dx[:, None] + np.arange(w)
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 

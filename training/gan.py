@@ -19,7 +19,8 @@ no error through D, since only inputs that spiked before D's neurons carry one
 (``train.silent_pixel_remedy``, on by default): a silent pixel receives the
 error it would have if it had spiked at step 0, ``e_in = e_D1 @ W_D0.T``,
 i.e. whether D would like it to be bright. It is applied to G's output
-through D only; `tests/test_gan.py` shows the pixels die without it.
+through D only; ``tests/test_gan.py`` shows that pixels which start dead stay
+dead without it and come back with it.
 The same rule is applied to D's *hidden* neurons in the G step
 (:func:`_error_through_d`): on a dark generated image D's hidden layer can be
 entirely silent, and then the plain S4NN rule sends G no error at all (G stays
@@ -31,6 +32,13 @@ G's target is always the baseline relative TTFS one (target *real*), whatever
 target in the G step (*real* neuron at ``tau - alpha`` even when D is already
 fooled) G is pushed to make every pixel brighter without end and collapses to
 all-white images within ~10 epochs (observed: 99% pixels on, D fooled 98%).
+
+Real images reach D ``train.real_delay`` steps late (default: G's minimum
+latency, one step per G layer; :meth:`Gan.encode_real`). A generated pixel
+cannot spike before that, a real white pixel spikes at step 0: without the
+delay D separates real from fake by the clock alone (measured at t_max 64: 54
+real pixels per image at step 0, the first generated one at step 8 on median),
+and D's error tells G "every pixel earlier", which grows bright blobs.
 
 Initialisation (see configs/quick.toml): every noise neuron spikes once, so a
 positive-only G hidden init (S4NN U[0, 5]) fires every hidden neuron at nearly
@@ -51,7 +59,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from models.coding import decode_times, sample_noise_times
+from models.coding import decode_times, encode_images, sample_noise_times
 from models.neuron import NeuronParams
 from training import backprop
 from training.classifier import init_network, init_ranges, neuron_params
@@ -71,13 +79,29 @@ class Gan:
     g_params: NeuronParams
     d_params: NeuronParams
     noise_dim: int
+    real_delay: int = 0
 
     @classmethod
     def init(cls, cfg: GanConfig, rng: np.random.Generator) -> "Gan":
         g = init_network(rng, cfg.generator.noise_dim, cfg.generator, N_PIXELS)
         d = init_network(rng, N_PIXELS, cfg.discriminator, 2)
+        delay = cfg.train.real_delay
+        if delay < 0:  # G's minimum latency: noise at step 0 -> output at step (layers x latency)
+            delay = (len(cfg.generator.hidden) + 1) * cfg.neuron.latency
         return cls(g, d, neuron_params(cfg.neuron, cfg.generator),
-                   neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim)
+                   neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim, delay)
+
+    def encode_real(self, images: np.ndarray) -> np.ndarray:
+        """Real images as D sees them: TTFS-encoded, then delayed by ``real_delay`` steps.
+
+        A generated pixel can spike no earlier than G's latency (one step per G
+        layer), a real pixel of intensity 255 spikes at step 0: without the delay D
+        tells real from fake by the clock alone (fakes are uniformly late), and
+        G's error says "every pixel earlier", so G grows bright blobs.
+        """
+        t = encode_images(images, self.d_params.t_max)
+        return np.where(t < self.d_params.t_max, np.minimum(t + self.real_delay, self.d_params.t_max),
+                        t).astype(np.int32)
 
     @staticmethod
     def sizes(cfg: GanConfig) -> Dict[str, List[int]]:

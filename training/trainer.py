@@ -24,7 +24,6 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from models.coding import encode_images
 from training import backprop, checkpoint
 from training import config as config_mod
 from training.config import ConfigError, GanConfig
@@ -141,9 +140,9 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
 
     cfg = prepare_run(cfg, out_dir, resume, overrides)
     data = load_dataset(cfg.data)
-    t_real = encode_images(data.train_images, cfg.neuron.t_max)
     rng = np.random.default_rng(cfg.seed)
     gan = Gan.init(cfg, rng)
+    t_real = gan.encode_real(data.train_images)
     sizes = Gan.sizes(cfg)
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     metrics_path = os.path.join(out_dir, "metrics.jsonl")

@@ -1,0 +1,84 @@
+"""The Spiking-GAN step: silent-pixel remedy, real-image delay, augmentation."""
+import os
+
+import numpy as np
+
+from models.kernel import forward
+from training import backprop
+from training import config as cm
+from training.config import GanConfig
+from training.data import load_digits, random_shift
+from training.gan import REAL, Gan, _d_loss, _error_through_d, gan_step
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TINY = os.path.join(HERE, "data", "tiny_gan.toml")
+
+
+def tiny(**over):
+    return cm.load(TINY, GanConfig, over)
+
+
+def _g_error(gan, cfg, remedy, n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    g_trace = gan.generate_times(rng, n)
+    d_trace = backprop.forward_trace(gan.d, g_trace.output, gan.d_params)
+    e = _d_loss(gan, cfg, d_trace, np.full(n, REAL), kind="ttfs")
+    return g_trace.output, _error_through_d(gan, d_trace, e, remedy)
+
+
+def test_silent_pixels_get_error_only_with_the_remedy():
+    cfg = tiny()
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    gan.g[-1][:, :300] = -50.0                       # pixels 0..299 can never fire
+    t_out, e_plain = _g_error(gan, cfg, remedy=False)
+    assert np.all(t_out[:, :300] == gan.g_params.t_max)
+    assert np.all(e_plain[:, :300] == 0)             # plain S4NN: no error reaches them
+    _, e_fix = _g_error(gan, cfg, remedy=True)
+    assert np.abs(e_fix[:, :300]).sum(axis=1).min() > 0
+
+
+def _dead_pixels_after_training(remedy: bool) -> float:
+    cfg = tiny(**{"train.silent_pixel_remedy": remedy, "generator.init_output": [-3.0, -1.0],
+                  "generator.lr": [1.0, 20.0]})
+    rng = np.random.default_rng(cfg.seed)
+    gan = Gan.init(cfg, rng)
+    data = load_digits()
+    real = gan.encode_real(data.train_images[:200])
+    sizes = Gan.sizes(cfg)
+    dead_g = backprop.DeadNeuronMonitor(sizes["g"])
+    dead_d = backprop.DeadNeuronMonitor(sizes["d"])
+    for s in range(20):
+        gan_step(gan, cfg, [real[(s % 10) * 20:(s % 10 + 1) * 20]], rng, dead_g, dead_d)
+    out = forward(gan.g, gan.generate_times(np.random.default_rng(1), 50).t_in, gan.g_params)[-1]
+    return float((out < gan.g_params.t_max).mean())
+
+
+def test_remedy_brings_dead_generator_pixels_back():
+    """Every pixel starts dead (negative output weights): only the remedy revives them."""
+    assert _dead_pixels_after_training(remedy=False) == 0.0
+    assert _dead_pixels_after_training(remedy=True) > 0.01
+
+
+def test_real_images_are_delayed_by_the_generator_latency():
+    cfg = tiny()
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    assert gan.real_delay == 2                       # one hidden layer + output, latency 1
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 0, :3] = [255, 128, 0]
+    t = gan.encode_real(img)
+    T = gan.d_params.t_max
+    assert t[0, 0] == 2 and t[0, 1] == (255 - 128) * T // 255 + 2 and t[0, 2] == T
+    gan0 = Gan.init(tiny(**{"train.real_delay": 0}), np.random.default_rng(0))
+    assert gan0.encode_real(img)[0, 0] == 0
+
+
+def test_random_shift_moves_whole_images():
+    rng = np.random.default_rng(0)
+    img = np.zeros((500, 28, 28), np.uint8)
+    img[:, 10:14, 10:14] = 255
+    out = random_shift(img, 2, rng)
+    assert out.shape == img.shape and out.dtype == img.dtype
+    assert np.all(out.reshape(500, -1).sum(axis=1) == img[0].sum())   # nothing lost at 2 px
+    rows = np.argmax(out.max(axis=2) > 0, axis=1)
+    assert set(rows.tolist()) == {8, 9, 10, 11, 12}
+    assert random_shift(img, 0, rng) is img
