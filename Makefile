@@ -15,10 +15,14 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The main job: train the quick Spiking-GAN on the embedded digits (resumed if interrupted),
+# then write 1,000 samples, their grid, all measures and figures of the run.
 demo: setup
-	mkdir -p runs/demo
-	$(BIN)/spiking-gan simulate --layers 784,400,2 --digits --batch 32 --backend brian2 \
-	    --out runs/demo/spikes.npz --raster runs/demo/raster.png
+	mkdir -p runs
+	if [ -f runs/quick/config.toml ]; then $(BIN)/spiking-gan train --out runs/quick --resume; \
+	else $(BIN)/spiking-gan train --config configs/quick.toml --out runs/quick; fi
+	$(BIN)/spiking-gan sample --run runs/quick --n 1000 --out runs/quick/samples.npz --grid runs/quick/samples.png
+	$(BIN)/spiking-gan evaluate --run runs/quick --out runs/quick/evaluation
 
 test: setup
 	$(BIN)/pytest -q

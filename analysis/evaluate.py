@@ -25,7 +25,11 @@ Definitions (all means are over samples)
     D spikes at or before D's decision time (what an event-driven chip must process before
     the verdict is known).
 ``d_accuracy_real``, ``d_accuracy_fake``
-    D's verdict on held-out real images and on fresh samples (no output spike = wrong).
+    D's verdict on held-out real images and on fresh samples (no output spike = wrong; when
+    both output neurons fire first at the same step, the verdict is "real", as in training).
+``d_tie_rate``
+    Fraction of D's decisions (real and fake images) in which both output neurons fired first
+    at the same step: a high value means the verdicts above are mostly tie-breaks.
 Quality measures (``classifier_fid``, ``kid``, ``class_coverage``, ``mean_confidence``,
 ``inception_score``): :func:`analysis.quality.evaluate_samples` on ``n_samples`` samples
 against the real test images.
@@ -39,8 +43,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from analysis import quality
-from analysis.spikes import (completion_times, decision_times, last_spike_times, sparsity,
-                             spikes_before)
+from analysis.spikes import (completion_times, decision_ties, decision_times, last_spike_times,
+                             sparsity, spikes_before)
 from models.coding import decode_times, sample_noise_times
 from models.kernel import forward
 from training.data import load_dataset
@@ -126,6 +130,8 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
         "no_decision_rate": float((td >= T).mean()),
         "d_accuracy_real": float((win_real == 0).mean()),
         "d_accuracy_fake": float((win_fake == 1).mean()),
+        "d_tie_rate": float(np.concatenate([decision_ties(act.d_real[-1], T),
+                                            decision_ties(act.d_fake[-1], T)]).mean()),
         "g_completion_ms": float(completion_times(fake_t, T).mean() * dt),
         "g_last_spike_ms": float(last_spike_times(fake_t, T).mean() * dt),
         "g_pixels_on": float((fake_t < T).mean()),

@@ -7,6 +7,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from analysis.plots import plot_raster, plot_traces
+from analysis.spikes import decision_ties, decision_times
 from models import brian
 from models.coding import sample_noise_times
 
@@ -41,10 +42,16 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     d_res = brian.simulate(gan.d, img_t, dp, target=target, record_v={len(gan.d): [0, 1]})
     os.makedirs(out_dir, exist_ok=True)
     names = (["noise"] + [f"G hidden {k}" for k in range(1, n_g)] + ["G output (pixels)"]
-             + [f"D hidden {k}" for k in range(1, len(gan.d))] + ["D output (real, fake)"])
+             + [f"D hidden {k}" for k in range(1, len(gan.d))] + ["D output\n(0 real, 1 fake)"])
     layers = [z[0]] + [t[0] for t in g_res.times] + [t[0] for t in d_res.times]
     paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}
-    plot_raster(layers, gp.t_max, gp.dt_ms, paths["raster"], names=names,
+    t_dec, winner = (x[0] for x in decision_times(d_res.times[-1][:1], dp.t_max))
+    marks = []
+    if winner >= 0:
+        verdict = ("tie (both outputs fire), counted as real" if decision_ties(d_res.times[-1][:1], dp.t_max)[0]
+                   else ("real", "fake")[winner])
+        marks.append((float(t_dec * dp.dt_ms), f"D decision at {t_dec * dp.dt_ms:g} ms: {verdict}"))
+    plot_raster(layers, gp.t_max, gp.dt_ms, paths["raster"], names=names, marks=marks,
                 title=f"sample {sample}: G then D, simulated by Brian2 ({target} target)")
 
     def spike_ms(t):

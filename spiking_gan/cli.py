@@ -187,7 +187,10 @@ def cmd_classify(args) -> None:
     def on_epoch(epoch, m):
         log.write(json.dumps(m) + "\n")
         log.flush()
-        if not args.quiet:
+        if not args.quiet and m.get("kind") == "average":
+            print(f"average of the last {m['averaged_epochs']} epochs' weights: test acc "
+                  f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms", flush=True)
+        elif not args.quiet:
             print(f"epoch {m['epoch']}: train acc {m['train_accuracy']:.3f}, test acc "
                   f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms, "
                   f"{m['test_spikes_per_image']:.0f} spikes/image", flush=True)
@@ -222,6 +225,99 @@ def cmd_inspect(args) -> None:
     paths = inspect_sample(gan, args.sample, out, neurons, seed=args.seed, target=args.target)
     print(f"sample {args.sample} of {args.run} (epoch {meta['epoch']}) through Brian2: "
           + ", ".join(paths.values()))
+
+
+# ------------------------------------------------------------------------ sweep
+def cmd_sweep(args) -> None:
+    from training.sweep import load_sweep, point_label, run_sweep
+
+    if args.scheduler and args.workers is not None:
+        raise UserError("--workers sets the size of the local cluster; with --scheduler the "
+                        "scheduler's workers run the points")
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be >= 1")
+    if args.retries is not None and args.retries < 0:
+        raise UserError("--retries must be >= 0")
+    sweep = load_sweep(args.sweep)
+    dropped = f" ({sweep.duplicates} repeated draws dropped)" if sweep.duplicates else ""
+    if args.dry_run:
+        print(f"{args.sweep}: {len(sweep.points)} valid points{dropped}")
+        for p in sweep.points:
+            print(f"  {p.id}: {point_label(p.overrides)}")
+        return
+    if not args.quiet:
+        where = args.scheduler or f"a local cluster of {args.workers or 2} workers"
+        print(f"sweep {args.sweep}: {len(sweep.points)} points{dropped} on {where} -> {args.out}",
+              flush=True)
+    outcome = run_sweep(sweep, args.out, scheduler=args.scheduler, workers=args.workers or 2,
+                        retries=args.retries, progress=not args.quiet)
+    print(f"{len(sweep.points)} points: {outcome.ran} run, {outcome.skipped} skipped (done before), "
+          f"{outcome.failed} failed, in {outcome.seconds:.1f} s; summary: {outcome.report['csv']}, "
+          f"{outcome.report['md']}")
+    if outcome.failed:
+        failed = [r for r in outcome.results if r["status"] == "failed"]
+        raise RuntimeError(f"{outcome.failed} point(s) failed, e.g. {failed[0]['point']}: "
+                           f"{failed[0]['error'].splitlines()[0]} (all errors in {outcome.report['md']})")
+
+
+# --------------------------------------------------------------------- evaluate
+def cmd_evaluate(args) -> None:
+    from analysis.report import format_metrics, run_report
+
+    if args.n < 2:
+        raise UserError("--n must be >= 2")
+    if not os.path.isfile(os.path.join(args.run, "config.toml")):
+        raise UserError(f"{args.run} is not a run folder (no config.toml)")
+    out = args.out or os.path.join(args.run, "evaluation")
+    _check_out_file(out)
+    rep = run_report(args.run, out, n_samples=args.n, with_quality=not args.no_quality,
+                     brian=not args.no_brian, target=args.target)
+    print(format_metrics(rep["metrics"]))
+    print(f"wrote {', '.join(sorted(os.path.basename(p) for p in rep['files'].values()))} to {out}")
+
+
+# --------------------------------------------------------------- compare-losses
+def _variants(text: Optional[str]) -> Optional[List[str]]:
+    return [v.strip().upper() for v in text.split(",") if v.strip()] if text else None
+
+
+def cmd_compare_losses(args) -> None:
+    import time
+
+    from analysis.compare import compare_losses
+    from training.config import GanConfig
+
+    if not args.config:
+        raise UserError("give --config (e.g. configs/quick.toml)")
+    _check_out_file(args.out)
+    cfg = _load_config(args, GanConfig)
+    res = compare_losses(cfg, args.out, args.seeds, variants=_variants(args.variants), n_samples=args.n,
+                         ann=not args.no_ann, progress=not args.quiet,
+                         header=f"Produced by `spiking-gan {' '.join(args.argv)}` on "
+                                f"{time.strftime('%Y-%m-%d %H:%M %Z')}.")
+    with open(res["files"]["loss_comparison.md"]) as fh:
+        print(fh.read())
+    print("wrote " + ", ".join(res["files"].values()))
+
+
+# ---------------------------------------------------------------------- figures
+def cmd_figures(args) -> None:
+    from analysis.figures import make_figures
+
+    _check_out_file(args.out)
+    if args.runs_dir:
+        _check_out_file(args.runs_dir)
+    make_figures(args.out, full=args.full, n_seeds=args.seeds, runs_dir=args.runs_dir,
+                 config_path=args.config, overrides=_overrides(args), n_samples=args.n,
+                 variants=_variants(args.variants), brian=not args.no_brian, progress=not args.quiet,
+                 command="spiking-gan " + " ".join(args.argv))
+
+
+def _add_comparison_args(p):
+    p.add_argument("--seeds", type=int, default=3, help="seeds per loss: the config's seed, +1, ... (default 3)")
+    p.add_argument("--variants", help="Aggressive TTFS variants as their own groups, e.g. A,B,C "
+                   "(default: the config's loss.variant)")
+    p.add_argument("--n", type=int, default=1000, help="generated samples per evaluation (default 1000)")
 
 
 def _add_config_args(p, loss=True):
@@ -292,12 +388,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy")
     p.add_argument("--out", help="output folder (default RUN/inspect)")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("evaluate", help="all measures of a trained run, and its figures",
+                       description="Evaluate a run (analysis/evaluate.py: D decision time, G completion, "
+                       "spikes, silent neurons, classifier-FID, KID, coverage) and draw its figures "
+                       "(samples, sparsity, inference-time and spike-time histograms, training curves, "
+                       "Brian2 raster and membrane traces). Writes OUT/metrics.json and OUT/*.png.")
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--n", type=int, default=1000, help="generated samples (and real test images) (default 1000)")
+    p.add_argument("--out", help="output folder (default RUN/evaluation)")
+    p.add_argument("--no-quality", action="store_true", help="skip the classifier-based quality measures")
+    p.add_argument("--no-brian", action="store_true", help="skip the Brian2 raster and membrane traces")
+    p.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
+                   help="Brian2 code generation target of the raster")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare-losses", help="TTFS vs Aggressive TTFS on the same seeds and budget",
+                       description="Train the GAN with loss.kind=ttfs and loss.kind=aggressive on the same "
+                       "seeds (runs in OUT/runs/{loss}_seed{s}; finished runs are reused, interrupted ones "
+                       "resumed), evaluate each, train the same-size non-spiking ANN GAN as the quality "
+                       "reference, and write OUT/loss_comparison.{csv,md,png}.")
+    _add_config_args(p, loss=False)
+    p.add_argument("--out", required=True, help="output folder")
+    _add_comparison_args(p)
+    p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN reference")
+    p.set_defaults(func=cmd_compare_losses)
+
+    p = sub.add_parser("figures", help="regenerate every figure and table of the study",
+                       description="Train (or reuse) the runs of the study and write all figures and "
+                       "tables to OUT: loss comparison (CSV, MD, PNG) with the ANN GAN reference, sample "
+                       "grids, and the run report of one run per loss (Brian2 raster, membrane traces, "
+                       "sparsity, inference-time and spike-time histograms, training curves), plus "
+                       "OUT/README.md. Quick mode (configs/quick.toml) by default. Resumable.")
+    p.add_argument("--out", required=True, help="output folder, e.g. figures/")
+    p.add_argument("--full", action="store_true", help="configs/mnist.toml instead of configs/quick.toml (hours)")
+    p.add_argument("--runs-dir", help="folder of the runs (default runs/figures, with --full runs/figures-full)")
+    _add_comparison_args(p)
+    p.add_argument("--no-brian", action="store_true", help="skip the Brian2 rasters and membrane traces")
+    p.add_argument("--config", help="(advanced) this config instead of quick.toml / mnist.toml")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="(advanced) override a config value")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("sweep", help="a parameter sweep (grid or random) on Dask",
+                       description="Train and evaluate one GAN per point of a sweep file (TOML, see "
+                       "sweeps/) on a Dask LocalCluster or a running scheduler; re-running skips "
+                       "finished points. Writes OUT/points/<id>/, OUT/summary.csv, OUT/summary.md, "
+                       "OUT/plots/*.png.")
+    p.add_argument("sweep", help="sweep file, e.g. sweeps/tiny.toml")
+    p.add_argument("--out", required=True, help="output folder, e.g. sweeps_out/tiny")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786 "
+                   "(default: a LocalCluster on this machine)")
+    p.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
+    p.add_argument("--retries", type=int, help="extra attempts of a failing point (default: the "
+                   "sweep file's retries, else 1)")
+    p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     if getattr(args, "batch", 1) is not None and getattr(args, "batch", 1) < 1:
         parser.error("--batch must be >= 1")
     try:

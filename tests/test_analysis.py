@@ -1,6 +1,14 @@
-import numpy as np
+import json
+import os
 
-from analysis.spikes import completion_times, decision_times, sparsity, spikes_before
+import numpy as np
+import pytest
+
+from analysis import compare, plots, report
+from analysis.evaluate import Activity, activity_measures
+from analysis.spikes import (completion_times, decision_ties, decision_times, firing_probability,
+                             last_spike_times, sparsity, spikes_before)
+from spiking_gan.cli import main
 
 
 def test_sparsity_hand_made_raster():
@@ -27,4 +35,224 @@ def test_spikes_before_decision():
     hidden = np.array([[0, 1, 6], [2, T, T]])
     out = np.array([[2, 7], [T, 3]])
     t, _ = decision_times(out, T)
-    np.testing.assert_array_equal(spikes_before([hidden, out], t), [2 + 1, 1 + 1])
+    np.testing.assert_array_equal(spikes_before([hidden, out], t, T), [2 + 1, 1 + 1])
+
+
+# ------------------------------------------------------------------ more hand-made rasters
+def test_spikes_before_ignores_silent_neurons_without_decision():
+    T = 10
+    hidden = np.array([[T, 4, T]])                   # one spike, two silent neurons
+    out = np.array([[T, T]])                         # no decision: t_decision = t_max
+    t, _ = decision_times(out, T)
+    np.testing.assert_array_equal(spikes_before([hidden, out], t, T), [1])
+
+
+def test_decision_ties():
+    T = 10
+    out = np.array([[3, 3], [T, T], [2, 5], [4, 4]])
+    np.testing.assert_array_equal(decision_ties(out, T), [True, False, False, True])
+    assert decision_times(out, T)[1][0] == 0                      # a tie goes to neuron 0 ("real")
+
+
+def test_firing_probability_and_last_spike():
+    T = 10
+    layer = np.array([[0, T, 3], [T, T, 9], [1, T, T]])
+    p = firing_probability([layer], T)[0]
+    np.testing.assert_allclose(p, [2 / 3, 0, 2 / 3])
+    np.testing.assert_array_equal(last_spike_times(layer, T), [3, 9, 1])
+    np.testing.assert_array_equal(last_spike_times(np.array([[T, T]]), T), [0])
+
+
+def test_activity_measures_hand_made():
+    T, dt = 10, 0.5
+    g = [np.array([[1, T], [2, 3]]),                  # G hidden: 1 and 2 spikes
+         np.array([[4, T, 5], [6, 7, 8]])]            # G output: pixel 1 black in sample 0
+    d_real = [np.array([[1, 2], [T, 3]]), np.array([[4, 6], [T, T]])]      # real wins at 4; no decision
+    d_fake = [np.array([[2, T], [2, 2]]), np.array([[5, 3], [7, 8]])]      # fake wins at 3; real at 7
+    act = Activity(np.zeros((2, 3), np.int32), g, d_real, d_fake, np.zeros((2, 784), np.int32), T, dt)
+    m = activity_measures(act)
+    assert m["decision_time_real_ms"] == pytest.approx((4 + 10) / 2 * dt)
+    assert m["decision_time_fake_ms"] == pytest.approx((3 + 7) / 2 * dt)
+    assert m["decision_time_ms"] == pytest.approx((4 + 10 + 3 + 7) / 4 * dt)
+    assert m["no_decision_rate"] == pytest.approx(0.25)
+    assert m["d_accuracy_real"] == 0.5 and m["d_accuracy_fake"] == 0.5 and m["d_tie_rate"] == 0.0
+    assert m["g_completion_ms"] == pytest.approx((T + 8) / 2 * dt)
+    assert m["g_last_spike_ms"] == pytest.approx((5 + 8) / 2 * dt)
+    assert m["g_pixels_on"] == pytest.approx(5 / 6)
+    assert m["spikes_g"] == pytest.approx(1.5 + 2.5)
+    # D over 4 images: hidden 2 + 1 + 1 + 2 = 6, output 2 + 0 + 2 + 2 = 6
+    assert m["spikes_d"] == pytest.approx(12 / 4)
+    assert m["spikes_total"] == pytest.approx(4 + 3)
+    # up to the decision: real0 (t 4): 2 + 1; real1 (none, t_max): 1; fake0 (t 3): 1 + 1; fake1 (t 7): 2 + 1
+    assert m["spikes_d_to_decision"] == pytest.approx((3 + 1 + 2 + 3) / 4)
+    assert m["g_silent_fraction"] == [0.0, 0.0] and m["d_silent_fraction"] == [0.0, 0.0]
+    json.dumps(m)
+
+
+# ------------------------------------------------------------------ comparison statistics
+ROWS = [{"loss": "ttfs", "seed": 0, "decision_time_ms": 20.0, "spikes_total": 100.0},
+        {"loss": "ttfs", "seed": 1, "decision_time_ms": 30.0, "spikes_total": 100.0},
+        {"loss": "aggressive", "seed": 0, "decision_time_ms": 10.0, "spikes_total": 90.0},
+        {"loss": "aggressive", "seed": 1, "decision_time_ms": 15.0, "spikes_total": ""}]
+
+
+def test_mean_std_and_relative_change():
+    assert compare.mean_std([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
+    assert compare.mean_std([5.0]) == (5.0, 0.0)
+    assert np.isnan(compare.mean_std([])[0])
+    ch = compare.relative_change(ROWS, "aggressive", "decision_time_ms")
+    assert ch["of_means"] == pytest.approx((12.5 - 25.0) / 25.0)
+    assert ch["paired_mean"] == pytest.approx(-0.5) and ch["paired_std"] == pytest.approx(0.0)
+    assert ch["n_pairs"] == 2
+    sp = compare.relative_change(ROWS, "aggressive", "spikes_total")    # a missing value is skipped
+    assert sp["of_means"] == pytest.approx(-0.1) and sp["n_pairs"] == 1
+    s = compare.summarise(ROWS, ["decision_time_ms"])
+    assert s["ttfs"]["decision_time_ms"] == (25.0, pytest.approx(np.sqrt(50.0)), 2)
+
+
+def test_claim_verdict():
+    assert compare.claim_verdict(-0.40, -0.20) == "reaches both of the paper's numbers"
+    assert "not its spike" in compare.claim_verdict(-0.40, -0.05)
+    assert "not its inference-time" in compare.claim_verdict(-0.10, -0.20)
+    assert compare.claim_verdict(0.1, 0.0) == "reaches neither of the paper's numbers"
+    md = compare.comparison_markdown(ROWS)
+    assert "| D decision time (ms), real + generated | 25 +- 7.07 | 12.5 +- 3.54 | -50.0 %" in md
+    assert "reaches the paper's inference-time number but not its spike number" in md
+
+
+def test_loss_arms_and_config_diff():
+    assert [a.label for a in compare.loss_arms()] == ["ttfs", "aggressive"]
+    arms = compare.loss_arms(["B", "C"])
+    assert [a.label for a in arms] == ["ttfs", "aggressive-B", "aggressive-C"]
+    assert arms[1].overrides == {"loss.kind": "aggressive", "loss.variant": "B"}
+    with pytest.raises(ValueError, match="variant"):
+        compare.loss_arms(["D"])
+    assert compare.config_diff({"a": 1, "b": {"c": 2, "d": 3}}, {"a": 1, "b": {"c": 5, "d": 3}}) == ["b.c"]
+
+
+# ------------------------------------------------------------------ plots on synthetic data
+def _png(path, min_kb=15):
+    assert os.path.getsize(path) > min_kb * 1000, path
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_activity_plots_and_training_curves(tmp_path):
+    rng = np.random.default_rng(0)
+    T = 64
+    g = [rng.integers(0, T + 1, (50, 30)), rng.integers(0, T + 1, (50, 784))]
+    d_real = [rng.integers(0, T + 1, (50, 20)), rng.integers(0, T + 1, (50, 2))]
+    d_fake = [rng.integers(0, T + 1, (50, 20)), rng.integers(0, T + 1, (50, 2))]
+    act = Activity(rng.integers(0, T, (50, 10)), g, d_real, d_fake, rng.integers(0, T + 1, (50, 784)), T, 1.0)
+    paths = report.plot_activity(act, str(tmp_path), "synthetic")
+    assert sorted(paths) == ["inference_time.png", "samples.png", "sparsity.png", "spike_times.png"]
+    for p in paths.values():
+        _png(p)
+    log = tmp_path / "metrics.jsonl"
+    lines = [json.dumps({"epoch": e, "step": 3 * (e - 1) + k, "d_loss": 0.1 / (k + 1), "g_loss": 0.2,
+                         "d_acc_real": 0.9, "decision_time_ms": 20.0 - e, "g_spikes": 100.0})
+             for e in (1, 2) for k in (1, 2, 3)]
+    lines.insert(3, json.dumps({"kind": "epoch", "epoch": 1, "step": 3, "d_loss": 0.05, "g_loss": 0.2}))
+    log.write_text("\n".join(lines) + '\n{"epoch": 2, "st')                 # a line cut short
+    steps, epochs = report.read_metrics(str(log))
+    assert len(steps) == 6 and len(epochs) == 1
+    np.testing.assert_allclose(plots.fractional_epochs(steps), [1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
+    plots.plot_training_curves(steps, epochs, str(tmp_path / "curves.png"), title="synthetic")
+    _png(str(tmp_path / "curves.png"))
+    with pytest.raises(ValueError, match="no known training metrics"):
+        plots.plot_training_curves([{"epoch": 1, "step": 1, "foo": 1.0}], [], str(tmp_path / "x.png"))
+    rows = [dict(r, classifier_fid=50.0 + r["seed"]) for r in ROWS]
+    plots.plot_loss_comparison(rows, str(tmp_path / "cmp.png"),
+                               reference_rows=[{"loss": "ANN GAN", "seed": 0, "classifier_fid": 30.0}])
+    _png(str(tmp_path / "cmp.png"))
+
+
+# ------------------------------------------------------------------ end to end on the tiny config
+TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tiny_gan.toml")
+TINY_ARGS = ["--config", TINY, "--epochs", "1", "--seeds", "2", "--n", "200"]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    """compare-losses on the tiny config, 2 seeds x 1 epoch, one run left interrupted beforehand."""
+    from training import config as cm
+    from training.config import GanConfig
+    from training.trainer import prepare_run
+
+    out = tmp_path_factory.mktemp("compare")
+    # the state of a run killed during its first epoch: config.toml and run.json, no checkpoint
+    cfg = cm.load(TINY, GanConfig, {"train.epochs": 1, "loss.kind": "aggressive", "seed": 4})
+    os.makedirs(out / "runs")
+    prepare_run(cfg, str(out / "runs" / "aggressive_seed4"), resume=False)
+    assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_compare_losses_end_to_end(compared, capsys):
+    out = compared
+    rows = compare.read_csv(str(out / "loss_comparison.csv"))
+    assert list(rows[0]) == compare.COLUMNS
+    assert [(r["loss"], r["seed"]) for r in rows] == [("ttfs", "3"), ("ttfs", "4"),
+                                                      ("aggressive", "3"), ("aggressive", "4")]
+    for r in rows:
+        for k in ("decision_time_ms", "spikes_total", "classifier_fid", "spikes_g", "spikes_d",
+                  "spikes_d_to_decision", "kid", "class_coverage", "mean_confidence",
+                  "d_accuracy_real", "d_accuracy_fake", "g_completion_ms"):
+            assert np.isfinite(float(r[k])), k
+        assert float(r["spikes_total"]) == pytest.approx(float(r["spikes_g"]) + float(r["spikes_d"]))
+        assert os.path.exists(os.path.join(r["run"], "summary.json"))
+    assert rows[2]["kind"] == "aggressive" and rows[2]["variant"] == "A" and rows[0]["variant"] == ""
+    md = (out / "loss_comparison.md").read_text()
+    assert "| measure | ttfs | aggressive | aggressive vs ttfs | ANN GAN (non-spiking) |" in md
+    assert "reach" in md and "33 %" in md
+    ann = compare.read_csv(str(out / "ann_reference.csv"))
+    assert [r["seed"] for r in ann] == ["3", "4"] and ann[0]["g_sizes"] == "10-16-784"
+    _png(str(out / "loss_comparison.png"), 30)
+    assert (out / "quality_classifier.npz").exists()
+    # a second call reuses every run and evaluation
+    ckpt = out / "runs" / "ttfs_seed3" / "checkpoint.npz"
+    mtime = ckpt.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["compare-losses", *TINY_ARGS, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("(reused)") == 4 and "reusing" in printed
+    assert ckpt.stat().st_mtime_ns == mtime
+    # another config on the same folders: one clear line
+    assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--set", "loss.gamma=5", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of another config (differs in loss.gamma)" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.brian2
+def test_figures_command_reuses_runs(compared, tmp_path, capsys):
+    out = tmp_path / "figures"
+    assert main(["figures", "--out", str(out), "--runs-dir", str(compared / "runs"), "--config", TINY,
+                 "--set", "train.epochs=1", "--seeds", "2", "--n", "200", "--quiet"]) == 0
+    for f in ("loss_comparison.csv", "loss_comparison.md", "ann_reference.csv", "README.md"):
+        assert (out / f).stat().st_size > 300, f
+    _png(str(out / "loss_comparison.png"), 30)
+    _png(str(out / "samples.png"), 50)
+    for loss in ("ttfs", "aggressive"):
+        for f in report.REPORT_FILES:
+            if f.endswith(".png"):
+                _png(str(out / loss / f))
+        assert json.loads((out / loss / "metrics.json").read_text())["loss"] == loss
+    index = (out / "README.md").read_text()
+    assert "spiking-gan figures --out" in index and "[`ttfs/raster.png`](ttfs/raster.png)" in index
+    # runs reused, not retrained
+    assert len(compare.read_csv(str(out / "loss_comparison.csv"))) == 4
+
+
+def test_evaluate_cli(compared, tmp_path, capsys):
+    run = compared / "runs" / "ttfs_seed3"
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--run", str(run), "--n", "100", "--out", str(out), "--no-brian"]) == 0
+    printed = capsys.readouterr().out
+    assert "decision_time_ms" in printed and "classifier_fid" in printed
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_samples"] == 100 and m["loss"] == "ttfs" and m["epoch"] == 1
+    for f in ("samples.png", "sparsity.png", "inference_time.png", "spike_times.png", "training_curves.png"):
+        _png(str(out / f))
+    assert main(["evaluate", "--run", str(tmp_path / "nope")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+    assert main(["evaluate", "--run", str(run), "--n", "1"]) == 2

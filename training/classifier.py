@@ -70,6 +70,7 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
                                       cfg.train.dead_min_rate)
     history = []
     B = cfg.train.batch_size
+    avg, n_avg = None, 0  # running mean of end-of-epoch weights (train.average_from)
     for epoch in range(cfg.train.epochs):
         order = rng.permutation(len(t_train))
         if cfg.train.augment_shift:  # a freshly shifted copy of the training set every epoch
@@ -99,8 +100,23 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
         # test accuracy of 0.88 dropping to 0.68 right after 3 neurons were revived), so the
         # returned (final) network is the one that was trained and evaluated.
         last = epoch + 1 == cfg.train.epochs
+        if cfg.train.average_from and epoch + 1 >= cfg.train.average_from:
+            n_avg += 1
+            avg = [w.copy() for w in weights] if avg is None else [a + (w - a) / n_avg
+                                                                  for a, w in zip(avg, weights)]
         m["revived"] = [0] * len(cfg.network.hidden) if last else dead.reinit(weights, ranges, rng)
         history.append(m)
         if on_epoch:
             on_epoch(epoch, m)
+    if avg is not None:
+        # Stochastic weight averaging (Izmailov et al. 2018): the mean of the end-of-epoch weights
+        # from epoch ``average_from`` on; per-sample S4NN updates at a fixed lr make the test
+        # accuracy fluctuate by a few % between epochs, the average sits in the middle of that walk.
+        weights = [a.astype(np.float32) for a in avg]
+        m = {"epoch": cfg.train.epochs, "kind": "average", "averaged_epochs": n_avg}
+        if t_test is not None:
+            m.update({f"test_{k}": v for k, v in evaluate(weights, params, t_test, test_labels).items()})
+        history.append(m)
+        if on_epoch:
+            on_epoch(cfg.train.epochs - 1, m)
     return weights, history

@@ -1,0 +1,561 @@
+"""The paper's headline experiment: S4NN's TTFS loss vs Aggressive TTFS, same seeds and budget.
+
+:func:`compare_losses` trains (or reuses, or resumes) one run per (loss, seed), evaluates each
+with :func:`analysis.evaluate.evaluate_run` (one cached quality classifier shared by all),
+trains the same-size non-spiking reference GAN (:mod:`analysis.ann_gan`) on the same digits,
+and writes
+
+``loss_comparison.csv``
+    one row per (loss, seed): :data:`COLUMNS`.
+``loss_comparison.md``
+    mean +- std per loss, the relative change of every Aggressive group against ``ttfs``
+    (of the means, and paired over seeds), the ANN GAN's quality as the reference point, and
+    a plain sentence on whether the paper's numbers (inference > 33 % faster, > 11 % fewer
+    spikes) are reached.
+``loss_comparison.png``
+    per-seed points and mean +- std of decision time, spikes and classifier-FID.
+``ann_reference.csv``
+    the ANN GAN's quality per seed.
+
+The runs live in ``RUNS/{loss}_seed{seed}``. A finished run (``summary.json``, or a
+checkpoint at the last epoch) is reused, an interrupted one resumed from its checkpoint, and a
+run folder trained with another config is an error (delete it or choose another folder).
+Evaluations are cached in ``RUN/evaluation.json`` (keyed by the checkpoint's SHA-256 and the
+evaluation settings), the ANN GANs in ``RUNS/ann/``.
+
+The ANN GAN's budget ("same budget")
+------------------------------------
+Same layer sizes (G: noise -> the spiking G's hidden sizes -> 784; D: 784 -> the spiking D's
+hidden sizes -> 1 logit instead of 2 output neurons), same training digits, same batch size
+and the **same number of epochs, i.e. passes over the training digits**. Not the same wall
+clock: the time per pass measures the implementation (dense float32 BLAS products against
+an event-driven spiking simulation in NumPy) and the load of the machine, not the models,
+and it is not reproducible; epochs are how GAN training budgets are usually stated and make
+the reference deterministic. Both wall clocks are reported (``train_seconds``), so a reader
+can see the difference. With ``train.d_steps = k`` the spiking GAN makes ``1/k`` as many G
+updates per epoch as the ANN GAN (which alternates one D and one G step per batch).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from analysis import plots
+from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
+from training import config as config_mod
+from training.runinfo import atomic_json, atomic_write
+
+#: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
+MEASURES = [
+    "decision_time_ms", "decision_time_real_ms", "decision_time_fake_ms", "no_decision_rate",
+    "spikes_total", "spikes_g", "spikes_d", "spikes_d_to_decision",
+    "classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
+    "d_accuracy_real", "d_accuracy_fake", "d_tie_rate", "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
+]
+#: The measures that need the quality classifier.
+QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score")
+#: Columns of ``loss_comparison.csv``.
+COLUMNS = ["loss", "seed", "kind", "variant", "alpha", "epochs", *MEASURES, "train_seconds", "run"]
+#: Columns of ``ann_reference.csv``.
+ANN_COLUMNS = ["loss", "seed", "epochs", "batch_size", "g_sizes", "d_sizes", "classifier_fid", "kid",
+               "class_coverage", "mean_confidence", "inception_score", "train_seconds"]
+#: Rows of the markdown table: (key, description with unit).
+TABLE_MEASURES = [
+    ("decision_time_ms", "D decision time (ms), real + generated"),
+    ("decision_time_real_ms", "D decision time on real images (ms)"),
+    ("decision_time_fake_ms", "D decision time on generated images (ms)"),
+    ("spikes_total", "spikes per sample, G + D"),
+    ("spikes_g", "spikes of G per sample"),
+    ("spikes_d", "spikes of D per image"),
+    ("spikes_d_to_decision", "D spikes up to its decision"),
+    ("g_last_spike_ms", "G last output spike (ms)"),
+    ("g_completion_ms", "G completion: all pixels decided (ms)"),
+    ("d_accuracy_real", "D accuracy on real images"),
+    ("d_accuracy_fake", "D accuracy on generated images"),
+    ("d_tie_rate", "D decisions that are ties (both outputs first)"),
+    ("classifier_fid", "classifier-FID (lower = better)"),
+    ("kid", "KID (lower = better)"),
+    ("class_coverage", "class coverage (fraction of the 10 digits)"),
+    ("mean_confidence", "mean classifier confidence"),
+    ("inception_score", "inception-style score (max 10)"),
+    ("train_seconds", "training wall clock (s)"),
+]
+#: The paper's claims: relative change of Aggressive TTFS against TTFS (fractions).
+PAPER_DECISION_CHANGE = -0.33
+PAPER_SPIKE_CHANGE = -0.11
+#: The baseline group.
+BASE = "ttfs"
+
+
+# ----------------------------------------------------------------------------------------------
+# groups of runs
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One group of the comparison: its label (``loss`` column) and config overrides."""
+
+    label: str
+    overrides: Dict[str, Any]
+
+
+def loss_arms(variants: Optional[Sequence[str]] = None) -> List[Arm]:
+    """``ttfs`` and ``aggressive`` (the config's variant), or one ``aggressive-V`` per variant.
+
+    Parameters
+    ----------
+    variants : e.g. ["A", "B", "C"]; None = the config's own ``loss.variant``
+
+    Returns
+    -------
+    list of Arm, ``ttfs`` first
+    """
+    from training.losses import VARIANTS
+
+    arms = [Arm(BASE, {"loss.kind": "ttfs"})]
+    if not variants:
+        return arms + [Arm("aggressive", {"loss.kind": "aggressive"})]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown Aggressive TTFS variant {bad[0]!r}; choose from {', '.join(VARIANTS)}")
+    return arms + [Arm(f"aggressive-{v}", {"loss.kind": "aggressive", "loss.variant": v})
+                   for v in dict.fromkeys(variants)]
+
+
+def run_name(label: str, seed: int) -> str:
+    """Folder name of one run: ``{label}_seed{seed}``."""
+    return f"{label}_seed{seed}"
+
+
+def _last_epoch(run_dir: str) -> int:
+    path = os.path.join(run_dir, "checkpoint.json")
+    if not os.path.exists(path):
+        return 0
+    try:
+        with open(path) as fh:
+            return int(json.load(fh).get("epoch", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
+    """Make sure ``run_dir`` holds a finished run of ``cfg``: reuse, resume or train it.
+
+    Returns
+    -------
+    "reused", "resumed" or "trained"
+
+    Raises
+    ------
+    training.trainer.RunError
+        ``run_dir`` holds a run of another config.
+    """
+    from training.trainer import RunError, train_gan
+
+    cfg_path = os.path.join(run_dir, "config.toml")
+    if not os.path.exists(cfg_path):
+        train_gan(cfg, run_dir, progress=progress)
+        return "trained"
+    diff = config_diff(config_mod.to_dict(config_mod.load(cfg_path)), config_mod.to_dict(cfg))
+    if diff:
+        raise RunError(f"{run_dir} holds a run of another config (differs in {', '.join(diff)}); "
+                       "delete it or use another output/runs folder")
+    if os.path.exists(os.path.join(run_dir, "summary.json")) or _last_epoch(run_dir) >= cfg.train.epochs:
+        return "reused"
+    train_gan(cfg, run_dir, resume=True, progress=progress)
+    return "resumed"
+
+
+def config_diff(a: Dict[str, Any], b: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two nested config dicts (sorted)."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += config_diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(prefix + k)
+    return out
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cached_evaluation(run_dir: str, n_samples: int, classifier_cache: Optional[str],
+                      with_quality: bool = True, seed: int = EVAL_SEED) -> Dict[str, Any]:
+    """:func:`analysis.evaluate.evaluate_run`, cached in ``run_dir/evaluation.json``.
+
+    The cache is used only if it was made from the same checkpoint (SHA-256) with the same
+    ``n_samples``, ``seed`` and ``with_quality``, and holds every measure of :data:`MEASURES`.
+    """
+    key = {"checkpoint_sha256": file_sha256(os.path.join(run_dir, "checkpoint.npz")),
+           "n_samples": int(n_samples), "seed": int(seed), "with_quality": bool(with_quality)}
+    path = os.path.join(run_dir, "evaluation.json")
+    if os.path.exists(path):
+        try:
+            with open(path) as fh:
+                cached = json.load(fh)
+            needed = MEASURES if with_quality else [k for k in MEASURES if k not in QUALITY_MEASURES]
+            if cached.get("key") == key and all(k in cached["metrics"] for k in needed):
+                return cached["metrics"]                  # (an older cache may lack a newer measure)
+        except (OSError, ValueError, KeyError):
+            pass
+    metrics = evaluate_run(run_dir, n_samples, seed, with_quality, classifier_cache)
+    atomic_json(path, {"key": key, "metrics": metrics})
+    return metrics
+
+
+def train_seconds(run_dir: str) -> float:
+    """Training wall clock of a run: the sum of its epochs' ``epoch_seconds`` (NaN if unknown)."""
+    from analysis.report import read_metrics
+
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return float("nan")
+    _, epochs = read_metrics(path)
+    vals = [e["epoch_seconds"] for e in epochs if "epoch_seconds" in e]
+    return float(sum(vals)) if vals else float("nan")
+
+
+def comparison_row(label: str, seed: int, cfg, metrics: Dict[str, Any], run_dir: str,
+                   seconds: float) -> Dict[str, Any]:
+    """One CSV row (:data:`COLUMNS`) from a run's config and measures."""
+    row: Dict[str, Any] = {"loss": label, "seed": int(seed), "kind": cfg.loss.kind,
+                           "variant": cfg.loss.variant if cfg.loss.kind == "aggressive" else "",
+                           "alpha": cfg.loss.alpha if cfg.loss.kind == "aggressive" else "",
+                           "epochs": int(metrics.get("epoch", cfg.train.epochs))}
+    row.update({k: metrics.get(k, "") for k in MEASURES})
+    row["train_seconds"] = seconds
+    row["run"] = run_dir
+    return row
+
+
+# ----------------------------------------------------------------------------------------------
+# the non-spiking reference
+
+
+def ann_budget(cfg) -> Dict[str, Any]:
+    """The ANN GAN's settings for a spiking config: same sizes, digits, batch size and epochs."""
+    return {"noise_dim": int(cfg.generator.noise_dim), "g_hidden": [int(h) for h in cfg.generator.hidden],
+            "d_hidden": [int(h) for h in cfg.discriminator.hidden], "epochs": int(cfg.train.epochs),
+            "batch_size": int(cfg.train.batch_size), "data": config_mod.to_dict(cfg.data)}
+
+
+def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_samples: int = 1000,
+                  progress: bool = True) -> List[Dict[str, Any]]:
+    """Train (or reuse) the non-spiking GAN once per seed and measure its sample quality.
+
+    Parameters
+    ----------
+    cfg : the spiking GanConfig (its sizes, data, batch size and epochs: :func:`ann_budget`)
+    seeds : training seeds
+    ann_dir : folder of ``ann_seed{s}.npz`` (weights) and ``ann_seed{s}.json`` (measures)
+    data : training.data.Dataset of ``cfg.data``
+    classifier : the quality classifier (the one the spiking runs are measured with)
+    n_samples : generated samples, noise seed :data:`analysis.evaluate.EVAL_SEED`
+
+    Returns
+    -------
+    list of rows (:data:`ANN_COLUMNS`), ``loss`` = "ann"
+    """
+    from analysis.ann_gan import save_ann_gan, train_ann_gan
+    from analysis.quality import evaluate_samples
+
+    os.makedirs(ann_dir, exist_ok=True)
+    budget = ann_budget(cfg)
+    rows = []
+    for seed in seeds:
+        base = os.path.join(ann_dir, f"ann_seed{seed}")
+        key = dict(budget, seed=int(seed), n_samples=int(n_samples), eval_seed=EVAL_SEED)
+        row = _cached_ann_row(base, key)
+        if row is not None and progress:
+            print(f"ANN GAN seed {seed}: reusing {base}.npz", flush=True)
+        if row is None:
+            if progress:
+                print(f"ANN GAN seed {seed}: training {budget['epochs']} epochs "
+                      f"(G {budget['noise_dim']}-{'-'.join(map(str, budget['g_hidden']))}-784, "
+                      f"D 784-{'-'.join(map(str, budget['d_hidden']))}-1)", flush=True)
+            t0 = time.perf_counter()
+            gan = train_ann_gan(data.train_images, noise_dim=budget["noise_dim"], g_hidden=budget["g_hidden"],
+                                d_hidden=budget["d_hidden"], epochs=budget["epochs"],
+                                batch_size=budget["batch_size"], seed=int(seed), progress=progress)
+            seconds = time.perf_counter() - t0
+            save_ann_gan(gan, base + ".npz", {"budget": key})
+            images = gan.generate(n_samples, np.random.default_rng(EVAL_SEED))
+            q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED)
+            row = {"loss": "ann", "seed": int(seed), "epochs": budget["epochs"],
+                   "batch_size": budget["batch_size"], "g_sizes": "-".join(map(str, gan.g_sizes)),
+                   "d_sizes": "-".join(map(str, gan.d_sizes)), "train_seconds": seconds}
+            row.update({k: q[k] for k in QUALITY_MEASURES})
+            atomic_json(base + ".json", {"key": key, "row": row})
+        rows.append(row)
+    return rows
+
+
+def _cached_ann_row(base: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The cached row of ``base.json`` if it has this key and ``base.npz`` loads, else None."""
+    from analysis.ann_gan import load_ann_gan
+
+    try:
+        with open(base + ".json") as fh:
+            cached = json.load(fh)
+        if cached.get("key") != key:
+            return None
+        load_ann_gan(base + ".npz")
+        return cached["row"]
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics (pure)
+
+
+def _values(rows: Sequence[Dict[str, Any]], label: str, key: str) -> Dict[int, float]:
+    out = {}
+    for r in rows:
+        if r.get("loss") == label:
+            v = plots.as_float(r.get(key))
+            if np.isfinite(v):
+                out[int(r["seed"])] = v
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple:
+    """Mean and sample standard deviation (``ddof=1``; 0 for a single value; NaN for none)."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    if v.size == 1 or np.all(v == v[0]):                 # no round-off noise for equal values
+        return float(v.mean()), 0.0
+    return float(v.mean()), float(v.std(ddof=1))
+
+
+def summarise(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Dict[str, tuple]]:
+    """Per group label and key: ``(mean, std, n)`` over seeds (see :func:`mean_std`)."""
+    out: Dict[str, Dict[str, tuple]] = {}
+    for label in dict.fromkeys(r["loss"] for r in rows):
+        out[label] = {}
+        for k in keys:
+            vals = list(_values(rows, label, k).values())
+            out[label][k] = (*mean_std(vals), len(vals))
+    return out
+
+
+def relative_change(rows: Sequence[Dict[str, Any]], label: str, key: str, base: str = BASE) -> Dict[str, float]:
+    """Relative change of ``key`` from group ``base`` to group ``label`` (fractions).
+
+    Returns
+    -------
+    dict with ``of_means`` = (mean_label - mean_base) / mean_base, and ``paired_mean`` /
+    ``paired_std`` (ddof=1) / ``n_pairs`` of the per-seed changes (x_label,s - x_base,s) /
+    x_base,s over the seeds present in both groups. NaN where undefined.
+    """
+    a, b = _values(rows, label, key), _values(rows, base, key)
+    ma, mb = mean_std(a.values())[0], mean_std(b.values())[0]
+    of_means = (ma - mb) / mb if np.isfinite(mb) and mb != 0 else float("nan")
+    seeds = sorted(s for s in a if s in b and b[s] != 0)
+    pm, ps = mean_std([(a[s] - b[s]) / b[s] for s in seeds])
+    return {"of_means": float(of_means), "paired_mean": pm, "paired_std": ps, "n_pairs": len(seeds)}
+
+
+def claim_verdict(decision_change: float, spike_change: float) -> str:
+    """A plain sentence: do the relative changes reach the paper's -33 % and -11 %?"""
+    if not (np.isfinite(decision_change) and np.isfinite(spike_change)):
+        return "cannot be judged (a measure is missing)"
+    d_ok = decision_change <= PAPER_DECISION_CHANGE
+    s_ok = spike_change <= PAPER_SPIKE_CHANGE
+    if d_ok and s_ok:
+        return "reaches both of the paper's numbers"
+    if d_ok:
+        return "reaches the paper's inference-time number but not its spike number"
+    if s_ok:
+        return "reaches the paper's spike number but not its inference-time number"
+    return "reaches neither of the paper's numbers"
+
+
+# ----------------------------------------------------------------------------------------------
+# files
+
+
+def _fmt(v: float) -> str:
+    if not np.isfinite(v):
+        return "n/a"
+    if v == 0:
+        return "0"
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:+.1f} %" if np.isfinite(v) else "n/a"
+
+
+def write_csv(rows: Sequence[Dict[str, Any]], columns: Sequence[str], path: str) -> None:
+    """Rows as CSV (header = ``columns``; missing values empty), written atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({c: ("" if r.get(c) is None else r.get(c, "")) for c in columns})
+    atomic_write(path, buf.getvalue())
+
+
+def read_csv(path: str) -> List[Dict[str, str]]:
+    """The rows of a CSV file as dicts of strings."""
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def comparison_markdown(rows: Sequence[Dict[str, Any]], ann_rows: Sequence[Dict[str, Any]] = (),
+                        header: str = "") -> str:
+    """``loss_comparison.md``: mean +- std per group, relative changes, the paper verdict.
+
+    Parameters
+    ----------
+    rows : the CSV rows (:data:`COLUMNS`)
+    ann_rows : the ANN GAN's rows (:data:`ANN_COLUMNS`), shown as the last column
+    header : lines put under the title (provenance, settings)
+    """
+    labels = list(dict.fromkeys(r["loss"] for r in rows))
+    aggressive = [lab for lab in labels if lab != BASE]
+    keys = [k for k, _ in TABLE_MEASURES]
+    stats = summarise(list(rows) + list(ann_rows), keys)
+    seeds = sorted({int(r["seed"]) for r in rows})
+    lines = ["# Loss comparison: S4NN TTFS vs Aggressive TTFS", ""]
+    if header:
+        lines += [header.rstrip(), ""]
+    lines += [f"Mean +- standard deviation (ddof = 1) over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+              "the change is that of the means, then in brackets the mean +- std of the per-seed "
+              "(paired, same seed) changes.", ""]
+    head = ["measure"] + labels + [f"{lab} vs {BASE}" for lab in aggressive]
+    if ann_rows:
+        head.append("ANN GAN (non-spiking)")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, desc in TABLE_MEASURES:
+        cells = [desc]
+        for lab in labels:
+            m, s, n = stats[lab][key]
+            cells.append(f"{_fmt(m)} +- {_fmt(s)}" if n else "n/a")
+        for lab in aggressive:
+            ch = relative_change(rows, lab, key)
+            cells.append(f"{_pct(ch['of_means'])} ({_pct(ch['paired_mean'])} +- {_pct(ch['paired_std'])[1:]})"
+                         if np.isfinite(ch["of_means"]) else "n/a")
+        if ann_rows:
+            m, s, n = stats["ann"][key]
+            cells.append(f"{_fmt(m)} +- {_fmt(s)}" if n else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Against the paper", "",
+              "Kotariya & Ganguly (2021) report that Aggressive TTFS makes inference more than 33 % "
+              "faster and uses more than 11 % fewer spikes than the TTFS loss. Here inference time is "
+              "D's decision time and spikes are those of G and D per sample (see "
+              "`analysis/evaluate.py`).", ""]
+    for lab in aggressive:
+        d = relative_change(rows, lab, "decision_time_ms")["of_means"]
+        sp = relative_change(rows, lab, "spikes_total")["of_means"]
+        sd = relative_change(rows, lab, "spikes_d_to_decision")["of_means"]
+        fid = relative_change(rows, lab, "classifier_fid")["of_means"]
+        lines.append(f"- **{lab}**: decision time {_pct(d)}, spikes (G + D) {_pct(sp)}, D spikes up to "
+                     f"the decision {_pct(sd)}, classifier-FID {_pct(fid)}. This "
+                     f"{claim_verdict(d, sp)} (needs <= -33 % and <= -11 %).")
+    if ann_rows:
+        fid_ann = stats["ann"]["classifier_fid"][0]
+        lines += ["", "## Non-spiking reference", "",
+                  f"The ANN GAN (`analysis/ann_gan.py`; G {ann_rows[0]['g_sizes']}, D {ann_rows[0]['d_sizes']}, "
+                  f"leaky-ReLU MLPs, Adam) has the spiking GAN's layer sizes and was trained on the same "
+                  f"digits for the same number of epochs (passes over the data: {ann_rows[0]['epochs']}) "
+                  f"with the same batch size ({ann_rows[0]['batch_size']}): classifier-FID "
+                  f"{_fmt(fid_ann)} with the same classifier and the same reference images. "
+                  "Same budget means same passes over the data, not the same wall clock (which "
+                  "measures the implementation and the machine; both are in the table).",
+                  ]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# the experiment
+
+
+def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] = None,
+                   variants: Optional[Sequence[str]] = None, n_samples: int = 1000, ann: bool = True,
+                   cache_dir: Optional[str] = None, progress: bool = True, header: str = "") -> Dict[str, Any]:
+    """Train, evaluate and compare the TTFS and Aggressive TTFS losses (see module docstring).
+
+    Parameters
+    ----------
+    cfg : training.config.GanConfig; its ``loss.kind`` is overridden per group, its ``seed``
+        is the first seed (then ``seed + 1``, ...)
+    out_dir : folder of the CSV, MD and PNG (created)
+    n_seeds : seeds per group
+    runs_dir : folder of the run folders (default ``out_dir/runs``)
+    variants : Aggressive TTFS variants to include as their own groups (default: the config's)
+    n_samples : generated samples per evaluation
+    ann : also train and measure the non-spiking reference GAN
+    cache_dir : folder of the shared quality classifier (default ``out_dir``)
+    progress : print progress lines and training bars
+    header : provenance lines for the markdown file
+
+    Returns
+    -------
+    dict with ``rows``, ``ann_rows``, ``runs`` ({label: [run folders]}) and ``files``
+    """
+    from training.data import load_dataset
+
+    if n_seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {n_seeds}")
+    if n_samples < 2:
+        raise ValueError(f"--n must be >= 2, got {n_samples}")
+    runs_dir = runs_dir or os.path.join(out_dir, "runs")
+    cache_dir = cache_dir or out_dir
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(runs_dir, exist_ok=True)
+    seeds = [cfg.seed + k for k in range(n_seeds)]
+    arms = loss_arms(variants)
+    data = load_dataset(cfg.data)
+    clf = classifier_for(data, cache_dir)                # trained once, up front, then loaded by every run
+    rows, runs = [], {}
+    total = len(arms) * len(seeds)
+    done = 0
+    for arm in arms:
+        for seed in seeds:
+            done += 1
+            run_cfg = config_mod.override(cfg, dict(arm.overrides, seed=seed))
+            run_dir = os.path.join(runs_dir, run_name(arm.label, seed))
+            if progress:
+                print(f"[{done}/{total}] {arm.label} seed {seed}: {run_dir}", flush=True)
+            status = train_or_reuse(run_cfg, run_dir, progress)
+            metrics = cached_evaluation(run_dir, n_samples, cache_dir)
+            rows.append(comparison_row(arm.label, seed, run_cfg, metrics, run_dir, train_seconds(run_dir)))
+            runs.setdefault(arm.label, []).append(run_dir)
+            if progress:
+                print(f"[{done}/{total}] {arm.label} seed {seed} ({status}): decision "
+                      f"{metrics['decision_time_ms']:.1f} ms, spikes {metrics['spikes_total']:.0f}, "
+                      f"classifier-FID {metrics['classifier_fid']:.1f}", flush=True)
+    ann_rows = ann_reference(cfg, seeds, os.path.join(runs_dir, "ann"), data, clf, n_samples,
+                             progress) if ann else []
+    files = {name: os.path.join(out_dir, name) for name in
+             ("loss_comparison.csv", "loss_comparison.md", "loss_comparison.png")}
+    write_csv(rows, COLUMNS, files["loss_comparison.csv"])
+    if ann_rows:
+        files["ann_reference.csv"] = os.path.join(out_dir, "ann_reference.csv")
+        write_csv(ann_rows, ANN_COLUMNS, files["ann_reference.csv"])
+    atomic_write(files["loss_comparison.md"], comparison_markdown(rows, ann_rows, header))
+    plots.plot_loss_comparison(rows, files["loss_comparison.png"], base=BASE,
+                               reference_rows=[dict(r, loss="ANN GAN") for r in ann_rows],
+                               title=f"TTFS vs Aggressive TTFS, {len(seeds)} seeds "
+                                     f"(epochs: {cfg.train.epochs}, window {cfg.neuron.t_max * cfg.neuron.dt_ms:g} ms)")
+    return {"rows": rows, "ann_rows": ann_rows, "runs": runs, "files": files, "seeds": seeds,
+            "ann_dir": os.path.join(runs_dir, "ann")}

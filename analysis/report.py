@@ -1,0 +1,170 @@
+"""The report of one trained run: its measures (metrics.json) and every figure of its activity.
+
+:func:`run_report` writes into one folder (``spiking-gan evaluate`` and ``spiking-gan figures``
+call it):
+
+=====================  ========================================================================
+``metrics.json``       :func:`analysis.evaluate.evaluate_run` (all measures, one dict)
+``samples.png``        64 generated samples (the evaluation noise)
+``raster.png``         one sample through G then D, simulated by **Brian2** (spike raster)
+``membrane.png``       Brian2 ``StateMonitor`` traces of 3 pixels and D's 2 output neurons
+``sparsity.png``       spikes per sample per layer, spikes per neuron, silent neurons
+``inference_time.png`` histograms of D's decision time (real vs fake) and G's completion time
+``spike_times.png``    spike-time histograms per layer (ms)
+``training_curves.png`` losses, D verdicts, decision time, spikes... per step and epoch
+=====================  ========================================================================
+
+The distributions in the figures come from the same forward passes as the numbers in
+``metrics.json`` (:class:`analysis.evaluate.Activity`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from analysis import plots
+from analysis.evaluate import EVAL_SEED, Activity, evaluate_run
+from analysis.spikes import completion_times, decision_times, last_spike_times
+from models.coding import decode_times
+from training.runinfo import atomic_json
+
+#: Files of a run report, in the order they are written, with a one-line description.
+REPORT_FILES = {
+    "metrics.json": "all measures of the run (analysis.evaluate.evaluate_run)",
+    "samples.png": "64 generated samples",
+    "sparsity.png": "spikes per sample per layer, spikes per neuron, silent neurons (G and D)",
+    "inference_time.png": "histograms of D's decision time (real vs generated) and G's completion time",
+    "spike_times.png": "spike-time histograms per layer",
+    "training_curves.png": "training curves from metrics.jsonl (per step and per epoch)",
+    "raster.png": "spike raster of one sample through G then D, simulated by Brian2",
+    "membrane.png": "membrane potentials (Brian2 StateMonitor) with threshold and spike",
+}
+
+
+def read_metrics(path: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """The per-step and per-epoch records of a run's ``metrics.jsonl``.
+
+    A line cut short by an interruption (the last one) is skipped.
+
+    Returns
+    -------
+    (steps, epochs) : lists of dicts; epoch records are those with ``"kind": "epoch"``
+    """
+    steps, epochs = [], []
+    with open(path) as fh:
+        for line in fh:
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            (epochs if rec.get("kind") == "epoch" else steps).append(rec)
+    return steps, epochs
+
+
+def layer_names(n_g_hidden: int, n_d_hidden: int) -> Tuple[List[str], List[str]]:
+    """Names of G's and D's spiking layers (hidden..., output), as in the Brian2 raster."""
+    g = [f"hidden {k}" for k in range(1, n_g_hidden + 1)] + ["output (pixels)"]
+    d = [f"hidden {k}" for k in range(1, n_d_hidden + 1)] + ["output (real, fake)"]
+    return g, d
+
+
+def plot_activity(act: Activity, out_dir: str, title: str = "") -> Dict[str, str]:
+    """``samples.png``, ``sparsity.png``, ``inference_time.png`` and ``spike_times.png``.
+
+    Parameters
+    ----------
+    act : the spike times of G and D on the evaluation set
+    out_dir : existing folder
+    title : prefix of the figure titles (e.g. the run name)
+
+    Returns
+    -------
+    dict of file name -> path
+    """
+    T, dt = act.t_max, act.dt_ms
+    g_names, d_names = layer_names(len(act.g) - 1, len(act.d_real) - 1)
+    n_fake, n_real = act.g[-1].shape[0], act.real_in.shape[0]
+    paths = {k: os.path.join(out_dir, k) for k in ("samples.png", "sparsity.png", "inference_time.png",
+                                                    "spike_times.png")}
+    images = decode_times(act.g[-1][:64], T).reshape(-1, 28, 28)
+    plots.plot_grid(images, paths["samples.png"], title=f"{title}: {len(images)} generated samples".lstrip(": "))
+    layers = [("G", n, t) for n, t in zip(g_names, act.g)] + [("D", n, t) for n, t in zip(d_names, act.d_all)]
+    plots.plot_sparsity(layers, T, paths["sparsity.png"],
+                        title=f"{title}: sparsity over {n_fake} generated samples (G) and {n_real} real + "
+                              f"{n_fake} generated images (D)".lstrip(": "))
+    td_real, _ = decision_times(act.d_real[-1], T)
+    td_fake, _ = decision_times(act.d_fake[-1], T)
+    fake = act.g[-1]
+    on = (fake < T).any(axis=1)
+    plots.plot_inference_times(td_real * dt, td_fake * dt, completion_times(fake, T) * dt,
+                               last_spike_times(fake[on], T) * dt, T * dt, paths["inference_time.png"],
+                               title=f"{title}: inference time (window {T * dt:g} ms)".lstrip(": "),
+                               n_black=int((~on).sum()))
+    panels = [(f"G {n}", {"generated": t}) for n, t in zip(g_names, act.g)]
+    panels += [(f"D {n}", {"real images": a, "generated images": b})
+               for n, a, b in zip(d_names, act.d_real, act.d_fake)]
+    plots.plot_spike_time_histograms(panels, T, dt, paths["spike_times.png"],
+                                     title=f"{title}: spike times per layer".lstrip(": "))
+    return paths
+
+
+def run_report(run_dir: str, out_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
+               with_quality: bool = True, classifier_cache: Optional[str] = None,
+               brian: bool = True, sample: int = 0, target: str = "numpy") -> Dict[str, Any]:
+    """Evaluate a run and write its measures and all its figures (see module docstring).
+
+    Parameters
+    ----------
+    run_dir : run folder of ``spiking-gan train``
+    out_dir : output folder (created)
+    n_samples, seed : evaluation samples and noise seed (:func:`analysis.evaluate.evaluate_run`)
+    with_quality : compute the classifier-based quality measures
+    classifier_cache : folder of the cached quality classifier (default: the run folder)
+    brian : also write the Brian2 raster and membrane traces (:mod:`analysis.inspect`)
+    sample : which sample (of the inspection noise, seed 0) Brian2 simulates
+    target : Brian2 code-generation target
+
+    Returns
+    -------
+    dict with ``metrics`` (the dict written to metrics.json) and ``files`` (name -> path)
+    """
+    from analysis.inspect import inspect_sample
+    from training.trainer import load_gan
+
+    metrics, act = evaluate_run(run_dir, n_samples, seed, with_quality, classifier_cache,
+                                return_activity=True)
+    metrics["eval_seed"] = int(seed)
+    os.makedirs(out_dir, exist_ok=True)
+    name = os.path.basename(os.path.normpath(run_dir))
+    title = f"{name} ({metrics['loss']} loss, epoch {metrics['epoch']})"
+    files = {"metrics.json": os.path.join(out_dir, "metrics.json")}
+    atomic_json(files["metrics.json"], metrics)
+    files.update(plot_activity(act, out_dir, title))
+    log = os.path.join(run_dir, "metrics.jsonl")
+    if os.path.exists(log):
+        steps, epochs = read_metrics(log)
+        if steps or epochs:
+            files["training_curves.png"] = os.path.join(out_dir, "training_curves.png")
+            plots.plot_training_curves(steps, epochs, files["training_curves.png"], title=f"{title}: training")
+    if brian:
+        gan, _, _ = load_gan(run_dir)
+        paths = inspect_sample(gan, sample, out_dir, seed=0, target=target)
+        files.update({os.path.basename(p): p for p in paths.values()})
+    return {"metrics": metrics, "files": files}
+
+
+def format_metrics(metrics: Dict[str, Any]) -> str:
+    """The scalar measures as aligned ``key  value`` lines (for the terminal)."""
+    keys = [k for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    width = max(len(k) for k in keys) if keys else 0
+    lines = []
+    for k in keys:
+        v = metrics[k]
+        lines.append(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+    for k, v in metrics.items():
+        if isinstance(v, list):
+            lines.append(f"{k:<{width}}  " + ", ".join(f"{x:.3g}" for x in v))
+    return "\n".join(lines)
