@@ -5,7 +5,7 @@ from conftest import dyadic_weights
 from models.kernel import forward
 from models.neuron import NeuronParams, causal_mask
 from training import backprop
-from training.losses import aggressive_targets, output_error, targets, ttfs_targets
+from training.losses import aggressive_targets, earliest_output_time, output_error, targets, ttfs_targets
 
 T_MAX = 100
 
@@ -132,3 +132,15 @@ def test_dead_neuron_monitor_reinitialises():
     mon.update(backprop.forward_trace(w, rng.integers(0, 31, (20, 10)), params), 30)
     revived = mon.reinit(w, [(0.0, 5.0), (0.0, 5.0)], rng)
     assert revived[0] >= 1 and np.all(w[0][:, 3] >= 0)
+
+
+def test_aggressive_target_is_floored_at_the_earliest_reachable_time():
+    t, y = np.array([[4, 4, 9]]), np.array([0])
+    hidden = np.array([[3, 7, T_MAX]])                 # first input spike at 3 -> output >= 4
+    floor = earliest_output_time(hidden, T_MAX, 1)
+    np.testing.assert_array_equal(floor, [4])
+    # already as early as possible: no push on the correct neuron (without the floor: 4 - 5 -> 0)
+    np.testing.assert_array_equal(aggressive_targets(t, y, T_MAX, 3, 5, "A", floor), [[4, 7, 9]])
+    np.testing.assert_array_equal(aggressive_targets(t, y, T_MAX, 3, 5, "A"), [[0, 7, 9]])
+    np.testing.assert_array_equal(aggressive_targets(t, y, T_MAX, 3, 5, "B", floor), [[4, 100, 100]])
+    np.testing.assert_array_equal(earliest_output_time(np.full((1, 2), T_MAX), T_MAX), [T_MAX])

@@ -12,7 +12,7 @@ from models.neuron import NeuronParams
 from training import backprop
 from training.config import ClassifierConfig, NetworkConfig, NeuronConfig
 from training.data import random_shift
-from training.losses import loss_value, output_error, targets
+from training.losses import earliest_output_time, loss_value, output_error, targets
 
 
 def neuron_params(neuron: NeuronConfig, net: NetworkConfig) -> NeuronParams:
@@ -83,8 +83,9 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
             idx = order[s:s + B]
             tr = backprop.forward_trace(weights, t_train[idx], params)
             y = train_labels[idx]
-            T = targets(cfg.loss.kind, tr.output, y, params.t_max, cfg.loss.gamma,
-                        cfg.loss.alpha, cfg.loss.variant)
+            t_prev = tr.times[-2] if len(tr.times) > 1 else tr.t_in
+            T = targets(cfg.loss.kind, tr.output, y, params.t_max, cfg.loss.gamma, cfg.loss.alpha,
+                        cfg.loss.variant, earliest_output_time(t_prev, params.t_max, params.latency))
             e = output_error(T, tr.output, params.t_max)
             losses.append(loss_value(e))
             correct += int((decisions(tr.output, params.t_max)[0] == y).sum())

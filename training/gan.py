@@ -64,7 +64,7 @@ from models.neuron import NeuronParams
 from training import backprop
 from training.classifier import init_network, init_ranges, neuron_params
 from training.config import GanConfig
-from training.losses import loss_value, output_error, targets
+from training.losses import earliest_output_time, loss_value, output_error, targets
 
 REAL, FAKE = 0, 1
 N_PIXELS = 784
@@ -122,8 +122,9 @@ class Gan:
 
 def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = ""):
     p = gan.d_params
+    t_prev = trace.times[-2] if len(trace.times) > 1 else trace.t_in
     T = targets(kind or cfg.loss.kind, trace.output, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
-                cfg.loss.variant)
+                cfg.loss.variant, earliest_output_time(t_prev, p.t_max, p.latency))
     return output_error(T, trace.output, p.t_max)
 
 
