@@ -20,7 +20,6 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from models import brian  # noqa: E402
-from models.coding import encode_images  # noqa: E402
 from models.kernel import group_events  # noqa: E402
 from training import backprop, gan as gan_mod  # noqa: E402
 from training import config as cm  # noqa: E402
@@ -53,11 +52,12 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     args = ap.parse_args()
     cfg = cm.load(args.config, cm.GanConfig)
-    real = encode_images(load_digits().train_images, cfg.neuron.t_max)
     per_step = cfg.train.batch_size * cfg.train.d_steps
 
     def fresh():
         return gan_mod.Gan.init(cfg, np.random.default_rng(cfg.seed))
+
+    real = fresh().encode_real(load_digits().train_images)  # as D sees them (delayed)
 
     g_k = fresh()
     t_kernel = run_steps(cfg, g_k, real, args.steps, 1)
