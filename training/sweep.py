@@ -542,7 +542,7 @@ def run_sweep(sweep: Sweep, out: str, scheduler: Optional[str] = None, workers: 
     todo = [p for p in sweep.points if p.id not in results]
     skipped = len(results)
     if todo:
-        caches = classifier_caches(todo, out)
+        caches = classifier_caches(sweep.points, out)  # all points: the same folders on every re-run
         train_classifiers(todo, caches)
         tasks = {p.id: point_task(p, out, sweep.n_eval_samples, caches[p.id]) for p in todo}
         for p in todo:
