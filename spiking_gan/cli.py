@@ -113,7 +113,8 @@ def _overrides(args) -> dict:
             raise UserError(f"--set expects KEY=VALUE (e.g. loss.gamma=5), got {item!r}")
         key, value = item.split("=", 1)
         out[key.strip()] = parse_value(value.strip())
-    for flag, key in (("loss", "loss.kind"), ("seed", "seed"), ("epochs", "train.epochs")):
+    for flag, key in (("loss", "loss.kind"), ("seed", "seed"), ("epochs", "train.epochs"),
+                      ("dataset", "data.dataset"), ("data_dir", "data.data_dir")):
         if getattr(args, flag, None) is not None:
             out[key] = getattr(args, flag)
     return out
@@ -328,6 +329,10 @@ def _add_config_args(p, loss=True):
     p.add_argument("--epochs", type=int, help="override train.epochs")
     if loss:
         p.add_argument("--loss", choices=["ttfs", "aggressive"], help="override loss.kind")
+    p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"],
+                   help="override data.dataset: the embedded digits (default) or a torchvision data set")
+    p.add_argument("--data-dir", help="override data.data_dir: torchvision root holding MNIST/raw or "
+                   "FashionMNIST/raw (read without network)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 

@@ -217,3 +217,11 @@ def test_inspect_writes_raster_and_traces(tmp_path, capsys):
         assert (out / "inspect" / f).stat().st_size > 10_000
     assert main(["inspect", "--run", str(out), "--neurons", "9999"]) == 2
     assert "(pixel) indices" in capsys.readouterr().err
+
+
+def test_cli_dataset_flags_give_one_line_errors(tmp_path, capsys):
+    """--dataset/--data-dir override data.*; a missing torchvision or data folder is one line."""
+    assert main(["train", "--config", TINY, "--dataset", "fashion-mnist", "--data-dir",
+                 str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("torchvision" in err or "nowhere" in err)
