@@ -225,3 +225,4 @@ def test_cli_dataset_flags_give_one_line_errors(tmp_path, capsys):
                  str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("torchvision" in err or "nowhere" in err)
+    assert not (tmp_path / "run").exists()  # nothing half-made to get in the way of the next try

@@ -138,8 +138,11 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
 
     from analysis.plots import plot_grid
 
+    # a new run checks its data before it creates the run folder (a bad data set leaves nothing)
+    data = load_dataset(cfg.data) if cfg is not None and not resume else None
     cfg = prepare_run(cfg, out_dir, resume, overrides)
-    data = load_dataset(cfg.data)
+    if data is None:
+        data = load_dataset(cfg.data)
     rng = np.random.default_rng(cfg.seed)
     gan = Gan.init(cfg, rng)
     t_real = gan.encode_real(data.train_images)
