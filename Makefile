@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo per-class test bench clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,18 @@ demo: setup
 	else $(BIN)/spiking-gan train --config configs/quick.toml --out runs/quick; fi
 	$(BIN)/spiking-gan sample --run runs/quick --n 1000 --out runs/quick/samples.npz --grid runs/quick/samples.png
 	$(BIN)/spiking-gan evaluate --run runs/quick --out runs/quick/evaluation
+
+# One Spiking-GAN per digit class (configs/quick_digit.toml), for digits 0 and 7: the sample
+# grids figures/per_class_0.png and figures/per_class_7.png (about 1.5 minutes per digit).
+per-class: setup
+	mkdir -p runs
+	for d in 0 7; do \
+	  if [ -f runs/digit$$d/config.toml ]; then $(BIN)/spiking-gan train --out runs/digit$$d --resume --quiet; \
+	  else $(BIN)/spiking-gan train --config configs/quick_digit.toml --set "data.classes=[$$d]" \
+	      --out runs/digit$$d --quiet; fi; \
+	  $(BIN)/spiking-gan sample --run runs/digit$$d --n 1000 --out runs/digit$$d/samples.npz \
+	      --grid figures/per_class_$$d.png; \
+	done
 
 test: setup
 	$(BIN)/pytest -q
