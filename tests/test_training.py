@@ -47,7 +47,7 @@ def test_config_roundtrip_and_shipped_configs(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text(cm.to_toml(cfg))
     assert cm.load(str(p), GanConfig) == cfg
-    for name in ("quick.toml", "mnist.toml"):
+    for name in ("quick.toml", "quick_digit.toml", "mnist.toml"):
         cm.load(os.path.join(ROOT, "configs", name), GanConfig)
     cm.load(os.path.join(ROOT, "configs", "classify.toml"), ClassifierConfig)
 
