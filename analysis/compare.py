@@ -51,6 +51,7 @@ import numpy as np
 from analysis import plots
 from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
 from training import config as config_mod
+from training.config import config_diff
 from training.runinfo import atomic_json, atomic_write
 
 #: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
@@ -172,18 +173,6 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
         return "reused"
     train_gan(cfg, run_dir, resume=True, progress=progress)
     return "resumed"
-
-
-def config_diff(a: Dict[str, Any], b: Dict[str, Any], prefix: str = "") -> List[str]:
-    """Dotted keys whose values differ between two nested config dicts (sorted)."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += config_diff(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            out.append(prefix + k)
-    return out
 
 
 def file_sha256(path: str) -> str:

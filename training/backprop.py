@@ -45,6 +45,11 @@ class Trace:
     def output(self) -> np.ndarray:
         return self.times[-1]
 
+    def layer_input(self, k: int) -> np.ndarray:
+        """Spike times feeding layer ``k`` (0-based; negative counts from the output layer)."""
+        k = k % len(self.times)
+        return self.t_in if k == 0 else self.times[k - 1]
+
 
 def forward_trace(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
                   dtype=np.float32) -> Trace:
@@ -66,7 +71,7 @@ def normalise(e: np.ndarray) -> np.ndarray:
 
 def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: np.ndarray,
                    weights: np.ndarray, latency: int, want_input_error: bool,
-                   silent_inputs_full_error: bool = False):
+                   silent_inputs_full_error: bool = False, want_grad: bool = True):
     """Gradient of one layer and the error of its inputs.
 
     Parameters
@@ -83,22 +88,25 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
         Give inputs that did not spike inside the window the error they would
         have if they had spiked at step 0 (``e_in = e @ W.T``) instead of 0.
         This is the remedy for dead generator pixels (see :mod:`training.gan`).
+    want_grad : bool
+        Compute ``dW`` (not needed for a frozen layer, e.g. D's in the G step).
 
     Returns
     -------
-    dW : float array (n_in, n_out), mean over the batch
+    dW : float array (n_in, n_out), mean over the batch (None without ``want_grad``)
     e_in : float array (batch, n_in) (not normalised) or None
     """
     batch, n_out = e.shape
     k_max = events.group_time.shape[1]
-    dW = np.zeros(weights.shape, dtype=e.dtype)
+    dW = np.zeros(weights.shape, dtype=e.dtype) if want_grad else None
     e_in = np.zeros(t_in.shape, dtype=e.dtype) if want_input_error else None
     if k_max:
         # D[b, r, k] = e[b, k] * [group_time[b, r] + latency <= t_out[b, k]]
         d = np.where(events.group_time[:, :, None] + latency <= t_out[:, None, :],
                      e[:, None, :], 0).astype(e.dtype, copy=False)
         d2 = d.reshape(batch * k_max, n_out)
-        dW = np.asarray(events.matrix.T @ d2) / batch
+        if want_grad:
+            dW = np.asarray(events.matrix.T @ d2) / batch
         if want_input_error:
             rows = events.sample * k_max + events.rank
             e_in[events.sample, events.neuron] = np.einsum(
@@ -109,11 +117,12 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
         if silent.any():
             full = e @ weights.T.astype(e.dtype, copy=False)
             e_in[silent] = full[silent]
-    return dW.astype(weights.dtype, copy=False), e_in
+    return (dW.astype(weights.dtype, copy=False) if want_grad else None), e_in
 
 
 def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, params: NeuronParams,
-             input_error: bool = False, silent_inputs_full_error: bool = False):
+             input_error: bool = False, silent_inputs_full_error: bool = False,
+             weight_grads: bool = True):
     """S4NN backward pass through every layer.
 
     Parameters
@@ -125,11 +134,15 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     input_error : bool
         Also return the (normalised) error of the input spike times.
     silent_inputs_full_error : bool
-        See :func:`layer_backward`; applies to the input layer only.
+        See :func:`layer_backward`; applied at every layer whose input error is
+        computed (silent hidden neurons as well as silent inputs).
+    weight_grads : bool
+        Compute the weight gradients (False: only the input error, for a frozen
+        network such as D in the G step).
 
     Returns
     -------
-    grads : list of arrays like ``weights`` (mean over the batch)
+    grads : list of arrays like ``weights`` (mean over the batch; None without ``weight_grads``)
     e_in : float array (batch, n_0) or None
     """
     L = len(weights)
@@ -137,11 +150,10 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     e = normalise(np.asarray(e_out, dtype=np.float32))
     e_in = None
     for k in range(L - 1, -1, -1):
-        t_in = trace.t_in if k == 0 else trace.times[k - 1]
         want = k > 0 or input_error
-        grads[k], e_below = layer_backward(trace.events[k], t_in, trace.times[k], e, weights[k],
-                                           params.latency, want,
-                                           silent_inputs_full_error and k == 0)
+        grads[k], e_below = layer_backward(trace.events[k], trace.layer_input(k), trace.times[k], e,
+                                           weights[k], params.latency, want,
+                                           silent_inputs_full_error, weight_grads)
         if want:
             e = normalise(e_below)
             if k == 0:

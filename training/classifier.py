@@ -83,9 +83,9 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
             idx = order[s:s + B]
             tr = backprop.forward_trace(weights, t_train[idx], params)
             y = train_labels[idx]
-            t_prev = tr.times[-2] if len(tr.times) > 1 else tr.t_in
             T = targets(cfg.loss.kind, tr.output, y, params.t_max, cfg.loss.gamma, cfg.loss.alpha,
-                        cfg.loss.variant, earliest_output_time(t_prev, params.t_max, params.latency))
+                        cfg.loss.variant, earliest_output_time(tr.layer_input(-1), params.t_max,
+                                                               params.latency))
             e = output_error(T, tr.output, params.t_max)
             losses.append(loss_value(e))
             correct += int((decisions(tr.output, params.t_max)[0] == y).sum())

@@ -204,6 +204,18 @@ def to_dict(cfg) -> Dict[str, Any]:
     return dataclasses.asdict(cfg)
 
 
+def config_diff(a: Dict[str, Any], b: Dict[str, Any], prefix: str = "") -> List[str]:
+    """Dotted keys whose values differ between two nested config dicts (sorted)."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += config_diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(prefix + k)
+    return out
+
+
 def override(cfg, overrides: Dict[str, Any]):
     """A new validated config with ``{"section.key": value}`` replaced."""
     data = to_dict(cfg)

@@ -62,7 +62,7 @@ import numpy as np
 from models.coding import decode_times, encode_images, sample_noise_times
 from models.neuron import NeuronParams
 from training import backprop
-from training.classifier import init_network, init_ranges, neuron_params
+from training.classifier import decisions, init_network, init_ranges, neuron_params
 from training.config import GanConfig
 from training.losses import earliest_output_time, loss_value, output_error, targets
 
@@ -100,8 +100,7 @@ class Gan:
         G's error says "every pixel earlier", so G grows bright blobs.
         """
         t = encode_images(images, self.d_params.t_max)
-        return np.where(t < self.d_params.t_max, np.minimum(t + self.real_delay, self.d_params.t_max),
-                        t).astype(np.int32)
+        return np.minimum(t + self.real_delay, self.d_params.t_max).astype(np.int32)
 
     @staticmethod
     def sizes(cfg: GanConfig) -> Dict[str, List[int]]:
@@ -122,36 +121,22 @@ class Gan:
 
 def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = ""):
     p = gan.d_params
-    t_prev = trace.times[-2] if len(trace.times) > 1 else trace.t_in
     T = targets(kind or cfg.loss.kind, trace.output, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
-                cfg.loss.variant, earliest_output_time(t_prev, p.t_max, p.latency))
+                cfg.loss.variant, earliest_output_time(trace.layer_input(-1), p.t_max, p.latency))
     return output_error(T, trace.output, p.t_max)
 
 
 def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remedy: bool) -> np.ndarray:
     """Normalised error of D's input spike times (= G's output times), D frozen.
 
-    The S4NN backward pass of :func:`training.backprop.backward`, layer by layer
-    with :func:`training.backprop.layer_backward`. With ``remedy`` the silent-input
-    rule (error as if the silent neuron had spiked at step 0) is applied at
+    :func:`training.backprop.backward` without weight gradients. With ``remedy`` the
+    silent-input rule (error as if the silent neuron had spiked at step 0) applies at
     *every* layer of D, not only at the pixels: when D's hidden neurons are all
     silent on a dark generated image, the plain rule gives G no error at all
     (only neurons that fired carry one) and G stays dark for good.
     """
-    p = gan.d_params
-    e = backprop.normalise(np.asarray(e_out, dtype=np.float32))
-    for k in range(len(gan.d) - 1, -1, -1):
-        t_in = d_trace.t_in if k == 0 else d_trace.times[k - 1]
-        _, e_in = backprop.layer_backward(d_trace.events[k], t_in, d_trace.times[k], e, gan.d[k],
-                                          p.latency, True, remedy)
-        e = backprop.normalise(e_in)
-    return e
-
-
-def decision(t_out: np.ndarray, t_max: int):
-    """D's verdict (REAL, FAKE, or -1 if no output spike) and its time in steps."""
-    t_first = t_out.min(axis=1)
-    return np.where(t_first < t_max, t_out.argmin(axis=1), -1), t_first
+    return backprop.backward(gan.d, d_trace, e_out, gan.d_params, input_error=True,
+                             silent_inputs_full_error=remedy, weight_grads=False)[1]
 
 
 def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.random.Generator,
@@ -179,7 +164,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         grads, _ = backprop.backward(gan.d, trace, e, dp)
         backprop.sgd_step(gan.d, grads, cfg.discriminator.lr, tr.l2)
         dead_d.update(trace, dp.t_max)
-        verdict, t_dec = decision(trace.output, dp.t_max)
+        verdict, t_dec = decisions(trace.output, dp.t_max)
         m["d_loss"] = loss_value(e)
         m["d_acc_real"] = float(np.mean(verdict[:B] == REAL))
         m["d_acc_fake"] = float(np.mean(verdict[B:] == FAKE))
@@ -200,7 +185,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     out = g_trace.output
     fired = out < gp.t_max
     m["g_loss"] = loss_value(e)
-    m["g_fools_d"] = float(np.mean(decision(d_trace.output, dp.t_max)[0] == REAL))
+    m["g_fools_d"] = float(np.mean(decisions(d_trace.output, dp.t_max)[0] == REAL))
     m["g_spikes"] = float(sum((t < gp.t_max).sum() for t in g_trace.times) / B)
     m["g_pixels_on"] = float(fired.mean())
     m["g_last_spike_ms"] = float(np.mean(np.where(fired, out, 0).max(axis=1)) * gp.dt_ms)

@@ -73,8 +73,7 @@ def prepare_run(cfg: Optional[GanConfig], out_dir: str, resume: bool,
             raise RunError(f"--resume: {out_dir} holds no run (no config.toml)")
         recorded = config_mod.load(cfg_path)
         if cfg is not None and cfg != recorded:
-            a, b = _flat(config_mod.to_dict(recorded)), _flat(config_mod.to_dict(cfg))
-            diff = sorted(k for k in a if a[k] != b.get(k))
+            diff = config_mod.config_diff(config_mod.to_dict(recorded), config_mod.to_dict(cfg))
             raise RunError(f"--resume: the given config differs from the run's recorded config in "
                            f"{', '.join(diff)}; leave out --config to resume as recorded")
         bad = sorted(set(overrides or {}) - set(RESUMABLE_OVERRIDES))
@@ -96,16 +95,6 @@ def prepare_run(cfg: Optional[GanConfig], out_dir: str, resume: bool,
     atomic_write(cfg_path, config_mod.to_toml(cfg))
     atomic_json(os.path.join(out_dir, "run.json"), run_record(cfg.seed, {"kind": "gan"}))
     return cfg
-
-
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
 
 
 def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
