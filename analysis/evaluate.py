@@ -45,7 +45,7 @@ import numpy as np
 from analysis import quality
 from analysis.spikes import (completion_times, decision_ties, decision_times, last_spike_times,
                              sparsity, spikes_before)
-from models.coding import decode_times, sample_noise_times
+from models.coding import decode_times
 from models.kernel import forward
 from training.data import load_dataset
 
@@ -59,8 +59,9 @@ class Activity:
 
     Attributes
     ----------
-    z : int array (n, noise_dim)
-        G's input: the TTFS-encoded noise.
+    z : int array (n, noise_dim [+ 10 * class_inputs])
+        G's input: the TTFS-encoded noise (then the class spikes of a conditional GAN,
+        classes ``0, 1, ..., 9, 0, ...``).
     g : list of int arrays (n, n_k)
         G's layers (hidden..., output); ``g[-1]`` (n, 784) are the generated images.
     d_real, d_fake : list of int arrays
@@ -105,11 +106,12 @@ def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -
         raise ValueError("G and D must share t_max")
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    z = sample_noise_times(np.random.default_rng(seed), n_samples, gan.noise_dim, gp.t_max)
+    z = gan.g_input(np.random.default_rng(seed), n_samples)  # balanced classes if conditional
     g_times = forward(gan.g, z, gp)
     real_t = gan.encode_real(data.test_images[:n_samples])
-    return Activity(z, list(g_times), list(forward(gan.d, real_t, dp)),
-                    list(forward(gan.d, g_times[-1], dp)), real_t, int(gp.t_max), float(gp.dt_ms))
+    d_real = forward(gan.d, gan.d_input(real_t, data.test_labels[:n_samples]), dp)
+    d_fake = forward(gan.d, gan.d_input(g_times[-1]), dp)
+    return Activity(z, list(g_times), list(d_real), list(d_fake), real_t, int(gp.t_max), float(gp.dt_ms))
 
 
 def activity_measures(act: Activity) -> Dict[str, Any]:
@@ -176,6 +178,8 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
         out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))
+        if gan.conditional:  # does the quality classifier see the class G was asked for?
+            out["label_accuracy"] = classifier.accuracy(images, gan.default_labels(len(images)))
     return out
 
 

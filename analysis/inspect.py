@@ -9,7 +9,6 @@ import numpy as np
 from analysis.plots import plot_raster, plot_traces
 from analysis.spikes import decision_ties, decision_times
 from models import brian
-from models.coding import sample_noise_times
 
 
 def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
@@ -28,7 +27,7 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     pixels, and of D's two output neurons). Returns the paths.
     """
     gp, dp = gan.g_params, gan.d_params
-    z = sample_noise_times(np.random.default_rng(seed), sample + 1, gan.noise_dim, gp.t_max)[sample:]
+    z = gan.g_input(np.random.default_rng(seed), sample + 1)[sample:]  # conditional: class sample % 10
     n_g = len(gan.g)
     g_out_layer = n_g
     if neurons is None:
@@ -39,9 +38,11 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
         raise ValueError(f"--neurons must be G output (pixel) indices in 0..{gan.g[-1].shape[1] - 1}")
     g_res = brian.simulate(gan.g, z, gp, target=target, record_v={g_out_layer: neurons})
     img_t = g_res.times[-1]
-    d_res = brian.simulate(gan.d, img_t, dp, target=target, record_v={len(gan.d): [0, 1]})
+    label = None if not gan.conditional else gan.default_labels(sample + 1)[sample:]
+    d_res = brian.simulate(gan.d, gan.d_input(img_t, label), dp, target=target, record_v={len(gan.d): [0, 1]})
     os.makedirs(out_dir, exist_ok=True)
-    names = (["noise"] + [f"G hidden {k}" for k in range(1, n_g)] + ["G output (pixels)"]
+    names = (["noise + class" if gan.conditional else "noise"] + [f"G hidden {k}" for k in range(1, n_g)]
+             + ["G output (pixels)"]
              + [f"D hidden {k}" for k in range(1, len(gan.d))] + ["D output\n(0 real, 1 fake)"])
     layers = [z[0]] + [t[0] for t in g_res.times] + [t[0] for t in d_res.times]
     paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}

@@ -156,13 +156,15 @@ def cmd_sample(args) -> None:
         raise UserError("--n must be >= 1")
     gan, cfg, meta = load_gan(args.run)
     images, times = gan.generate(np.random.default_rng(args.seed), args.n)
+    extra = {"labels": gan.default_labels(args.n)} if gan.conditional else {}
     np.savez_compressed(args.out, images=images, spike_times=times, t_max=np.array(cfg.neuron.t_max),
-                        epoch=np.array(meta["epoch"]))
+                        epoch=np.array(meta["epoch"]), **extra)
     print(f"wrote {args.n} samples of {args.run} (epoch {meta['epoch']}) to {args.out}")
     if args.grid:
         from analysis.plots import plot_grid
-        plot_grid(images[:64], args.grid, title=f"{os.path.basename(os.path.normpath(args.run))}, "
-                  f"epoch {meta['epoch']}")
+        plot_grid(images[:100 if gan.conditional else 64], args.grid,
+                  title=f"{os.path.basename(os.path.normpath(args.run))}, epoch {meta['epoch']}"
+                  + (", one class per column" if gan.conditional else ""), ncols=10 if gan.conditional else 8)
         print(f"wrote {args.grid}")
 
 
@@ -374,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--out", required=True, help=".npz with images (n, 28, 28) in [0, 1] and spike_times (n, 784)")
-    p.add_argument("--grid", help="PNG grid of the first 64 samples")
+    p.add_argument("--grid", help="PNG grid of the first 64 samples (conditional GAN: 100, one class per column)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("classify", help="S4NN sanity check: train a spiking classifier on the digits",

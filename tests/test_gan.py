@@ -82,3 +82,45 @@ def test_random_shift_moves_whole_images():
     rows = np.argmax(out.max(axis=2) > 0, axis=1)
     assert set(rows.tolist()) == {8, 9, 10, 11, 12}
     assert random_shift(img, 0, rng) is img
+
+
+# ------------------------------------------------------------- conditional GAN
+def test_conditional_inputs_carry_the_class_as_spikes_at_step_0():
+    cfg = tiny(class_inputs=3)
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    T = gan.g_params.t_max
+    assert gan.conditional and gan.g[0].shape[0] == cfg.generator.noise_dim + 30
+    assert gan.d[0].shape[0] == 784 + 30
+    lab = gan.label_times(np.array([0, 9]), 2)
+    assert lab.shape == (2, 30)
+    assert np.all(lab[0, :3] == 0) and np.all(lab[0, 3:] == T)
+    assert np.all(lab[1, 27:] == 0) and np.all(lab[1, :27] == T)
+    z = gan.g_input(np.random.default_rng(0), 12)           # default: balanced classes 0..9, 0, 1
+    assert z.shape == (12, cfg.generator.noise_dim + 30)
+    np.testing.assert_array_equal(z[:, cfg.generator.noise_dim:], gan.label_times(np.arange(12) % 10, 12))
+    with np.testing.assert_raises(ValueError):
+        gan.label_times(np.array([10]), 1)
+    unc = Gan.init(tiny(), np.random.default_rng(0))
+    assert not unc.conditional and unc.default_labels(4) is None
+    assert unc.g_input(np.random.default_rng(0), 4).shape == (4, cfg.generator.noise_dim)
+
+
+def test_conditional_step_trains_and_the_class_changes_the_image():
+    """A conditional step needs labels and trains D's class inputs; G's code depends on the class."""
+    cfg = tiny(class_inputs=5, **{"generator.init_hidden": [-4.0, 3.0], "generator.init_output": [-1.0, 1.5]})
+    rng = np.random.default_rng(cfg.seed)
+    gan = Gan.init(cfg, rng)
+    data = load_digits()
+    real = gan.encode_real(data.train_images[:200])
+    sizes = Gan.sizes(cfg)
+    dead_g, dead_d = backprop.DeadNeuronMonitor(sizes["g"]), backprop.DeadNeuronMonitor(sizes["d"])
+    with np.testing.assert_raises(ValueError):
+        gan_step(gan, cfg, [real[:20]], rng, dead_g, dead_d)
+    d0 = [w.copy() for w in gan.d]
+    for s in range(4):
+        sl = slice(s * 20, (s + 1) * 20)
+        m = gan_step(gan, cfg, [real[sl]], rng, dead_g, dead_d, [data.train_labels[sl]])
+        assert np.isfinite(m["g_loss"]) and np.isfinite(m["d_loss"])
+    assert np.abs(gan.d[0][784:] - d0[0][784:]).max() > 0     # D learns from the class inputs
+    hidden = [gan.generate_times(np.random.default_rng(3), 10, np.full(10, c)).times[0] for c in (1, 7)]
+    assert (hidden[0] != hidden[1]).mean() > 0.05          # same noise, another class: another code

@@ -105,6 +105,8 @@ class GeneratorConfig(NetworkConfig):
 class GanConfig:
     """``spiking-gan train``: the Spiking-GAN."""
     seed: int = _f(0, lo=0, hi=2**32 - 1)
+    class_inputs: int = _f(0, lo=0, hi=1000, doc="0: the paper's unconditional GAN; k > 0: a conditional "
+                           "GAN, G and D also get the class as k input neurons per class firing at step 0")
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: NetworkConfig = field(default_factory=NetworkConfig)

@@ -47,6 +47,12 @@ S4NN's output U[0, 48]). A mixed-sign hidden init with large spread
 (U[-40, 30]) gives a sparse, early, z-dependent code; a mixed-sign output init
 (U[-10, 14]) starts with ~15% of pixels on.
 
+Conditional GAN (``class_inputs = k > 0``, beyond the paper): G's input is
+the noise followed by ``10 k`` class neurons, D's the image followed by the
+same ``10 k``; the ``k`` neurons of the class fire at step 0, the others never
+(:meth:`Gan.label_times`). D's fakes are made for the classes of the real batch,
+G's for uniformly drawn ones; the error reaching D's class inputs is dropped.
+
 ``train.g_error_centre`` (default 0) removes that fraction of the batch-mean
 pixel error from each sample's error, an optional counter to mode collapse
 (every fake gets nearly the same error from D, so G collapses to one blob);
@@ -55,7 +61,7 @@ tried at 0.5-0.8, it kept diversity longer but gave blobs, not digits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -68,6 +74,8 @@ from training.losses import earliest_output_time, loss_value, output_error, targ
 
 REAL, FAKE = 0, 1
 N_PIXELS = 784
+#: Classes of every supported data set (digits, MNIST, Fashion-MNIST).
+N_CLASSES = 10
 
 
 @dataclass
@@ -80,16 +88,60 @@ class Gan:
     d_params: NeuronParams
     noise_dim: int
     real_delay: int = 0
+    class_inputs: int = 0
 
     @classmethod
     def init(cls, cfg: GanConfig, rng: np.random.Generator) -> "Gan":
-        g = init_network(rng, cfg.generator.noise_dim, cfg.generator, N_PIXELS)
-        d = init_network(rng, N_PIXELS, cfg.discriminator, 2)
+        sizes = cls.sizes(cfg)
+        g = init_network(rng, sizes["g"][0], cfg.generator, N_PIXELS)
+        d = init_network(rng, sizes["d"][0], cfg.discriminator, 2)
         delay = cfg.train.real_delay
         if delay < 0:  # G's minimum latency: noise at step 0 -> output at step (layers x latency)
             delay = (len(cfg.generator.hidden) + 1) * cfg.neuron.latency
         return cls(g, d, neuron_params(cfg.neuron, cfg.generator),
-                   neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim, delay)
+                   neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim, delay,
+                   cfg.class_inputs)
+
+    @property
+    def conditional(self) -> bool:
+        """True for a conditional GAN (G and D also receive the class, ``class_inputs > 0``)."""
+        return self.class_inputs > 0
+
+    def default_labels(self, n: int) -> Optional[np.ndarray]:
+        """Balanced classes ``0, 1, ..., 9, 0, 1, ...`` for ``n`` samples (None if unconditional)."""
+        return np.arange(n) % N_CLASSES if self.conditional else None
+
+    def label_times(self, labels: Optional[np.ndarray], n: int) -> np.ndarray:
+        """The class as spikes: ``class_inputs`` neurons per class, those of ``labels`` fire at step 0.
+
+        Returns int32 (n, N_CLASSES * class_inputs); every other neuron is silent
+        (``t_max``). Empty (n, 0) for an unconditional GAN.
+        """
+        k = self.class_inputs
+        t = np.full((n, N_CLASSES * k), self.g_params.t_max, dtype=np.int32)
+        if k:
+            labels = np.asarray(labels)
+            if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= N_CLASSES:
+                raise ValueError(f"a conditional GAN needs {n} labels in 0..{N_CLASSES - 1}")
+            cols = labels[:, None] * k + np.arange(k)
+            t[np.arange(n)[:, None], cols] = 0
+        return t
+
+    def g_input(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None) -> np.ndarray:
+        """G's input spike times: fresh noise ``z`` (n, noise_dim), then the class spikes if conditional."""
+        z = sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max)
+        if not self.conditional:
+            return z
+        return np.concatenate([z, self.label_times(self.default_labels(n) if labels is None else labels, n)],
+                              axis=1)
+
+    def d_input(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> np.ndarray:
+        """D's input spike times: the image (n, 784), then the class spikes if conditional."""
+        if not self.conditional:
+            return image_times
+        n = len(image_times)
+        return np.concatenate([image_times, self.label_times(self.default_labels(n) if labels is None
+                                                             else labels, n)], axis=1)
 
     def encode_real(self, images: np.ndarray) -> np.ndarray:
         """Real images as D sees them: TTFS-encoded, then delayed by ``real_delay`` steps.
@@ -104,18 +156,26 @@ class Gan:
 
     @staticmethod
     def sizes(cfg: GanConfig) -> Dict[str, List[int]]:
-        return {"g": [cfg.generator.noise_dim, *cfg.generator.hidden, N_PIXELS],
-                "d": [N_PIXELS, *cfg.discriminator.hidden, 2]}
+        extra = N_CLASSES * cfg.class_inputs
+        return {"g": [cfg.generator.noise_dim + extra, *cfg.generator.hidden, N_PIXELS],
+                "d": [N_PIXELS + extra, *cfg.discriminator.hidden, 2]}
 
-    def generate_times(self, rng: np.random.Generator, n: int) -> backprop.Trace:
-        """Forward pass of G on ``n`` fresh noise samples."""
-        z = sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max)
-        return backprop.forward_trace(self.g, z, self.g_params)
+    def generate_times(self, rng: np.random.Generator, n: int,
+                       labels: Optional[np.ndarray] = None) -> backprop.Trace:
+        """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if conditional)."""
+        return backprop.forward_trace(self.g, self.g_input(rng, n, labels), self.g_params)
 
-    def generate(self, rng: np.random.Generator, n: int, batch: int = 500):
-        """``n`` samples: images (n, 28, 28) float32 in [0, 1] and G's output times (n, 784)."""
-        times = np.concatenate([self.generate_times(rng, min(batch, n - s)).output
-                                for s in range(0, n, batch)]) if n else np.zeros((0, N_PIXELS), np.int32)
+    def generate(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None,
+                 batch: int = 500):
+        """``n`` samples: images (n, 28, 28) float32 in [0, 1] and G's output times (n, 784).
+
+        A conditional GAN makes the classes ``labels`` (default :meth:`default_labels`).
+        """
+        if self.conditional and labels is None:
+            labels = self.default_labels(n)
+        times = np.concatenate([
+            self.generate_times(rng, min(batch, n - s), None if labels is None else labels[s:s + batch]).output
+            for s in range(0, n, batch)]) if n else np.zeros((0, N_PIXELS), np.int32)
         return decode_times(times, self.g_params.t_max).reshape(-1, 28, 28), times
 
 
@@ -135,17 +195,22 @@ def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remed
     silent on a dark generated image, the plain rule gives G no error at all
     (only neurons that fired carry one) and G stays dark for good.
     """
-    return backprop.backward(gan.d, d_trace, e_out, gan.d_params, input_error=True,
+    e_in = backprop.backward(gan.d, d_trace, e_out, gan.d_params, input_error=True,
                              silent_inputs_full_error=remedy, weight_grads=False)[1]
+    return e_in[:, :N_PIXELS]  # a conditional D's class inputs are data, not G's output
 
 
 def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.random.Generator,
-             dead_g: backprop.DeadNeuronMonitor, dead_d: backprop.DeadNeuronMonitor) -> Dict[str, float]:
+             dead_g: backprop.DeadNeuronMonitor, dead_d: backprop.DeadNeuronMonitor,
+             real_labels: Optional[List[np.ndarray]] = None) -> Dict[str, float]:
     """``len(real_batches)`` D steps, then one G step; updates ``gan`` in place.
 
     Parameters
     ----------
     real_batches : list of int arrays (batch, 784), TTFS-encoded real images
+    real_labels : list of int arrays (batch,), their classes (needed by a conditional
+        GAN: D sees each real image with its class, and each D-step fake is made for
+        the class of a real image of the same batch)
 
     Returns
     -------
@@ -155,10 +220,13 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     tr = cfg.train
     dp, gp = gan.d_params, gan.g_params
     m: Dict[str, float] = {}
-    for real in real_batches:
+    if gan.conditional and real_labels is None:
+        raise ValueError("a conditional GAN step needs the real images' labels")
+    for j, real in enumerate(real_batches):
         B = len(real)
-        fake = gan.generate_times(rng, B).output
-        trace = backprop.forward_trace(gan.d, np.concatenate([real, fake]), dp)
+        y = real_labels[j] if gan.conditional else None
+        fake = gan.generate_times(rng, B, y).output
+        trace = backprop.forward_trace(gan.d, np.concatenate([gan.d_input(real, y), gan.d_input(fake, y)]), dp)
         labels = np.r_[np.full(B, REAL), np.full(B, FAKE)]
         e = _d_loss(gan, cfg, trace, labels)
         grads, _ = backprop.backward(gan.d, trace, e, dp)
@@ -172,8 +240,9 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         m["d_spikes"] = float(sum((t < dp.t_max).sum() for t in trace.times) / (2 * B))
     # G step, through the frozen D
     B = len(real_batches[-1])
-    g_trace = gan.generate_times(rng, B)
-    d_trace = backprop.forward_trace(gan.d, g_trace.output, dp)
+    y = rng.integers(0, N_CLASSES, B) if gan.conditional else None
+    g_trace = gan.generate_times(rng, B, y)
+    d_trace = backprop.forward_trace(gan.d, gan.d_input(g_trace.output, y), dp)
     # G's target is always the baseline relative TTFS one (see module docstring)
     e = _d_loss(gan, cfg, d_trace, np.full(B, REAL), kind="ttfs")
     e_pix = _error_through_d(gan, d_trace, e, tr.silent_pixel_remedy)

@@ -177,8 +177,9 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                 for s in bar:
                     ts = time.perf_counter()
                     idx = order[s * per_step:(s + 1) * per_step]
-                    m = gan_step(gan, cfg, [t_real[idx[j * B:(j + 1) * B]] for j in range(k)],
-                                 rng, dead_g, dead_d)
+                    parts = [idx[j * B:(j + 1) * B] for j in range(k)]
+                    m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, dead_g, dead_d,
+                                 [data.train_labels[p] for p in parts])
                     step += 1
                     m["samples_per_s"] = per_step / (time.perf_counter() - ts)
                     epoch_metrics.append(m)
@@ -197,7 +198,9 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
             if cfg.train.sample_grid:
                 images, _ = gan.generate(np.random.default_rng(grid_rng_seed), cfg.train.sample_grid)
                 plot_grid(images, os.path.join(out_dir, "samples", f"epoch_{epoch + 1:03d}.png"),
-                          title=f"epoch {epoch + 1}, {cfg.loss.kind} loss")
+                          title=f"epoch {epoch + 1}, {cfg.loss.kind} loss"
+                          + (", one class per column" if gan.conditional else ""),
+                          ncols=10 if gan.conditional else 8)
             meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
                     "loss": cfg.loss.kind, "seed": cfg.seed}
             checkpoint.save(ckpt_path, {"g": gan.g, "d": gan.d}, meta)
