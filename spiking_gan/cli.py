@@ -323,6 +323,11 @@ def _add_comparison_args(p):
     p.add_argument("--n", type=int, default=1000, help="generated samples per evaluation (default 1000)")
 
 
+def _add_target_arg(p, help: str) -> None:
+    from models.brian import TARGETS  # brian2 itself is imported only when a simulation runs
+    p.add_argument("--target", choices=TARGETS, default="numpy", help=help)
+
+
 def _add_config_args(p, loss=True):
     p.add_argument("--config", help="TOML config file (see configs/)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
@@ -352,8 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--batch", type=int, default=32, help="number of samples (default 32)")
     p.add_argument("--backend", choices=["numpy", "brian2"], default="numpy")
-    p.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
-                   help="Brian2 code generation target (with --backend brian2)")
+    _add_target_arg(p, "Brian2 code generation target (with --backend brian2)")
     p.add_argument("--digits", action="store_true", help="use the embedded MNIST digits as inputs")
     p.add_argument("--threshold", default="100", help="threshold in mV, one or one per layer (default 100)")
     p.add_argument("--t-max", type=int, default=256, help="window in steps (default 256)")
@@ -392,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--neurons", help="G output neurons (pixel indices) to trace, e.g. 350,400 "
                    "(default: earliest, median and latest pixel)")
-    p.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy")
+    _add_target_arg(p, "Brian2 code generation target")
     p.add_argument("--out", help="output folder (default RUN/inspect)")
     p.set_defaults(func=cmd_inspect)
 
@@ -406,8 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default RUN/evaluation)")
     p.add_argument("--no-quality", action="store_true", help="skip the classifier-based quality measures")
     p.add_argument("--no-brian", action="store_true", help="skip the Brian2 raster and membrane traces")
-    p.add_argument("--target", choices=["numpy", "cython", "cpp_standalone"], default="numpy",
-                   help="Brian2 code generation target of the raster")
+    _add_target_arg(p, "Brian2 code generation target of the raster")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare-losses", help="TTFS vs Aggressive TTFS on the same seeds and budget",

@@ -127,21 +127,21 @@ class Gan:
             t[np.arange(n)[:, None], cols] = 0
         return t
 
+    def _with_class(self, times: np.ndarray, labels: Optional[np.ndarray]) -> np.ndarray:
+        """``times`` (n, m), then the class spikes if conditional (default :meth:`default_labels`)."""
+        if not self.conditional:
+            return times
+        n = len(times)
+        return np.concatenate([times, self.label_times(self.default_labels(n) if labels is None else labels, n)],
+                              axis=1)
+
     def g_input(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None) -> np.ndarray:
         """G's input spike times: fresh noise ``z`` (n, noise_dim), then the class spikes if conditional."""
-        z = sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max)
-        if not self.conditional:
-            return z
-        return np.concatenate([z, self.label_times(self.default_labels(n) if labels is None else labels, n)],
-                              axis=1)
+        return self._with_class(sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max), labels)
 
     def d_input(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> np.ndarray:
         """D's input spike times: the image (n, 784), then the class spikes if conditional."""
-        if not self.conditional:
-            return image_times
-        n = len(image_times)
-        return np.concatenate([image_times, self.label_times(self.default_labels(n) if labels is None
-                                                             else labels, n)], axis=1)
+        return self._with_class(image_times, labels)
 
     def encode_real(self, images: np.ndarray) -> np.ndarray:
         """Real images as D sees them: TTFS-encoded, then delayed by ``real_delay`` steps.
