@@ -30,6 +30,11 @@ Definitions (all means are over samples)
 ``d_tie_rate``
     Fraction of D's decisions (real and fake images) in which both output neurons fired first
     at the same step: a high value means the verdicts above are mostly tie-breaks.
+``d_class_accuracy``
+    Auxiliary-classifier GAN only: how often the first of D's 10 class outputs is the class
+    of the real test image.
+``label_accuracy``
+    Conditional GAN only: how often the quality classifier sees the class G was asked for.
 Quality measures (``classifier_fid``, ``kid``, ``class_coverage``, ``mean_confidence``,
 ``inception_score``): :func:`analysis.quality.evaluate_samples` on ``n_samples`` samples
 against the real test images.
@@ -48,6 +53,7 @@ from analysis.spikes import (completion_times, decision_ties, decision_times, la
 from models.coding import decode_times
 from models.kernel import forward
 from training.data import load_dataset
+from training.gan import N_VERDICT, d_verdict
 
 #: Noise seed of the evaluation samples (separate from any training stream).
 EVAL_SEED = 12345
@@ -118,8 +124,9 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
     """The inference-time and spike measures of the module docstring, from an :class:`Activity`."""
     T, dt = act.t_max, act.dt_ms
     fake_t = act.g[-1]
-    td_real, win_real = decision_times(act.d_real[-1], T)
-    td_fake, win_fake = decision_times(act.d_fake[-1], T)
+    v_real, v_fake = d_verdict(act.d_real[-1]), d_verdict(act.d_fake[-1])  # (auxiliary D: not its class outputs)
+    td_real, win_real = decision_times(v_real, T)
+    td_fake, win_fake = decision_times(v_fake, T)
     td = np.concatenate([td_real, td_fake])
     d_all = act.d_all
     sp_g, sp_d = sparsity(act.g, T), sparsity(d_all, T)
@@ -132,8 +139,7 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
         "no_decision_rate": float((td >= T).mean()),
         "d_accuracy_real": float((win_real == 0).mean()),
         "d_accuracy_fake": float((win_fake == 1).mean()),
-        "d_tie_rate": float(np.concatenate([decision_ties(act.d_real[-1], T),
-                                            decision_ties(act.d_fake[-1], T)]).mean()),
+        "d_tie_rate": float(np.concatenate([decision_ties(v_real, T), decision_ties(v_fake, T)]).mean()),
         "g_completion_ms": float(completion_times(fake_t, T).mean() * dt),
         "g_last_spike_ms": float(last_spike_times(fake_t, T).mean() * dt),
         "g_pixels_on": float((fake_t < T).mean()),
@@ -175,6 +181,9 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     """
     act = activity if activity is not None else simulate_activity(gan, data, n_samples, seed)
     out = activity_measures(act)
+    if gan.auxiliary:  # an auxiliary-classifier D's class outputs on the real test images
+        guess = decision_times(act.d_real[-1][:, N_VERDICT:], act.t_max)[1]
+        out["d_class_accuracy"] = float(np.mean(guess == data.test_labels[:len(guess)]))
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
         out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))

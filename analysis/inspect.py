@@ -9,6 +9,7 @@ import numpy as np
 from analysis.plots import plot_raster, plot_traces
 from analysis.spikes import decision_ties, decision_times
 from models import brian
+from training.gan import d_verdict
 
 
 def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
@@ -43,13 +44,15 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     os.makedirs(out_dir, exist_ok=True)
     names = (["noise + class" if gan.conditional else "noise"] + [f"G hidden {k}" for k in range(1, n_g)]
              + ["G output (pixels)"]
-             + [f"D hidden {k}" for k in range(1, len(gan.d))] + ["D output\n(0 real, 1 fake)"])
+             + [f"D hidden {k}" for k in range(1, len(gan.d))]
+             + ["D output\n(0 real, 1 fake" + (", 2-11 class)" if gan.auxiliary else ")")])
     layers = [z[0]] + [t[0] for t in g_res.times] + [t[0] for t in d_res.times]
     paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}
-    t_dec, winner = (x[0] for x in decision_times(d_res.times[-1][:1], dp.t_max))
+    verdict_t = d_verdict(d_res.times[-1][:1])  # an auxiliary-classifier D: not its class outputs
+    t_dec, winner = (x[0] for x in decision_times(verdict_t, dp.t_max))
     marks = []
     if winner >= 0:
-        verdict = ("tie (both outputs fire), counted as real" if decision_ties(d_res.times[-1][:1], dp.t_max)[0]
+        verdict = ("tie (both outputs fire), counted as real" if decision_ties(verdict_t, dp.t_max)[0]
                    else ("real", "fake")[winner])
         marks.append((float(t_dec * dp.dt_ms), f"D decision at {t_dec * dp.dt_ms:g} ms: {verdict}"))
     plot_raster(layers, gp.t_max, gp.dt_ms, paths["raster"], names=names, marks=marks,

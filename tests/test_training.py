@@ -229,19 +229,25 @@ def test_cli_dataset_flags_give_one_line_errors(tmp_path, capsys):
 
 
 @pytest.mark.brian2
-def test_conditional_run_end_to_end(tmp_path, capsys):
+@pytest.mark.parametrize("condition", ["input", "auxiliary"])
+def test_conditional_run_end_to_end(tmp_path, capsys, condition):
     """A conditional GAN trains, resumes, samples balanced classes, is evaluated and inspected."""
     from analysis.evaluate import evaluate_run
     out = tmp_path / "run"
-    train_gan(tiny(class_inputs=2, **{"train.epochs": 1}), str(out), progress=False)
+    train_gan(tiny(class_inputs=2, condition=condition, **{"train.epochs": 1}), str(out), progress=False)
     train_gan(None, str(out), resume=True, progress=False, overrides={"train.epochs": 2})
     gan, cfg, meta = load_gan(str(out))
-    assert meta["epoch"] == 2 and gan.conditional and gan.d[0].shape[0] == 784 + 20
+    aux = condition == "auxiliary"
+    assert meta["epoch"] == 2 and gan.conditional and gan.auxiliary == aux
+    assert gan.d[0].shape[0] == 784 + (0 if aux else 20) and gan.d[-1].shape[1] == 2 + (10 if aux else 0)
+    steps = [json.loads(line) for line in open(out / "metrics.jsonl") if '"kind"' not in line]
+    assert ("d_class_acc_real" in steps[-1]) == aux
     assert main(["sample", "--run", str(out), "--n", "25", "--out", str(tmp_path / "s.npz"),
                  "--grid", str(tmp_path / "g.png")]) == 0
     z = np.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(z["labels"], np.arange(25) % 10)
     m = evaluate_run(str(out), n_samples=50, classifier_cache=str(tmp_path))
     assert 0 <= m["label_accuracy"] <= 1 and np.isfinite(m["classifier_fid"])
+    assert (0 <= m["d_class_accuracy"] <= 1) if aux else "d_class_accuracy" not in m
     assert main(["inspect", "--run", str(out), "--sample", "3"]) == 0
     assert (out / "inspect" / "raster.png").stat().st_size > 10_000

@@ -94,6 +94,12 @@ class GanTrainConfig(TrainConfig):
                          "their encoding (-1 = G's minimum latency: G layers x neuron.latency)")
     g_error_centre: float = _f(0.0, lo=0.0, hi=1.0, doc="fraction of the batch-mean pixel error removed "
                                "from G's per-sample error (against mode collapse; 0 = plain S4NN)")
+    g_error_blur: float = _f(0.0, lo=0.0, hi=28.0, doc="sigma (pixels) of a Gaussian low-pass of G's pixel "
+                             "error through D (against speckle; 0 = none)")
+    g_real_error: str = _f("ttfs", choices=("ttfs", "clip"), doc="D's real/fake error in the G step: S4NN's "
+                           "(ttfs) or clipped to +-gamma / t_max per output (clip); see training/gan.py")
+    class_weight: float = _f(1.0, lo=0.0, hi=1e6, doc="auxiliary-classifier GAN: weight of D's class "
+                             "error against its real/fake error (D and G steps)")
 
 
 @dataclass
@@ -107,6 +113,8 @@ class GanConfig:
     seed: int = _f(0, lo=0, hi=2**32 - 1)
     class_inputs: int = _f(0, lo=0, hi=1000, doc="0: the paper's unconditional GAN; k > 0: a conditional "
                            "GAN, G and D also get the class as k input neurons per class firing at step 0")
+    condition: str = _f("input", choices=("input", "auxiliary"), doc="conditional GAN: D gets the class as "
+                        "input neurons (input) or has 10 class output neurons instead (auxiliary, AC-GAN)")
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: NetworkConfig = field(default_factory=NetworkConfig)

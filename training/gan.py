@@ -53,6 +53,36 @@ same ``10 k``; the ``k`` neurons of the class fire at step 0, the others never
 (:meth:`Gan.label_times`). D's fakes are made for the classes of the real batch,
 G's for uniformly drawn ones; the error reaching D's class inputs is dropped.
 
+Auxiliary-classifier GAN (``class_inputs = k > 0`` with ``condition =
+"auxiliary"``, beyond the paper; Odena et al. 2017's AC-GAN with spiking G and
+D): G gets the class as above, D sees the image only and has ``2 + 10``
+output neurons, *real*, *fake*, then one per class. In the D step the class
+outputs learn to classify the *real* images (the TTFS loss over the 10 class
+outputs, weight ``train.class_weight``); in the G step G is pushed to make D
+say *real* and *the asked class*. D's verdict is still the first of its
+outputs 0 and 1 (:func:`d_verdict`). Why it helps: under ``dt/dV = -1`` the
+error D sends back is nearly the same for every fake (see the README), so an
+unconditional G or a D with class *inputs* collapses onto one template; D's
+class outputs route a different error to each class.
+
+``train.g_error_blur`` (sigma in pixels, default 0) low-passes G's pixel error
+in space before G's backward pass: D's input weights are random per pixel, so
+the error they send is speckled, and so are the images G learns from it.
+
+``train.g_real_error`` selects how G gets D's real/fake error: ``"ttfs"``
+(default, the paper's) the S4NN error of both outputs (target *real*);
+``"clip"`` the same error clipped to ``+-gamma / t_max`` per output, i.e. "move
+each of D's outputs by at most gamma steps". Why: once D wins, its *real*
+neuron is silent on a fake (``t = t_max``) and its target is the *fake*
+neuron's early time, an error of up to ``-1``, against ``+gamma / t_max`` for
+the *fake* neuron; under ``dt/dV = -1`` that error also runs back through
+every D hidden neuron that fired (the *fake* neuron's only through those that
+fired before it). "Make *real* earlier" then dominates and, D's input weights
+being mostly positive, says "every pixel brighter": G grows white images
+(measured with the auxiliary-classifier GAN: 50% of pixels on after 24 epochs,
+classifier-FID ~500). Giving G only the *fake* output's error instead
+kills G's pixels (3% on after 8 epochs).
+
 ``train.g_error_centre`` (default 0) removes that fraction of the batch-mean
 pixel error from each sample's error, an optional counter to mode collapse
 (every fake gets nearly the same error from D, so G collapses to one blob);
@@ -70,9 +100,11 @@ from models.neuron import NeuronParams
 from training import backprop
 from training.classifier import decisions, init_network, init_ranges, neuron_params
 from training.config import GanConfig
-from training.losses import earliest_output_time, loss_value, output_error, targets
+from training.losses import earliest_output_time, loss_value, output_error, targets, ttfs_targets
 
 REAL, FAKE = 0, 1
+#: D's real/fake output neurons (an auxiliary-classifier D has 10 class outputs after them).
+N_VERDICT = 2
 N_PIXELS = 784
 #: Classes of every supported data set (digits, MNIST, Fashion-MNIST).
 N_CLASSES = 10
@@ -89,23 +121,29 @@ class Gan:
     noise_dim: int
     real_delay: int = 0
     class_inputs: int = 0
+    condition: str = "input"
 
     @classmethod
     def init(cls, cfg: GanConfig, rng: np.random.Generator) -> "Gan":
         sizes = cls.sizes(cfg)
         g = init_network(rng, sizes["g"][0], cfg.generator, N_PIXELS)
-        d = init_network(rng, sizes["d"][0], cfg.discriminator, 2)
+        d = init_network(rng, sizes["d"][0], cfg.discriminator, sizes["d"][-1])
         delay = cfg.train.real_delay
         if delay < 0:  # G's minimum latency: noise at step 0 -> output at step (layers x latency)
             delay = (len(cfg.generator.hidden) + 1) * cfg.neuron.latency
         return cls(g, d, neuron_params(cfg.neuron, cfg.generator),
                    neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim, delay,
-                   cfg.class_inputs)
+                   cfg.class_inputs, cfg.condition)
 
     @property
     def conditional(self) -> bool:
         """True for a conditional GAN (G and D also receive the class, ``class_inputs > 0``)."""
         return self.class_inputs > 0
+
+    @property
+    def auxiliary(self) -> bool:
+        """True for an auxiliary-classifier GAN: D has 10 class outputs instead of class inputs."""
+        return self.conditional and self.condition == "auxiliary"
 
     def default_labels(self, n: int) -> Optional[np.ndarray]:
         """Balanced classes ``0, 1, ..., 9, 0, 1, ...`` for ``n`` samples (None if unconditional)."""
@@ -140,8 +178,8 @@ class Gan:
         return self._with_class(sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max), labels)
 
     def d_input(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> np.ndarray:
-        """D's input spike times: the image (n, 784), then the class spikes if conditional."""
-        return self._with_class(image_times, labels)
+        """D's input spike times: the image (n, 784), then the class spikes if D gets them as input."""
+        return image_times if self.auxiliary else self._with_class(image_times, labels)
 
     def encode_real(self, images: np.ndarray) -> np.ndarray:
         """Real images as D sees them: TTFS-encoded, then delayed by ``real_delay`` steps.
@@ -157,8 +195,10 @@ class Gan:
     @staticmethod
     def sizes(cfg: GanConfig) -> Dict[str, List[int]]:
         extra = N_CLASSES * cfg.class_inputs
+        aux = bool(extra) and cfg.condition == "auxiliary"
         return {"g": [cfg.generator.noise_dim + extra, *cfg.generator.hidden, N_PIXELS],
-                "d": [N_PIXELS + extra, *cfg.discriminator.hidden, 2]}
+                "d": [N_PIXELS + (0 if aux else extra), *cfg.discriminator.hidden,
+                      N_VERDICT + (N_CLASSES if aux else 0)]}
 
     def generate_times(self, rng: np.random.Generator, n: int,
                        labels: Optional[np.ndarray] = None) -> backprop.Trace:
@@ -179,11 +219,48 @@ class Gan:
         return decode_times(times, self.g_params.t_max).reshape(-1, 28, 28), times
 
 
-def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = ""):
+def d_verdict(t_out: np.ndarray) -> np.ndarray:
+    """D's real (0) and fake (1) output times, (n, 2), from all its output times (n, 2 [+ 10])."""
+    return t_out[:, :N_VERDICT]
+
+
+def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = "",
+            classes: Optional[np.ndarray] = None, class_rows: Optional[np.ndarray] = None,
+            real_error: str = "ttfs") -> np.ndarray:
+    """D's output error ``(T - t) / t_max``, (n, 2 [+ 10]).
+
+    Parameters
+    ----------
+    labels : int array (n,), REAL or FAKE, the target of the verdict outputs
+    kind : loss of the verdict outputs (default ``loss.kind``)
+    classes : int array (n,), the target class of an auxiliary-classifier D's class
+        outputs (baseline TTFS loss, weight ``train.class_weight``)
+    class_rows : bool array (n,), the samples whose class error counts (default all)
+    real_error : "ttfs", or "clip" (each verdict error clipped to ``+-gamma / t_max``; see module docstring)
+    """
     p = gan.d_params
-    T = targets(kind or cfg.loss.kind, trace.output, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
+    t = d_verdict(trace.output)
+    T = targets(kind or cfg.loss.kind, t, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
                 cfg.loss.variant, earliest_output_time(trace.layer_input(-1), p.t_max, p.latency))
-    return output_error(T, trace.output, p.t_max)
+    e = output_error(T, t, p.t_max)
+    if real_error == "clip":
+        np.clip(e, -cfg.loss.gamma / p.t_max, cfg.loss.gamma / p.t_max, out=e)
+    if not gan.auxiliary:
+        return e
+    tc = trace.output[:, N_VERDICT:]
+    ec = output_error(ttfs_targets(tc, classes, p.t_max, cfg.loss.gamma), tc, p.t_max)
+    ec *= np.float32(cfg.train.class_weight)
+    if class_rows is not None:
+        ec[~np.asarray(class_rows)] = 0.0
+    return np.concatenate([e, ec], axis=1)
+
+
+def _blur_pixels(e_pix: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian low-pass (``sigma`` pixels) of per-sample pixel errors (n, 784) in image space."""
+    from scipy.ndimage import gaussian_filter
+
+    img = gaussian_filter(e_pix.reshape(-1, 28, 28), (0, sigma, sigma), mode="constant")
+    return img.reshape(e_pix.shape).astype(e_pix.dtype, copy=False)
 
 
 def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remedy: bool) -> np.ndarray:
@@ -228,11 +305,15 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         fake = gan.generate_times(rng, B, y).output
         trace = backprop.forward_trace(gan.d, np.concatenate([gan.d_input(real, y), gan.d_input(fake, y)]), dp)
         labels = np.r_[np.full(B, REAL), np.full(B, FAKE)]
-        e = _d_loss(gan, cfg, trace, labels)
+        # an auxiliary-classifier D learns the class of the real images only
+        e = _d_loss(gan, cfg, trace, labels, classes=None if y is None else np.r_[y, y],
+                    class_rows=np.arange(2 * B) < B)
         grads, _ = backprop.backward(gan.d, trace, e, dp)
         backprop.sgd_step(gan.d, grads, cfg.discriminator.lr, tr.l2)
         dead_d.update(trace, dp.t_max)
-        verdict, t_dec = decisions(trace.output, dp.t_max)
+        verdict, t_dec = decisions(d_verdict(trace.output), dp.t_max)
+        if gan.auxiliary:
+            m["d_class_acc_real"] = float(np.mean(decisions(trace.output[:B, N_VERDICT:], dp.t_max)[0] == y))
         m["d_loss"] = loss_value(e)
         m["d_acc_real"] = float(np.mean(verdict[:B] == REAL))
         m["d_acc_fake"] = float(np.mean(verdict[B:] == FAKE))
@@ -244,8 +325,10 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     g_trace = gan.generate_times(rng, B, y)
     d_trace = backprop.forward_trace(gan.d, gan.d_input(g_trace.output, y), dp)
     # G's target is always the baseline relative TTFS one (see module docstring)
-    e = _d_loss(gan, cfg, d_trace, np.full(B, REAL), kind="ttfs")
+    e = _d_loss(gan, cfg, d_trace, np.full(B, REAL), kind="ttfs", classes=y, real_error=tr.g_real_error)
     e_pix = _error_through_d(gan, d_trace, e, tr.silent_pixel_remedy)
+    if tr.g_error_blur > 0:
+        e_pix = _blur_pixels(e_pix, tr.g_error_blur)
     if tr.g_error_centre > 0:
         e_pix = e_pix - np.float32(tr.g_error_centre) * e_pix.mean(axis=0, keepdims=True)
     g_grads, _ = backprop.backward(gan.g, g_trace, e_pix, gp)
@@ -254,7 +337,9 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     out = g_trace.output
     fired = out < gp.t_max
     m["g_loss"] = loss_value(e)
-    m["g_fools_d"] = float(np.mean(decisions(d_trace.output, dp.t_max)[0] == REAL))
+    m["g_fools_d"] = float(np.mean(decisions(d_verdict(d_trace.output), dp.t_max)[0] == REAL))
+    if gan.auxiliary:  # does D see the class G was asked for?
+        m["d_class_acc_fake"] = float(np.mean(decisions(d_trace.output[:, N_VERDICT:], dp.t_max)[0] == y))
     m["g_spikes"] = float(sum((t < gp.t_max).sum() for t in g_trace.times) / B)
     m["g_pixels_on"] = float(fired.mean())
     m["g_last_spike_ms"] = float(np.mean(np.where(fired, out, 0).max(axis=1)) * gp.dt_ms)
