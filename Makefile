@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo per-class test bench clean
+.PHONY: setup demo per-class ac test bench clean
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,17 @@ per-class: setup
 	    --out runs/digit7_aggressive --quiet; fi
 	$(BIN)/spiking-gan sample --run runs/digit7_aggressive --n 1000 --out runs/digit7_aggressive/samples.npz \
 	    --grid figures/per_class_7_aggressive.png
+
+# The auxiliary-classifier Spiking-GAN (configs/quick_ac.toml) for seeds 0, 1 and 2: the sample
+# grids figures/quick_ac_seed0.png ... seed2.png, one class per column (about 2 minutes per run).
+ac: setup
+	mkdir -p runs
+	for s in 0 1 2; do \
+	  if [ -f runs/quick_ac_seed$$s/config.toml ]; then $(BIN)/spiking-gan train --out runs/quick_ac_seed$$s --resume --quiet; \
+	  else $(BIN)/spiking-gan train --config configs/quick_ac.toml --seed $$s --out runs/quick_ac_seed$$s --quiet; fi; \
+	  $(BIN)/spiking-gan sample --run runs/quick_ac_seed$$s --n 1000 --out runs/quick_ac_seed$$s/samples.npz \
+	      --grid figures/quick_ac_seed$$s.png; \
+	done
 
 test: setup
 	$(BIN)/pytest -q

@@ -12,6 +12,7 @@ from spiking_gan.cli import main
 from training import checkpoint
 from training import config as cm
 from training.config import ClassifierConfig, ConfigError, GanConfig
+from training.gan import Gan
 from training.trainer import load_gan, train_gan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +35,8 @@ def tiny(**over):
     ("[loss]\ngamma = nan\n", "loss.gamma: NaN"),
     ("seed = -1\n", "seed: -1 is below"),
     ("[train\n", "not valid TOML"),
+    ("[train]\naverage_from = 3\n", "unknown config key train.average_from"),  # classifier only
+    ("condition = 'label'\n", "condition"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, msg):
     p = tmp_path / "c.toml"
@@ -47,7 +50,7 @@ def test_config_roundtrip_and_shipped_configs(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text(cm.to_toml(cfg))
     assert cm.load(str(p), GanConfig) == cfg
-    for name in ("quick.toml", "quick_digit.toml", "mnist.toml"):
+    for name in ("quick.toml", "quick_ac.toml", "quick_digit.toml", "mnist.toml"):
         cm.load(os.path.join(ROOT, "configs", name), GanConfig)
     cm.load(os.path.join(ROOT, "configs", "classify.toml"), ClassifierConfig)
 
@@ -61,6 +64,20 @@ def test_cli_config_error_is_one_line(tmp_path, capsys):
 
 
 # ---------------------------------------------------------------- training
+def test_gan_lr_decay_scales_every_update(tmp_path):
+    """train.lr_decay = 0: the first epoch learns, later epochs leave the weights alone."""
+    over = {"train.epochs": 1, "train.lr_decay": 0.0, "train.dead_min_rate": 0.0}
+    train_gan(tiny(**over), str(tmp_path / "r"), progress=False)
+    w1, _ = checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))
+    train_gan(None, str(tmp_path / "r"), resume=True, progress=False, overrides={"train.epochs": 2})
+    w2, _ = checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))
+    w0 = Gan.init(tiny(**over), np.random.default_rng(tiny().seed))
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(w0.g, w1["g"]))
+    for net in ("g", "d"):
+        for a, b in zip(w1[net], w2[net]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_train_writes_a_complete_run(tmp_path):
     out = tmp_path / "run"
     summary = train_gan(tiny(), str(out), progress=False)

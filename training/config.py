@@ -69,7 +69,11 @@ class TrainConfig:
     l2: float = _f(1e-6, lo=0.0, hi=1.0, doc="L2 weight decay lambda")
     dead_min_rate: float = _f(1e-3, lo=0.0, hi=1.0, doc="hidden neurons firing in fewer samples are re-initialised")
     lr_decay: float = _f(1.0, lo=0.0, hi=1.0, doc="learning rates are multiplied by this after every epoch")
-    average_from: int = _f(0, lo=0, hi=100_000, doc="classifier: the final weights are the mean of the "
+
+
+@dataclass
+class ClassifierTrainConfig(TrainConfig):
+    average_from: int = _f(0, lo=0, hi=100_000, doc="the final weights are the mean of the "
                            "end-of-epoch weights from this epoch on (0 = the last epoch's weights)")
     augment_shift: int = _f(0, lo=0, hi=8, doc="shift training images by up to this many pixels (augmentation)")
 
@@ -81,7 +85,7 @@ class ClassifierConfig:
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
 

@@ -279,7 +279,7 @@ def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remed
 
 def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.random.Generator,
              dead_g: backprop.DeadNeuronMonitor, dead_d: backprop.DeadNeuronMonitor,
-             real_labels: Optional[List[np.ndarray]] = None) -> Dict[str, float]:
+             real_labels: Optional[List[np.ndarray]] = None, lr_scale: float = 1.0) -> Dict[str, float]:
     """``len(real_batches)`` D steps, then one G step; updates ``gan`` in place.
 
     Parameters
@@ -288,6 +288,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     real_labels : list of int arrays (batch,), their classes (needed by a conditional
         GAN: D sees each real image with its class, and each D-step fake is made for
         the class of a real image of the same batch)
+    lr_scale : float, multiplies every learning rate (``train.lr_decay ** epoch``)
 
     Returns
     -------
@@ -309,7 +310,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         e = _d_loss(gan, cfg, trace, labels, classes=None if y is None else np.r_[y, y],
                     class_rows=np.arange(2 * B) < B)
         grads, _ = backprop.backward(gan.d, trace, e, dp)
-        backprop.sgd_step(gan.d, grads, cfg.discriminator.lr, tr.l2)
+        backprop.sgd_step(gan.d, grads, [lr_scale * eta for eta in cfg.discriminator.lr], tr.l2)
         dead_d.update(trace, dp.t_max)
         verdict, t_dec = decisions(d_verdict(trace.output), dp.t_max)
         if gan.auxiliary:
@@ -332,7 +333,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     if tr.g_error_centre > 0:
         e_pix = e_pix - np.float32(tr.g_error_centre) * e_pix.mean(axis=0, keepdims=True)
     g_grads, _ = backprop.backward(gan.g, g_trace, e_pix, gp)
-    backprop.sgd_step(gan.g, g_grads, cfg.generator.lr, tr.l2)
+    backprop.sgd_step(gan.g, g_grads, [lr_scale * eta for eta in cfg.generator.lr], tr.l2)
     dead_g.update(g_trace, gp.t_max)
     out = g_trace.output
     fired = out < gp.t_max

@@ -179,7 +179,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                     idx = order[s * per_step:(s + 1) * per_step]
                     parts = [idx[j * B:(j + 1) * B] for j in range(k)]
                     m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, dead_g, dead_d,
-                                 [data.train_labels[p] for p in parts])
+                                 [data.train_labels[p] for p in parts], cfg.train.lr_decay ** epoch)
                     step += 1
                     m["samples_per_s"] = per_step / (time.perf_counter() - ts)
                     epoch_metrics.append(m)
