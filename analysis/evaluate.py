@@ -48,9 +48,9 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from analysis import quality
-from analysis.spikes import (completion_times, decision_ties, decision_times, last_spike_times,
+from analysis.spikes import (completion_times, decision_ties, last_spike_times,
                              sparsity, spikes_before)
-from models.coding import decode_times
+from models.coding import decide, decode_times
 from models.kernel import forward
 from training.data import load_dataset
 from training.gan import N_VERDICT, d_verdict
@@ -125,8 +125,8 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
     T, dt = act.t_max, act.dt_ms
     fake_t = act.g[-1]
     v_real, v_fake = d_verdict(act.d_real[-1]), d_verdict(act.d_fake[-1])  # (auxiliary D: not its class outputs)
-    td_real, win_real = decision_times(v_real, T)
-    td_fake, win_fake = decision_times(v_fake, T)
+    win_real, td_real = decide(v_real, T)
+    win_fake, td_fake = decide(v_fake, T)
     td = np.concatenate([td_real, td_fake])
     d_all = act.d_all
     sp_g, sp_d = sparsity(act.g, T), sparsity(d_all, T)
@@ -182,7 +182,7 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     act = activity if activity is not None else simulate_activity(gan, data, n_samples, seed)
     out = activity_measures(act)
     if gan.auxiliary:  # an auxiliary-classifier D's class outputs on the real test images
-        guess = decision_times(act.d_real[-1][:, N_VERDICT:], act.t_max)[1]
+        guess = decide(act.d_real[-1][:, N_VERDICT:], act.t_max)[0]
         out["d_class_accuracy"] = float(np.mean(guess == data.test_labels[:len(guess)]))
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)

@@ -7,8 +7,9 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from analysis.plots import plot_raster, plot_traces
-from analysis.spikes import decision_ties, decision_times
+from analysis.spikes import decision_ties
 from models import brian
+from models.coding import decide
 from training.gan import d_verdict
 
 
@@ -49,7 +50,7 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     layers = [z[0]] + [t[0] for t in g_res.times] + [t[0] for t in d_res.times]
     paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}
     verdict_t = d_verdict(d_res.times[-1][:1])  # an auxiliary-classifier D: not its class outputs
-    t_dec, winner = (x[0] for x in decision_times(verdict_t, dp.t_max))
+    winner, t_dec = (x[0] for x in decide(verdict_t, dp.t_max))
     marks = []
     if winner >= 0:
         verdict = ("tie (both outputs fire), counted as real" if decision_ties(verdict_t, dp.t_max)[0]

@@ -68,16 +68,10 @@ def spikes_before(times: Sequence[np.ndarray], t_decision: np.ndarray, t_max: in
     return sum(((np.asarray(t) <= td) & (np.asarray(t) < t_max)).sum(axis=1) for t in times)
 
 
-def decision_times(t_out: np.ndarray, t_max: int):
-    """First output spike of every sample (steps; ``t_max`` if none) and the winner (-1 if none)."""
-    t_first = t_out.min(axis=1)
-    return t_first, np.where(t_first < t_max, t_out.argmin(axis=1), -1)
-
-
 def decision_ties(t_out: np.ndarray, t_max: int) -> np.ndarray:
     """Samples whose first output spike is shared by several output neurons (a tie).
 
-    :func:`decision_times` then names the lowest index the winner (D: "real").
+    :func:`models.coding.decide` then names the lowest index the winner (D: "real").
 
     Returns
     -------

@@ -69,3 +69,25 @@ def decode_times(times: np.ndarray, t_max: int) -> np.ndarray:
     """
     t = np.asarray(times, dtype=np.float32)
     return np.clip(1.0 - t / np.float32(t_max), 0.0, 1.0).astype(np.float32)
+
+
+def decide(t_out: np.ndarray, t_max: int):
+    """The first-spike decision of an output layer (S4NN's readout; D's verdict).
+
+    The output neuron that fires first wins; when several fire first at the same
+    step, the lowest index wins (for D: *real*); when none fires, there is no
+    decision (winner -1, time ``t_max``).
+
+    Parameters
+    ----------
+    t_out : int array (batch, n_out), output spike times (``t_max`` = none)
+    t_max : int
+
+    Returns
+    -------
+    winner : int array (batch,), index of the winning output neuron, -1 if none fired
+    t_first : int array (batch,), decision time in steps (``t_max`` if none)
+    """
+    t_out = np.asarray(t_out)
+    t_first = t_out.min(axis=1)
+    return np.where(t_first < t_max, t_out.argmin(axis=1), -1), t_first

@@ -35,8 +35,8 @@ them. Physically it is far below any weight resolution.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Sequence, Tuple
 
 import numpy as np
 

@@ -6,7 +6,8 @@ import pytest
 
 from analysis import compare, plots, report
 from analysis.evaluate import Activity, activity_measures
-from analysis.spikes import (completion_times, decision_ties, decision_times, firing_probability,
+from models.coding import decide
+from analysis.spikes import (completion_times, decision_ties, firing_probability,
                              last_spike_times, sparsity, spikes_before)
 from spiking_gan.cli import main
 
@@ -24,7 +25,7 @@ def test_sparsity_hand_made_raster():
 def test_decision_and_completion():
     T = 10
     out = np.array([[4, 2], [T, T], [3, 3]])
-    t, win = decision_times(out, T)
+    win, t = decide(out, T)
     np.testing.assert_array_equal(t, [2, T, 3])
     np.testing.assert_array_equal(win, [1, -1, 0])
     np.testing.assert_array_equal(completion_times(np.array([[1, 5], [2, T]]), T), [5, T])
@@ -34,7 +35,7 @@ def test_spikes_before_decision():
     T = 10
     hidden = np.array([[0, 1, 6], [2, T, T]])
     out = np.array([[2, 7], [T, 3]])
-    t, _ = decision_times(out, T)
+    _, t = decide(out, T)
     np.testing.assert_array_equal(spikes_before([hidden, out], t, T), [2 + 1, 1 + 1])
 
 
@@ -43,7 +44,7 @@ def test_spikes_before_ignores_silent_neurons_without_decision():
     T = 10
     hidden = np.array([[T, 4, T]])                   # one spike, two silent neurons
     out = np.array([[T, T]])                         # no decision: t_decision = t_max
-    t, _ = decision_times(out, T)
+    _, t = decide(out, T)
     np.testing.assert_array_equal(spikes_before([hidden, out], t, T), [1])
 
 
@@ -51,7 +52,7 @@ def test_decision_ties():
     T = 10
     out = np.array([[3, 3], [T, T], [2, 5], [4, 4]])
     np.testing.assert_array_equal(decision_ties(out, T), [True, False, False, True])
-    assert decision_times(out, T)[1][0] == 0                      # a tie goes to neuron 0 ("real")
+    assert decide(out, T)[0][0] == 0                      # a tie goes to neuron 0 ("real")
 
 
 def test_firing_probability_and_last_spike():

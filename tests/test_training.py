@@ -203,7 +203,6 @@ def test_classify_cli_writes_metrics(tmp_path, capsys):
 
 def test_torchvision_idx_dataset(tmp_path):
     pytest.importorskip("torchvision")
-    import gzip
     import struct
 
     from training.data import load_torchvision

@@ -5,7 +5,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from models.coding import encode_images
+from models.coding import decide, encode_images
 from models.kernel import forward
 from models.network import init_uniform
 from models.neuron import NeuronParams
@@ -27,20 +27,13 @@ def init_network(rng: np.random.Generator, n_in: int, net: NetworkConfig, n_out:
     return init_uniform(rng, [n_in, *net.hidden, n_out], init_ranges(net))
 
 
-def decisions(t_out: np.ndarray, t_max: int):
-    """Winner (first output spike; -1 if none fired) and decision time in steps."""
-    t_first = t_out.min(axis=1)
-    winner = np.where(t_first < t_max, t_out.argmin(axis=1), -1)
-    return winner, t_first
-
-
 def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,
              batch: int = 500) -> Dict[str, float]:
     """Accuracy (no output spike = wrong), decision time and spikes per image."""
     correct, t_dec, spikes, silent = 0, [], 0, 0
     for s in range(0, len(t_in), batch):
         times = forward(weights, t_in[s:s + batch], params)
-        win, tf = decisions(times[-1], params.t_max)
+        win, tf = decide(times[-1], params.t_max)
         correct += int((win == labels[s:s + batch]).sum())
         t_dec.append(tf)
         spikes += sum(int((t < params.t_max).sum()) for t in times)
@@ -88,7 +81,7 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
                                                                params.latency))
             e = output_error(T, tr.output, params.t_max)
             losses.append(loss_value(e))
-            correct += int((decisions(tr.output, params.t_max)[0] == y).sum())
+            correct += int((decide(tr.output, params.t_max)[0] == y).sum())
             grads, _ = backprop.backward(weights, tr, e, params)
             backprop.sgd_step(weights, grads, lr, cfg.train.l2)
             dead.update(tr, params.t_max)

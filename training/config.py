@@ -12,7 +12,7 @@ import dataclasses
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 if sys.version_info >= (3, 11):
     import tomllib

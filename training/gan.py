@@ -95,10 +95,10 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from models.coding import decode_times, encode_images, sample_noise_times
+from models.coding import decide, decode_times, encode_images, sample_noise_times
 from models.neuron import NeuronParams
 from training import backprop
-from training.classifier import decisions, init_network, init_ranges, neuron_params
+from training.classifier import init_network, neuron_params
 from training.config import GanConfig
 from training.losses import earliest_output_time, loss_value, output_error, targets, ttfs_targets
 
@@ -312,9 +312,9 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         grads, _ = backprop.backward(gan.d, trace, e, dp)
         backprop.sgd_step(gan.d, grads, [lr_scale * eta for eta in cfg.discriminator.lr], tr.l2)
         dead_d.update(trace, dp.t_max)
-        verdict, t_dec = decisions(d_verdict(trace.output), dp.t_max)
+        verdict, t_dec = decide(d_verdict(trace.output), dp.t_max)
         if gan.auxiliary:
-            m["d_class_acc_real"] = float(np.mean(decisions(trace.output[:B, N_VERDICT:], dp.t_max)[0] == y))
+            m["d_class_acc_real"] = float(np.mean(decide(trace.output[:B, N_VERDICT:], dp.t_max)[0] == y))
         m["d_loss"] = loss_value(e)
         m["d_acc_real"] = float(np.mean(verdict[:B] == REAL))
         m["d_acc_fake"] = float(np.mean(verdict[B:] == FAKE))
@@ -338,9 +338,9 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     out = g_trace.output
     fired = out < gp.t_max
     m["g_loss"] = loss_value(e)
-    m["g_fools_d"] = float(np.mean(decisions(d_verdict(d_trace.output), dp.t_max)[0] == REAL))
+    m["g_fools_d"] = float(np.mean(decide(d_verdict(d_trace.output), dp.t_max)[0] == REAL))
     if gan.auxiliary:  # does D see the class G was asked for?
-        m["d_class_acc_fake"] = float(np.mean(decisions(d_trace.output[:, N_VERDICT:], dp.t_max)[0] == y))
+        m["d_class_acc_fake"] = float(np.mean(decide(d_trace.output[:, N_VERDICT:], dp.t_max)[0] == y))
     m["g_spikes"] = float(sum((t < gp.t_max).sum() for t in g_trace.times) / B)
     m["g_pixels_on"] = float(fired.mean())
     m["g_last_spike_ms"] = float(np.mean(np.where(fired, out, 0).max(axis=1)) * gp.dt_ms)
