@@ -9,6 +9,11 @@ BIN     = $(VENV)/bin
 
 setup: $(VENV)/.installed
 
+# $(call train_or_resume,RUN,ARGS): resume RUN if it holds a run (interrupted or finished), else
+# start it with ARGS (--config ... and any flags).
+train_or_resume = if [ -f $(1)/config.toml ]; then $(BIN)/spiking-gan train --out $(1) --resume \
+	$(if $(findstring --quiet,$(2)),--quiet); else $(BIN)/spiking-gan train $(2) --out $(1); fi
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -19,8 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 # then write 1,000 samples, their grid, all measures and figures of the run.
 demo: setup
 	mkdir -p runs
-	if [ -f runs/quick/config.toml ]; then $(BIN)/spiking-gan train --out runs/quick --resume; \
-	else $(BIN)/spiking-gan train --config configs/quick.toml --out runs/quick; fi
+	$(call train_or_resume,runs/quick,--config configs/quick.toml)
 	$(BIN)/spiking-gan sample --run runs/quick --n 1000 --out runs/quick/samples.npz --grid runs/quick/samples.png
 	$(BIN)/spiking-gan evaluate --run runs/quick --out runs/quick/evaluation
 
@@ -30,15 +34,11 @@ demo: setup
 per-class: setup
 	mkdir -p runs
 	for d in 0 7; do \
-	  if [ -f runs/digit$$d/config.toml ]; then $(BIN)/spiking-gan train --out runs/digit$$d --resume --quiet; \
-	  else $(BIN)/spiking-gan train --config configs/quick_digit.toml --set "data.classes=[$$d]" \
-	      --out runs/digit$$d --quiet; fi; \
+	  $(call train_or_resume,runs/digit$$d,--config configs/quick_digit.toml --set "data.classes=[$$d]" --quiet); \
 	  $(BIN)/spiking-gan sample --run runs/digit$$d --n 1000 --out runs/digit$$d/samples.npz \
 	      --grid figures/per_class_$$d.png; \
 	done
-	if [ -f runs/digit7_aggressive/config.toml ]; then $(BIN)/spiking-gan train --out runs/digit7_aggressive --resume --quiet; \
-	else $(BIN)/spiking-gan train --config configs/quick_digit.toml --loss aggressive \
-	    --out runs/digit7_aggressive --quiet; fi
+	$(call train_or_resume,runs/digit7_aggressive,--config configs/quick_digit.toml --loss aggressive --quiet)
 	$(BIN)/spiking-gan sample --run runs/digit7_aggressive --n 1000 --out runs/digit7_aggressive/samples.npz \
 	    --grid figures/per_class_7_aggressive.png
 
@@ -47,8 +47,7 @@ per-class: setup
 ac: setup
 	mkdir -p runs
 	for s in 0 1 2; do \
-	  if [ -f runs/quick_ac_seed$$s/config.toml ]; then $(BIN)/spiking-gan train --out runs/quick_ac_seed$$s --resume --quiet; \
-	  else $(BIN)/spiking-gan train --config configs/quick_ac.toml --seed $$s --out runs/quick_ac_seed$$s --quiet; fi; \
+	  $(call train_or_resume,runs/quick_ac_seed$$s,--config configs/quick_ac.toml --seed $$s --quiet); \
 	  $(BIN)/spiking-gan sample --run runs/quick_ac_seed$$s --n 1000 --out runs/quick_ac_seed$$s/samples.npz \
 	      --grid figures/quick_ac_seed$$s.png; \
 	done

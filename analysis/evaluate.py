@@ -53,7 +53,7 @@ from analysis.spikes import (completion_times, decision_ties, last_spike_times,
 from models.coding import decide, decode_times
 from models.kernel import forward
 from training.data import load_dataset
-from training.gan import N_VERDICT, d_verdict
+from training.gan import d_class_accuracy, d_verdict
 
 #: Noise seed of the evaluation samples (separate from any training stream).
 EVAL_SEED = 12345
@@ -182,8 +182,8 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     act = activity if activity is not None else simulate_activity(gan, data, n_samples, seed)
     out = activity_measures(act)
     if gan.auxiliary:  # an auxiliary-classifier D's class outputs on the real test images
-        guess = decide(act.d_real[-1][:, N_VERDICT:], act.t_max)[0]
-        out["d_class_accuracy"] = float(np.mean(guess == data.test_labels[:len(guess)]))
+        out["d_class_accuracy"] = d_class_accuracy(act.d_real[-1], data.test_labels[:len(act.d_real[-1])],
+                                                   act.t_max)
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
         out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))

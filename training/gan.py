@@ -224,6 +224,16 @@ def d_verdict(t_out: np.ndarray) -> np.ndarray:
     return t_out[:, :N_VERDICT]
 
 
+def d_classes(t_out: np.ndarray) -> np.ndarray:
+    """An auxiliary-classifier D's class output times, (n, 10), from all its output times (n, 12)."""
+    return t_out[:, N_VERDICT:]
+
+
+def d_class_accuracy(t_out: np.ndarray, labels: np.ndarray, t_max: int) -> float:
+    """How often the first of an auxiliary-classifier D's class outputs is ``labels`` (no spike = wrong)."""
+    return float(np.mean(decide(d_classes(t_out), t_max)[0] == np.asarray(labels)))
+
+
 def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = "",
             classes: Optional[np.ndarray] = None, class_rows: Optional[np.ndarray] = None,
             real_error: str = "ttfs") -> np.ndarray:
@@ -247,7 +257,7 @@ def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray,
         np.clip(e, -cfg.loss.gamma / p.t_max, cfg.loss.gamma / p.t_max, out=e)
     if not gan.auxiliary:
         return e
-    tc = trace.output[:, N_VERDICT:]
+    tc = d_classes(trace.output)
     ec = output_error(ttfs_targets(tc, classes, p.t_max, cfg.loss.gamma), tc, p.t_max)
     ec *= np.float32(cfg.train.class_weight)
     if class_rows is not None:
@@ -314,7 +324,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         dead_d.update(trace, dp.t_max)
         verdict, t_dec = decide(d_verdict(trace.output), dp.t_max)
         if gan.auxiliary:
-            m["d_class_acc_real"] = float(np.mean(decide(trace.output[:B, N_VERDICT:], dp.t_max)[0] == y))
+            m["d_class_acc_real"] = d_class_accuracy(trace.output[:B], y, dp.t_max)
         m["d_loss"] = loss_value(e)
         m["d_acc_real"] = float(np.mean(verdict[:B] == REAL))
         m["d_acc_fake"] = float(np.mean(verdict[B:] == FAKE))
@@ -340,7 +350,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     m["g_loss"] = loss_value(e)
     m["g_fools_d"] = float(np.mean(decide(d_verdict(d_trace.output), dp.t_max)[0] == REAL))
     if gan.auxiliary:  # does D see the class G was asked for?
-        m["d_class_acc_fake"] = float(np.mean(decide(d_trace.output[:, N_VERDICT:], dp.t_max)[0] == y))
+        m["d_class_acc_fake"] = d_class_accuracy(d_trace.output, y, dp.t_max)
     m["g_spikes"] = float(sum((t < gp.t_max).sum() for t in g_trace.times) / B)
     m["g_pixels_on"] = float(fired.mean())
     m["g_last_spike_ms"] = float(np.mean(np.where(fired, out, 0).max(axis=1)) * gp.dt_ms)
