@@ -112,11 +112,12 @@ def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -
         raise ValueError("G and D must share t_max")
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    z = gan.g_input(np.random.default_rng(seed), n_samples)  # balanced classes if conditional
-    g_times = forward(gan.g, z, gp)
+    fake_y, real_y = gan.default_labels(n_samples), data.test_labels[:n_samples]  # None if unconditional
+    z = gan.g_input(np.random.default_rng(seed), n_samples, fake_y)  # balanced classes if conditional
+    g_times = forward(gan.g, z, gp, bank=gan.bank(fake_y))
     real_t = gan.encode_real(data.test_images[:n_samples])
-    d_real = forward(gan.d, gan.d_input(real_t, data.test_labels[:n_samples]), dp)
-    d_fake = forward(gan.d, gan.d_input(g_times[-1]), dp)
+    d_real = forward(gan.d, gan.d_input(real_t, real_y), dp, bank=gan.bank(real_y))
+    d_fake = forward(gan.d, gan.d_input(g_times[-1], fake_y), dp, bank=gan.bank(fake_y))
     return Activity(z, list(g_times), list(d_real), list(d_fake), real_t, int(gp.t_max), float(gp.dt_ms))
 
 

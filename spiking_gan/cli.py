@@ -429,13 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "tables to OUT: loss comparison (CSV, MD, PNG) with the ANN GAN reference, sample "
                        "grids, and the run report of one run per loss (Brian2 raster, membrane traces, "
                        "sparsity, inference-time and spike-time histograms, training curves), plus "
-                       "OUT/README.md. Quick mode (configs/quick.toml) by default. Resumable.")
+                       "OUT/README.md. Quick mode (configs/quick_single.toml) by default. Resumable.")
     p.add_argument("--out", required=True, help="output folder, e.g. figures/")
-    p.add_argument("--full", action="store_true", help="configs/mnist.toml instead of configs/quick.toml (hours)")
+    p.add_argument("--full", action="store_true", help="configs/mnist.toml instead of configs/quick_single.toml (hours)")
     p.add_argument("--runs-dir", help="folder of the runs (default runs/figures, with --full runs/figures-full)")
     _add_comparison_args(p)
     p.add_argument("--no-brian", action="store_true", help="skip the Brian2 rasters and membrane traces")
-    p.add_argument("--config", help="(advanced) this config instead of quick.toml / mnist.toml")
+    p.add_argument("--config", help="(advanced) this config instead of quick_single.toml / mnist.toml")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="(advanced) override a config value")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_figures)

@@ -205,3 +205,38 @@ def test_blurred_pixel_error_is_a_gaussian_low_pass():
     assert abs(b[0].sum() - 1.0) < 1e-5                    # away from the border: mass kept
     assert b[0, 14, 14] == b[0].max() and 0 < b[0, 14, 15] < b[0, 14, 14]
     np.testing.assert_allclose(b[0, 14, 15], b[0, 15, 14])  # isotropic
+
+
+# ------------------------------------------------------------- one GAN per class
+def test_per_class_gan_trains_each_class_as_if_alone():
+    """A step on a batch of one class moves only that class's G and D, exactly as a lone GAN would."""
+    cfg = tiny(per_class=True, **{"train.l2": 0.0})
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    assert gan.conditional and gan.g[0].shape == (10, 10, 16) and gan.d[-1].shape == (10, 16, 2)
+    lone_cfg = tiny(**{"train.l2": 0.0})
+    lone = Gan.init(lone_cfg, np.random.default_rng(1))
+    lone.g, lone.d = ([w[3].copy() for w in ws] for ws in (gan.g, gan.d))
+    before = [w.copy() for w in gan.g + gan.d]
+    data = load_digits()
+    threes = gan.encode_real(data.train_images[data.train_labels == 3][:20])
+    sizes = Gan.sizes(cfg)
+    gan_step(gan, cfg, [threes], np.random.default_rng(5), backprop.DeadNeuronMonitor(sizes["g"], n_banks=10),
+             backprop.DeadNeuronMonitor(sizes["d"], n_banks=10), [np.full(20, 3)])
+    gan_step(lone, lone_cfg, [threes], np.random.default_rng(5), backprop.DeadNeuronMonitor(sizes["g"]),
+             backprop.DeadNeuronMonitor(sizes["d"]))
+    for w, w0, w_lone in zip(gan.g + gan.d, before, lone.g + lone.d):
+        others = np.arange(10) != 3
+        np.testing.assert_array_equal(w[others], w0[others])
+        np.testing.assert_array_equal(w[3], w_lone)
+        assert not np.array_equal(w[3], w0[3])
+
+
+def test_per_class_samples_come_from_their_class_networks():
+    cfg = tiny(per_class=True)
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    labels = np.array([4, 4, 9, 0])
+    images, times = gan.generate(np.random.default_rng(2), 4, labels)
+    z = gan.g_input(np.random.default_rng(2), 4, labels)
+    for b, c in enumerate(labels):
+        g_c, _ = gan.networks(c)
+        np.testing.assert_array_equal(times[b], forward(g_c, z[b:b + 1], gan.g_params)[-1][0])

@@ -144,3 +144,69 @@ def test_aggressive_target_is_floored_at_the_earliest_reachable_time():
     np.testing.assert_array_equal(aggressive_targets(t, y, T_MAX, 3, 5, "A"), [[0, 7, 9]])
     np.testing.assert_array_equal(aggressive_targets(t, y, T_MAX, 3, 5, "B", floor), [[4, 100, 100]])
     np.testing.assert_array_equal(earliest_output_time(np.full((1, 2), T_MAX), T_MAX), [T_MAX])
+
+
+# ------------------------------------------------------------------ weight banks
+def _bank_case(seed=7, n_banks=3, batch=12):
+    rng = np.random.default_rng(seed)
+    sizes, t_max = (30, 20, 6), 40
+    nets = [dyadic_weights(rng, sizes) for _ in range(n_banks)]
+    weights = [np.stack(layer).astype(np.float32) for layer in zip(*nets)]  # (n_banks, n_in, n_out) each
+    params = NeuronParams((3.0, 2.0), t_max=t_max)
+    t_in = rng.integers(0, t_max + 1, (batch, sizes[0]))
+    t_in[:, :4] = t_max                                   # some silent inputs
+    bank = rng.integers(0, n_banks, batch)
+    bank[:n_banks] = np.arange(n_banks)                   # every matrix used
+    return weights, params, t_in, bank, rng
+
+
+def test_weight_bank_forward_equals_each_network_alone():
+    weights, params, t_in, bank, _ = _bank_case()
+    times = forward(weights, t_in, params, bank=bank)
+    for c in range(weights[0].shape[0]):
+        alone = forward([w[c] for w in weights], t_in[bank == c], params)
+        for a, b in zip(times, alone):
+            np.testing.assert_array_equal(a[bank == c], b)
+
+
+def test_weight_bank_backward_equals_each_network_alone():
+    """dW[c] is the mean over class c's samples only; each sample's input error is its network's."""
+    weights, params, t_in, bank, rng = _bank_case()
+    e_out = rng.normal(size=(len(t_in), 6)).astype(np.float32)
+    tr = backprop.forward_trace(weights, t_in, params, bank=bank)
+    grads, e_in = backprop.backward(weights, tr, e_out, params, input_error=True, silent_inputs_full_error=True)
+    for c in range(weights[0].shape[0]):
+        w_c, rows = [w[c] for w in weights], bank == c
+        tr_c = backprop.forward_trace(w_c, t_in[rows], params)
+        g_c, e_c = backprop.backward(w_c, tr_c, e_out[rows], params, input_error=True,
+                                     silent_inputs_full_error=True)
+        for g, r in zip(grads, g_c):
+            np.testing.assert_allclose(g[c], r, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(e_in[rows], e_c, rtol=1e-6, atol=1e-7)
+
+
+def test_weight_bank_needs_one_valid_index_per_sample():
+    weights, params, t_in, bank, _ = _bank_case()
+    with pytest.raises(ValueError, match="needs bank"):
+        forward(weights, t_in, params)
+    with pytest.raises(ValueError, match="indices in 0..2"):
+        forward(weights, t_in, params, bank=np.full(len(t_in), 3))
+    with pytest.raises(ValueError, match="single weight matrix"):
+        forward([w[0] for w in weights], t_in, params, bank=bank)
+
+
+def test_dead_neuron_monitor_counts_each_bank_on_its_own_samples():
+    weights, params, t_in, bank, rng = _bank_case()
+    weights[0][1, :, 5] = -100.0                          # neuron 5 of network 1 can never fire
+    before = [w.copy() for w in weights]
+    mon = backprop.DeadNeuronMonitor((30, 20, 6), min_rate=1e-3, n_banks=3)
+    mon.update(backprop.forward_trace(weights, t_in, params, bank=bank), params.t_max)
+    assert mon.samples.tolist() == np.bincount(bank, minlength=3).tolist()
+    fired = (forward(weights, t_in, params, bank=bank)[0] < params.t_max)
+    np.testing.assert_array_equal(mon.counts[0][1], fired[bank == 1].sum(axis=0))
+    revived = mon.reinit(weights, [(0.0, 5.0)], rng)
+    assert revived[0] >= 1 and np.all(weights[0][1, :, 5] >= 0)
+    assert mon.counts[0].sum() == 0                        # counting starts again
+    for c in range(3):   # only never-firing neurons of each network were re-drawn
+        changed = np.flatnonzero(np.any(weights[0][c] != before[0][c], axis=0))
+        assert np.all(fired[bank == c][:, changed].sum(axis=0) == 0)

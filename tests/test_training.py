@@ -37,6 +37,9 @@ def tiny(**over):
     ("[train\n", "not valid TOML"),
     ("[train]\naverage_from = 3\n", "unknown config key train.average_from"),  # classifier only
     ("condition = 'label'\n", "condition"),
+    ("per_class = true\nclass_inputs = 2\n", "per_class: the class chooses the networks"),
+    ("per_class = true\n[data]\nclasses = [3]\n", "per_class: .* leave data.classes empty"),
+    ("per_class = 1\n", "per_class: expected"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, msg):
     p = tmp_path / "c.toml"
@@ -50,7 +53,7 @@ def test_config_roundtrip_and_shipped_configs(tmp_path):
     p = tmp_path / "c.toml"
     p.write_text(cm.to_toml(cfg))
     assert cm.load(str(p), GanConfig) == cfg
-    for name in ("quick.toml", "quick_ac.toml", "quick_digit.toml", "mnist.toml"):
+    for name in ("quick.toml", "quick_single.toml", "quick_ac.toml", "quick_digit.toml", "mnist.toml"):
         cm.load(os.path.join(ROOT, "configs", name), GanConfig)
     cm.load(os.path.join(ROOT, "configs", "classify.toml"), ClassifierConfig)
 
@@ -244,18 +247,24 @@ def test_cli_dataset_flags_give_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # nothing half-made to get in the way of the next try
 
 
+CONDITIONS = {"input": {"class_inputs": 2}, "auxiliary": {"class_inputs": 2, "condition": "auxiliary"},
+              "per_class": {"per_class": True, "train.batch_size": 4}}
+
+
 @pytest.mark.brian2
-@pytest.mark.parametrize("condition", ["input", "auxiliary"])
+@pytest.mark.parametrize("condition", list(CONDITIONS))
 def test_conditional_run_end_to_end(tmp_path, capsys, condition):
     """A conditional GAN trains, resumes, samples balanced classes, is evaluated and inspected."""
     from analysis.evaluate import evaluate_run
     out = tmp_path / "run"
-    train_gan(tiny(class_inputs=2, condition=condition, **{"train.epochs": 1}), str(out), progress=False)
+    train_gan(tiny(**CONDITIONS[condition], **{"train.epochs": 1}), str(out), progress=False)
     train_gan(None, str(out), resume=True, progress=False, overrides={"train.epochs": 2})
     gan, cfg, meta = load_gan(str(out))
-    aux = condition == "auxiliary"
-    assert meta["epoch"] == 2 and gan.conditional and gan.auxiliary == aux
-    assert gan.d[0].shape[0] == 784 + (0 if aux else 20) and gan.d[-1].shape[1] == 2 + (10 if aux else 0)
+    aux, per_class = condition == "auxiliary", condition == "per_class"
+    assert meta["epoch"] == 2 and gan.conditional and gan.auxiliary == aux and gan.per_class == per_class
+    assert gan.d[0].shape[-2] == 784 + (20 if condition == "input" else 0)
+    assert gan.d[-1].shape[-1] == 2 + (10 if aux else 0)
+    assert gan.g[0].ndim == (3 if per_class else 2)
     steps = [json.loads(line) for line in open(out / "metrics.jsonl") if '"kind"' not in line]
     assert ("d_class_acc_real" in steps[-1]) == aux
     assert main(["sample", "--run", str(out), "--n", "25", "--out", str(tmp_path / "s.npz"),
@@ -267,3 +276,19 @@ def test_conditional_run_end_to_end(tmp_path, capsys, condition):
     assert (0 <= m["d_class_accuracy"] <= 1) if aux else "d_class_accuracy" not in m
     assert main(["inspect", "--run", str(out), "--sample", "3"]) == 0
     assert (out / "inspect" / "raster.png").stat().st_size > 10_000
+
+
+def test_class_balanced_batches_and_bank_checkpoint_checks():
+    from training import checkpoint
+    from training.trainer import _class_balanced_order
+    labels = np.repeat(np.arange(10), [7, 5, 6, 9, 5, 8, 5, 5, 6, 5])
+    order = _class_balanced_order(labels, 2, np.random.default_rng(0))
+    assert len(order) == 40 and len(set(order)) == 40           # 2 batches of 2 per class, no repeats
+    for chunk in order.reshape(-1, 20):
+        assert np.bincount(labels[chunk], minlength=10).tolist() == [2] * 10
+    nets = {"g": [np.zeros((10, 4, 3)), np.zeros((10, 3, 5))]}
+    checkpoint.check_shapes(nets, {"g": [4, 3, 5]}, "ck", banks=10)
+    with pytest.raises(checkpoint.CheckpointError, match="asks for one network"):
+        checkpoint.check_shapes(nets, {"g": [4, 3, 5]}, "ck")
+    with pytest.raises(checkpoint.CheckpointError, match="asks for 10 networks"):
+        checkpoint.check_shapes({"g": [np.zeros((4, 3)), np.zeros((3, 5))]}, {"g": [4, 3, 5]}, "ck", banks=10)

@@ -14,6 +14,10 @@ of the *input spike times*, which is how the generator is trained through the
 discriminator. Everything is vectorised over the batch and event-driven: the
 mask is only evaluated at the distinct input event steps kept by
 :func:`models.kernel.layer_forward` (no ``(batch, n_in, n_out)`` tensor).
+
+With a weight bank (``(C, n_in, n_out)``, one network per sample group; see
+:mod:`models.kernel`), ``dW[c]`` is the mean over the samples of group ``c``
+only, so each network learns as if it had been trained alone.
 """
 from __future__ import annotations
 
@@ -35,11 +39,13 @@ class Trace:
     t_in : int array (batch, n_0), the input spike times
     times : list of int32 arrays (batch, n_k), k = 1..L
     events : list of LayerEvents, one per layer
+    bank : int array (batch,) or None, each sample's network (weight banks only)
     """
 
     t_in: np.ndarray
     times: List[np.ndarray]
     events: List[LayerEvents]
+    bank: Optional[np.ndarray] = None
 
     @property
     def output(self) -> np.ndarray:
@@ -52,15 +58,15 @@ class Trace:
 
 
 def forward_trace(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
-                  dtype=np.float32) -> Trace:
+                  dtype=np.float32, bank: Optional[np.ndarray] = None) -> Trace:
     """Forward pass of :func:`models.kernel.forward`, keeping what learning needs."""
     times, events = [], []
     t = np.asarray(t_in)
     for w, theta in zip(weights, params.thresholds):
-        t, ev = layer_forward(t, w, theta, params.t_max, params.latency, dtype, return_events=True)
+        t, ev = layer_forward(t, w, theta, params.t_max, params.latency, dtype, return_events=True, bank=bank)
         times.append(t)
         events.append(ev)
-    return Trace(np.asarray(t_in), times, events)
+    return Trace(np.asarray(t_in), times, events, events[0].bank if events else None)
 
 
 def normalise(e: np.ndarray) -> np.ndarray:
@@ -79,7 +85,7 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
     events : LayerEvents of the layer's forward pass
     t_in : int array (batch, n_in); t_out : int array (batch, n_out)
     e : float array (batch, n_out), the (normalised) desired shift of the output times
-    weights : array (n_in, n_out)
+    weights : array (n_in, n_out), or a bank (C, n_in, n_out) (``events.bank`` says whose)
     latency : int
     want_input_error : bool
         Compute ``e_in`` (not needed for the first layer of a network whose
@@ -93,11 +99,14 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
 
     Returns
     -------
-    dW : float array (n_in, n_out), mean over the batch (None without ``want_grad``)
+    dW : float array like ``weights``, mean over the batch (a bank: over each matrix's
+        samples); None without ``want_grad``
     e_in : float array (batch, n_in) (not normalised) or None
     """
     batch, n_out = e.shape
     k_max = events.group_time.shape[1]
+    bank = events.bank
+    flat = weights.reshape(-1, n_out)  # a bank (C, n_in, n_out) as (C * n_in, n_out)
     dW = np.zeros(weights.shape, dtype=e.dtype) if want_grad else None
     e_in = np.zeros(t_in.shape, dtype=e.dtype) if want_input_error else None
     if k_max:
@@ -106,16 +115,26 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
                      e[:, None, :], 0).astype(e.dtype, copy=False)
         d2 = d.reshape(batch * k_max, n_out)
         if want_grad:
-            dW = np.asarray(events.matrix.T @ d2) / batch
+            dW = np.asarray(events.matrix.T @ d2).reshape(weights.shape)
+            if bank is None:
+                dW /= batch
+            else:  # each matrix: the mean over its own samples
+                dW /= np.maximum(np.bincount(bank, minlength=weights.shape[0]), 1)[:, None, None]
         if want_input_error:
             rows = events.sample * k_max + events.rank
             e_in[events.sample, events.neuron] = np.einsum(
-                "nk,nk->n", d2[rows], weights[events.neuron].astype(e.dtype, copy=False))
+                "nk,nk->n", d2[rows], flat[events.column].astype(e.dtype, copy=False))
     if want_input_error and silent_inputs_full_error:
         silent = np.ones(t_in.shape, dtype=bool)
         silent[events.sample, events.neuron] = False
         if silent.any():
-            full = e @ weights.T.astype(e.dtype, copy=False)
+            if bank is None:
+                full = e @ weights.T.astype(e.dtype, copy=False)
+            else:  # one product per matrix of the bank (C <= a few dozen)
+                full = np.zeros_like(e_in)
+                for c in np.unique(bank):
+                    rows_c = bank == c
+                    full[rows_c] = e[rows_c] @ weights[c].T.astype(e.dtype, copy=False)
             e_in[silent] = full[silent]
     return (dW.astype(weights.dtype, copy=False) if want_grad else None), e_in
 
@@ -142,7 +161,8 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
 
     Returns
     -------
-    grads : list of arrays like ``weights`` (mean over the batch; None without ``weight_grads``)
+    grads : list of arrays like ``weights`` (mean over the batch, or over each bank
+        matrix's samples; None without ``weight_grads``)
     e_in : float array (batch, n_0) or None
     """
     L = len(weights)
@@ -172,28 +192,34 @@ class DeadNeuronMonitor:
     """Counts spikes of hidden layers over an epoch; re-initialises dead neurons (S4NN).
 
     A hidden neuron that fired in fewer than ``min_rate`` of the samples of an
-    epoch gets new incoming weights drawn from its layer's initial range.
+    epoch gets new incoming weights drawn from its layer's initial range. With
+    weight banks (``n_banks`` networks, :mod:`models.kernel`) every network's
+    neurons are counted over that network's own samples.
     """
 
-    def __init__(self, sizes: Sequence[int], min_rate: float = 1e-3):
+    def __init__(self, sizes: Sequence[int], min_rate: float = 1e-3, n_banks: int = 1):
         self.min_rate = min_rate
-        self.counts = [np.zeros(n, dtype=np.int64) for n in sizes[1:-1]]
-        self.samples = 0
+        self.counts = [np.zeros((n_banks, n), dtype=np.int64) for n in sizes[1:-1]]
+        self.samples = np.zeros(n_banks, dtype=np.int64)
 
     def update(self, trace: Trace, t_max: int) -> None:
+        bank = np.zeros(len(trace.t_in), dtype=np.int64) if trace.bank is None else trace.bank
+        member = (np.arange(len(self.samples))[:, None] == bank[None, :]).astype(np.int64)  # (C, batch)
         for c, t in zip(self.counts, trace.times[:-1]):
-            c += (t < t_max).sum(axis=0)
-        self.samples += len(trace.t_in)
+            c += member @ (t < t_max)
+        self.samples += member.sum(axis=1)
 
     def reinit(self, weights: List[np.ndarray], ranges, rng: np.random.Generator) -> List[int]:
         """Re-draw the input weights of dead neurons; returns how many per hidden layer."""
         revived = []
         for k, c in enumerate(self.counts):
-            dead = np.flatnonzero(c < self.min_rate * max(self.samples, 1))
-            if dead.size and self.samples:
+            seen = self.samples > 0
+            dead_bank, dead = np.nonzero((c < self.min_rate * np.maximum(self.samples, 1)[:, None]) & seen[:, None])
+            if dead.size:
                 lo, hi = ranges[k]
-                weights[k][:, dead] = rng.uniform(lo, hi, (weights[k].shape[0], dead.size))
-            revived.append(int(dead.size) if self.samples else 0)
+                w = weights[k] if weights[k].ndim == 3 else weights[k][None]  # a view
+                w[dead_bank, :, dead] = rng.uniform(lo, hi, (w.shape[1], dead.size)).T
+            revived.append(int(dead.size))
             c[:] = 0
-        self.samples = 0
+        self.samples[:] = 0
         return revived

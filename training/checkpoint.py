@@ -51,11 +51,21 @@ def load(path: str) -> Tuple[Dict[str, List[np.ndarray]], Dict[str, Any]]:
     return nets, meta
 
 
-def check_shapes(nets: Dict[str, List[np.ndarray]], expected: Dict[str, List[int]], path: str) -> None:
-    """Raise if the layer sizes in a checkpoint differ from the config's."""
+def check_shapes(nets: Dict[str, List[np.ndarray]], expected: Dict[str, List[int]], path: str,
+                 banks: int = 0) -> None:
+    """Raise if the layer sizes in a checkpoint differ from the config's.
+
+    ``banks > 0``: every layer must be a weight bank of that many matrices
+    (``(banks, n_in, n_out)``, one network per class); 0: plain matrices.
+    """
     for name, sizes in expected.items():
         ws = nets.get(name)
-        got = None if not ws else [ws[0].shape[0]] + [w.shape[1] for w in ws]
+        got = None if not ws else [ws[0].shape[-2]] + [w.shape[-1] for w in ws]
         if got != list(sizes):
             raise CheckpointError(f"checkpoint {path} does not match the config: {name} has layers "
                                   f"{got}, the config says {list(sizes)}")
+        want = (3, banks) if banks else (2, None)
+        if any((w.ndim, w.shape[0] if w.ndim == 3 else None) != want for w in ws):
+            asked = f"{banks} networks (one per class)" if banks else "one network"
+            raise CheckpointError(f"checkpoint {path} does not match the config: {name} has weight shapes "
+                                  f"{[w.shape for w in ws]}, the config asks for {asked}")

@@ -119,6 +119,9 @@ class GanConfig:
                            "GAN, G and D also get the class as k input neurons per class firing at step 0")
     condition: str = _f("input", choices=("input", "auxiliary"), doc="conditional GAN: D gets the class as "
                         "input neurons (input) or has 10 class output neurons instead (auxiliary, AC-GAN)")
+    per_class: bool = _f(False, doc="one G and one D of the paper's kind per class, each trained on its "
+                         "class's images only, sampled as a mixture of the classes (train.batch_size "
+                         "then counts the images of each class in a batch)")
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: NetworkConfig = field(default_factory=NetworkConfig)
@@ -194,6 +197,13 @@ def _check_consistency(obj, prefix: str) -> None:
                 raise ConfigError(f"{prefix}{key}: expected [low, high] with low <= high, got {lo_hi}")
     if isinstance(obj, (ClassifierConfig, GanConfig)) and obj.neuron.latency >= obj.neuron.t_max:
         raise ConfigError(f"{prefix}neuron.latency must be below neuron.t_max")
+    if isinstance(obj, GanConfig) and obj.per_class:
+        if obj.class_inputs:
+            raise ConfigError(f"{prefix}per_class: the class chooses the networks, it is not an input; "
+                              f"set class_inputs = 0")
+        if obj.data.classes:
+            raise ConfigError(f"{prefix}per_class: trains one GAN per class of the whole data set; "
+                              f"leave data.classes empty (one class alone: per_class = false)")
 
 
 def from_dict(cls, data: Dict[str, Any]):

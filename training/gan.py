@@ -65,6 +65,17 @@ error D sends back is nearly the same for every fake (see the README), so an
 unconditional G or a D with class *inputs* collapses onto one template; D's
 class outputs route a different error to each class.
 
+One GAN per class (``per_class = true``, beyond the paper): ten G/D pairs of
+the paper's architecture, pair ``c`` trained on the images of class ``c`` only,
+and sampled as a mixture of the classes (:meth:`Gan.generate`: balanced
+classes). Every layer of G and D is a *weight bank* (10, n_in, n_out) and a
+sample's class chooses its matrices (:mod:`models.kernel`), so a batch of all
+ten classes runs as one network of the same size, and each pair learns exactly
+as if trained alone (per-class gradient means, dead-neuron counts and G-step
+batches). Why: one unconditional pair collapses onto a blob of all digits (the
+error D sends back barely differs between fakes), one pair per class has only
+one mode to find, and gives recognisable digits with both losses (README).
+
 ``train.g_error_blur`` (sigma in pixels, default 0) low-passes G's pixel error
 in space before G's backward pass: D's input weights are random per pixel, so
 the error they send is speckled, and so are the images G learns from it.
@@ -122,23 +133,39 @@ class Gan:
     real_delay: int = 0
     class_inputs: int = 0
     condition: str = "input"
+    per_class: bool = False
 
     @classmethod
     def init(cls, cfg: GanConfig, rng: np.random.Generator) -> "Gan":
         sizes = cls.sizes(cfg)
-        g = init_network(rng, sizes["g"][0], cfg.generator, N_PIXELS)
-        d = init_network(rng, sizes["d"][0], cfg.discriminator, sizes["d"][-1])
+        n_nets = N_CLASSES if cfg.per_class else 1
+        g = [init_network(rng, sizes["g"][0], cfg.generator, N_PIXELS) for _ in range(n_nets)]
+        d = [init_network(rng, sizes["d"][0], cfg.discriminator, sizes["d"][-1]) for _ in range(n_nets)]
+        # per class: every layer a bank (10, n_in, n_out) of the classes' weights
+        g, d = ([np.stack(ws) for ws in zip(*nets)] if cfg.per_class else nets[0] for nets in (g, d))
         delay = cfg.train.real_delay
         if delay < 0:  # G's minimum latency: noise at step 0 -> output at step (layers x latency)
             delay = (len(cfg.generator.hidden) + 1) * cfg.neuron.latency
         return cls(g, d, neuron_params(cfg.neuron, cfg.generator),
                    neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim, delay,
-                   cfg.class_inputs, cfg.condition)
+                   cfg.class_inputs, cfg.condition, cfg.per_class)
 
     @property
     def conditional(self) -> bool:
-        """True for a conditional GAN (G and D also receive the class, ``class_inputs > 0``)."""
-        return self.class_inputs > 0
+        """True if samples have a class: G and D receive it (``class_inputs > 0``) or it
+        chooses them (``per_class``)."""
+        return self.class_inputs > 0 or self.per_class
+
+    def bank(self, labels: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """Each sample's networks for the kernel (:mod:`models.kernel` weight banks): its
+        class if ``per_class``, else None (one G and one D for every sample)."""
+        return np.asarray(labels) if self.per_class else None
+
+    def networks(self, label: int = 0):
+        """G's and D's weight lists (2-D arrays) for class ``label`` (``per_class``), else the only ones."""
+        if not self.per_class:
+            return self.g, self.d
+        return [w[label] for w in self.g], [w[label] for w in self.d]
 
     @property
     def auxiliary(self) -> bool:
@@ -166,8 +193,8 @@ class Gan:
         return t
 
     def _with_class(self, times: np.ndarray, labels: Optional[np.ndarray]) -> np.ndarray:
-        """``times`` (n, m), then the class spikes if conditional (default :meth:`default_labels`)."""
-        if not self.conditional:
+        """``times`` (n, m), then the class spikes if G and D get them (default :meth:`default_labels`)."""
+        if not self.class_inputs:
             return times
         n = len(times)
         return np.concatenate([times, self.label_times(self.default_labels(n) if labels is None else labels, n)],
@@ -202,8 +229,17 @@ class Gan:
 
     def generate_times(self, rng: np.random.Generator, n: int,
                        labels: Optional[np.ndarray] = None) -> backprop.Trace:
-        """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if conditional)."""
-        return backprop.forward_trace(self.g, self.g_input(rng, n, labels), self.g_params)
+        """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if conditional,
+        default :meth:`default_labels`)."""
+        if self.conditional and labels is None:
+            labels = self.default_labels(n)
+        return backprop.forward_trace(self.g, self.g_input(rng, n, labels), self.g_params,
+                                      bank=self.bank(labels))
+
+    def d_trace(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> backprop.Trace:
+        """Forward pass of D on images (n, 784) of classes ``labels`` (needed if conditional)."""
+        return backprop.forward_trace(self.d, self.d_input(image_times, labels), self.d_params,
+                                      bank=self.bank(labels))
 
     def generate(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None,
                  batch: int = 500):
@@ -273,6 +309,15 @@ def _blur_pixels(e_pix: np.ndarray, sigma: float) -> np.ndarray:
     return img.reshape(e_pix.shape).astype(e_pix.dtype, copy=False)
 
 
+def _group_mean(x: np.ndarray, group: Optional[np.ndarray]) -> np.ndarray:
+    """Each row's group mean of ``x`` (n, m) (the batch mean if ``group`` is None), shape (n, m)."""
+    if group is None:
+        return x.mean(axis=0, keepdims=True)
+    sums = np.zeros((int(group.max()) + 1, x.shape[1]), dtype=np.float64)
+    np.add.at(sums, group, x)
+    return (sums / np.bincount(group)[:, None].clip(min=1))[group].astype(x.dtype)
+
+
 def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remedy: bool) -> np.ndarray:
     """Normalised error of D's input spike times (= G's output times), D frozen.
 
@@ -314,7 +359,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         B = len(real)
         y = real_labels[j] if gan.conditional else None
         fake = gan.generate_times(rng, B, y).output
-        trace = backprop.forward_trace(gan.d, np.concatenate([gan.d_input(real, y), gan.d_input(fake, y)]), dp)
+        trace = gan.d_trace(np.concatenate([real, fake]), None if y is None else np.r_[y, y])
         labels = np.r_[np.full(B, REAL), np.full(B, FAKE)]
         # an auxiliary-classifier D learns the class of the real images only
         e = _d_loss(gan, cfg, trace, labels, classes=None if y is None else np.r_[y, y],
@@ -332,16 +377,19 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
         m["d_spikes"] = float(sum((t < dp.t_max).sum() for t in trace.times) / (2 * B))
     # G step, through the frozen D
     B = len(real_batches[-1])
-    y = rng.integers(0, N_CLASSES, B) if gan.conditional else None
+    if gan.per_class:  # every class's G gets as many samples as its D saw
+        y = np.asarray(real_labels[-1])
+    else:
+        y = rng.integers(0, N_CLASSES, B) if gan.conditional else None
     g_trace = gan.generate_times(rng, B, y)
-    d_trace = backprop.forward_trace(gan.d, gan.d_input(g_trace.output, y), dp)
+    d_trace = gan.d_trace(g_trace.output, y)
     # G's target is always the baseline relative TTFS one (see module docstring)
     e = _d_loss(gan, cfg, d_trace, np.full(B, REAL), kind="ttfs", classes=y, real_error=tr.g_real_error)
     e_pix = _error_through_d(gan, d_trace, e, tr.silent_pixel_remedy)
     if tr.g_error_blur > 0:
         e_pix = _blur_pixels(e_pix, tr.g_error_blur)
     if tr.g_error_centre > 0:
-        e_pix = e_pix - np.float32(tr.g_error_centre) * e_pix.mean(axis=0, keepdims=True)
+        e_pix = e_pix - np.float32(tr.g_error_centre) * _group_mean(e_pix, g_trace.bank)
     g_grads, _ = backprop.backward(gan.g, g_trace, e_pix, gp)
     backprop.sgd_step(gan.g, g_grads, [lr_scale * eta for eta in cfg.generator.lr], tr.l2)
     dead_g.update(g_trace, gp.t_max)

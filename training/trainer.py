@@ -28,7 +28,7 @@ from training import backprop, checkpoint
 from training import config as config_mod
 from training.config import ConfigError, GanConfig
 from training.data import load_dataset
-from training.gan import Gan, gan_step
+from training.gan import N_CLASSES, Gan, gan_step
 from training.runinfo import atomic_json, atomic_write, run_record
 
 
@@ -105,7 +105,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     cfg = config_mod.load(cfg_path)
     path = os.path.join(run_dir, "checkpoint.npz")
     nets, meta = checkpoint.load(path)
-    checkpoint.check_shapes(nets, Gan.sizes(cfg), path)
+    checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
     gan = Gan.init(cfg, np.random.default_rng(0))
     gan.g, gan.d = [w.astype(np.float32) for w in nets["g"]], [w.astype(np.float32) for w in nets["d"]]
     return gan, cfg, meta
@@ -141,7 +141,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     start_epoch, step = 0, 0
     if resume and os.path.exists(ckpt_path):
         nets, meta = checkpoint.load(ckpt_path)
-        checkpoint.check_shapes(nets, sizes, ckpt_path)
+        checkpoint.check_shapes(nets, sizes, ckpt_path, _banks(cfg))
         gan.g, gan.d = nets["g"], nets["d"]
         rng.bit_generator.state = meta["rng_state"]
         start_epoch, step = meta["epoch"], meta["step"]
@@ -149,16 +149,24 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
             print(f"resuming {out_dir} after epoch {start_epoch}")
     _keep_metrics_until(metrics_path, start_epoch)
 
-    dead_g = backprop.DeadNeuronMonitor(sizes["g"], cfg.train.dead_min_rate)
-    dead_d = backprop.DeadNeuronMonitor(sizes["d"], cfg.train.dead_min_rate)
+    dead_g = backprop.DeadNeuronMonitor(sizes["g"], cfg.train.dead_min_rate, max(_banks(cfg), 1))
+    dead_d = backprop.DeadNeuronMonitor(sizes["d"], cfg.train.dead_min_rate, max(_banks(cfg), 1))
     ranges = {"g": [tuple(cfg.generator.init_hidden)] * len(cfg.generator.hidden),
               "d": [tuple(cfg.discriminator.init_hidden)] * len(cfg.discriminator.hidden)}
     B, k = cfg.train.batch_size, cfg.train.d_steps
+    labels = data.train_labels
+    if cfg.per_class:  # batch_size images of every class in each batch
+        n_per_class = int(np.bincount(labels, minlength=N_CLASSES).min())
+        if n_per_class < B * k:
+            raise ConfigError(f"per_class: train.batch_size * train.d_steps = {B * k} exceeds the "
+                              f"{n_per_class} training images of the smallest class")
+        steps_per_epoch, B = n_per_class // (B * k), B * N_CLASSES
+    else:
+        if len(t_real) < B * k:
+            raise ConfigError(f"train.batch_size * train.d_steps = {B * k} exceeds the "
+                              f"{len(t_real)} training images")
+        steps_per_epoch = len(t_real) // (B * k)
     per_step = B * k
-    if len(t_real) < per_step:
-        raise ConfigError(f"train.batch_size * train.d_steps = {per_step} exceeds the "
-                          f"{len(t_real)} training images")
-    steps_per_epoch = len(t_real) // per_step
     grid_rng_seed = [cfg.seed, 7]
     summary: Dict[str, float] = {}
 
@@ -168,7 +176,8 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
     try:
         for epoch in range(start_epoch, cfg.train.epochs):
-            order = rng.permutation(len(t_real))
+            order = (_class_balanced_order(labels, cfg.train.batch_size, rng) if cfg.per_class
+                     else rng.permutation(len(t_real)))
             epoch_metrics = []
             t0 = time.perf_counter()
             bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
@@ -179,7 +188,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                     idx = order[s * per_step:(s + 1) * per_step]
                     parts = [idx[j * B:(j + 1) * B] for j in range(k)]
                     m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, dead_g, dead_d,
-                                 [data.train_labels[p] for p in parts], cfg.train.lr_decay ** epoch)
+                                 [labels[p] for p in parts], cfg.train.lr_decay ** epoch)
                     step += 1
                     m["samples_per_s"] = per_step / (time.perf_counter() - ts)
                     epoch_metrics.append(m)
@@ -219,6 +228,21 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     summary = {"epochs": cfg.train.epochs, "steps": step, **summary}
     atomic_json(os.path.join(out_dir, "summary.json"), summary)
     return summary
+
+
+def _banks(cfg: GanConfig) -> int:
+    """Networks per layer in the checkpoint: one per class (``per_class``), else 0 (plain matrices)."""
+    return N_CLASSES if cfg.per_class else 0
+
+
+def _class_balanced_order(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
+    """An epoch's sample order in which every run of ``10 * per_class`` indices holds
+    ``per_class`` of each class (each class shuffled, cut to the smallest class's size)."""
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in range(N_CLASSES)]
+    n = min(len(p) for p in pools) // per_class * per_class
+    # (class, chunk, per_class) -> (chunk, class, per_class): chunk j holds per_class of each class
+    blocks = np.stack([p[:n] for p in pools]).reshape(N_CLASSES, -1, per_class)
+    return blocks.transpose(1, 0, 2).reshape(-1)
 
 
 def _main_thread() -> bool:
