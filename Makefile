@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo per-class ac test bench clean
+.PHONY: setup demo losses per-class ac test bench clean
 
 setup: $(VENV)/.installed
 
@@ -27,6 +27,16 @@ demo: setup
 	$(call train_or_resume,runs/quick,--config configs/quick.toml)
 	$(BIN)/spiking-gan sample --run runs/quick --n 1000 --out runs/quick/samples.npz --grid runs/quick/samples.png
 	$(BIN)/spiking-gan evaluate --run runs/quick --out runs/quick/evaluation
+
+# The main job with both losses on 3 seeds each (configs/quick.toml, about 45 minutes; finished runs
+# are reused): the loss comparison in figures/per_class_losses/ and the sample grids of seed 0,
+# figures/quick_ttfs.png and figures/quick_aggressive.png.
+losses: setup
+	$(BIN)/spiking-gan compare-losses --config configs/quick.toml --seeds 3 --out figures/per_class_losses --quiet
+	for l in ttfs aggressive; do \
+	  $(BIN)/spiking-gan sample --run figures/per_class_losses/runs/$${l}_seed0 --n 1000 \
+	      --out figures/per_class_losses/runs/$${l}_seed0/samples.npz --grid figures/quick_$$l.png; \
+	done
 
 # One Spiking-GAN per digit class (configs/quick_digit.toml), for digits 0 and 7, and the 7s again
 # with Aggressive TTFS: the sample grids figures/per_class_0.png, per_class_7.png and

@@ -240,3 +240,13 @@ def test_per_class_samples_come_from_their_class_networks():
     for b, c in enumerate(labels):
         g_c, _ = gan.networks(c)
         np.testing.assert_array_equal(times[b], forward(g_c, z[b:b + 1], gan.g_params)[-1][0])
+
+
+def test_batch_mean_error_is_removed_per_class_network():
+    from training.gan import _group_mean
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    group = np.array([2, 0, 2, 0, 0, 5])
+    m = _group_mean(x, group)
+    for b, c in enumerate(group):
+        np.testing.assert_allclose(m[b], x[group == c].mean(axis=0))
+    np.testing.assert_allclose(_group_mean(x, None), x.mean(axis=0, keepdims=True))
