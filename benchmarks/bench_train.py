@@ -26,8 +26,10 @@ from training import config as cm  # noqa: E402
 from training.data import load_digits  # noqa: E402
 
 
-def brian_forward_trace(weights, t_in, params, dtype=np.float32):
+def brian_forward_trace(weights, t_in, params, dtype=np.float32, bank=None):
     """Trace of a Brian2 forward pass (spike times from Brian2, events regrouped)."""
+    if bank is not None:
+        raise ValueError("the Brian2 variant simulates one network: use a config without per_class")
     times = brian.simulate([np.asarray(w, np.float64) for w in weights], t_in, params).times
     ins = [np.asarray(t_in)] + times[:-1]
     events = [group_events(t, params.t_max - params.latency, dtype) for t in ins]
