@@ -76,5 +76,6 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
         spikes.append(spike_ms(d_res.times[-1][0, j]))
         labels.append(f"D output neuron '{name}'")
     plot_traces(g_res.t_ms, traces, ths, spikes, labels, paths["membrane"],
-                title=f"membrane potentials, sample {sample} (Brian2 StateMonitor)")
+                title=f"membrane potentials, sample {sample}" + (f" (class {label[0]})" if gan.per_class else "")
+                + " (Brian2 StateMonitor)")
     return paths
