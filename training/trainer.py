@@ -155,17 +155,15 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
               "d": [tuple(cfg.discriminator.init_hidden)] * len(cfg.discriminator.hidden)}
     B, k = cfg.train.batch_size, cfg.train.d_steps
     labels = data.train_labels
-    if cfg.per_class:  # batch_size images of every class in each batch
-        n_per_class = int(np.bincount(labels, minlength=N_CLASSES).min())
-        if n_per_class < B * k:
-            raise ConfigError(f"per_class: train.batch_size * train.d_steps = {B * k} exceeds the "
-                              f"{n_per_class} training images of the smallest class")
-        steps_per_epoch, B = n_per_class // (B * k), B * N_CLASSES
-    else:
-        if len(t_real) < B * k:
-            raise ConfigError(f"train.batch_size * train.d_steps = {B * k} exceeds the "
-                              f"{len(t_real)} training images")
-        steps_per_epoch = len(t_real) // (B * k)
+    # per_class: batch_size images of every class in each batch, so the smallest class sets the epoch
+    pool = int(np.bincount(labels, minlength=N_CLASSES).min()) if cfg.per_class else len(t_real)
+    if pool < B * k:
+        raise ConfigError(f"{'per_class: ' if cfg.per_class else ''}train.batch_size * train.d_steps = "
+                          f"{B * k} exceeds the {pool} training images"
+                          + (" of the smallest class" if cfg.per_class else ""))
+    steps_per_epoch = pool // (B * k)
+    if cfg.per_class:
+        B *= N_CLASSES
     per_step = B * k
     grid_rng_seed = [cfg.seed, 7]
     summary: Dict[str, float] = {}
