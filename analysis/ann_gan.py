@@ -33,7 +33,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from analysis.quality import N_PIXELS, _Adam, as_unit_images, limit_blas_threads
+from analysis.quality import N_PIXELS, as_unit_images, limit_blas_threads
+from training.exact import Adam
 from training.runinfo import atomic_write
 
 #: Format tag stored in ANN-GAN files.
@@ -46,7 +47,7 @@ LEAK = np.float32(0.2)
 # a plain MLP: forward with cache, backward
 
 
-def _init_mlp(rng: np.random.Generator, sizes: Sequence[int]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+def init_mlp(rng: np.random.Generator, sizes: Sequence[int]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
     """Glorot-uniform weights (float32 (n_in, n_out)), zero biases."""
     ws, bs = [], []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -56,7 +57,7 @@ def _init_mlp(rng: np.random.Generator, sizes: Sequence[int]) -> Tuple[List[np.n
     return ws, bs
 
 
-def _forward(ws, bs, x: np.ndarray):
+def mlp_forward(ws, bs, x: np.ndarray):
     """Pre-activation of the last layer and the inputs of every layer (for backprop)."""
     inputs = []
     h = x
@@ -70,7 +71,7 @@ def _forward(ws, bs, x: np.ndarray):
     return h, inputs
 
 
-def _backward(ws, inputs, delta: np.ndarray, need_input_grad: bool = False):
+def mlp_backward(ws, inputs, delta: np.ndarray, need_input_grad: bool = False):
     """Gradients given ``delta`` = dL/d(last pre-activation) (batch, n_out).
 
     Returns (weight grads, bias grads, dL/dx or None). Hidden layers are leaky ReLU; their
@@ -90,16 +91,16 @@ def _backward(ws, inputs, delta: np.ndarray, need_input_grad: bool = False):
     return gws, gbs, (delta if need_input_grad else None)
 
 
-def _centre(z: np.ndarray) -> np.ndarray:
+def centre_noise(z: np.ndarray) -> np.ndarray:
     """G's fixed input map: U(0, 1) noise to U(-1, 1)."""
     return np.float32(2.0) * z - np.float32(1.0)
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32, copy=False)
 
 
-def _softplus(z: np.ndarray) -> np.ndarray:
+def softplus(z: np.ndarray) -> np.ndarray:
     return np.logaddexp(np.float32(0.0), z)
 
 
@@ -142,8 +143,8 @@ class AnnGan:
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.noise_dim:
             raise ValueError(f"z must have shape (n, {self.noise_dim}), got {z.shape}")
-        logits, _ = _forward(self.g_weights, self.g_biases, _centre(z))
-        return _sigmoid(logits).reshape(-1, 28, 28)
+        logits, _ = mlp_forward(self.g_weights, self.g_biases, centre_noise(z))
+        return sigmoid(logits).reshape(-1, 28, 28)
 
     def generate(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` fresh samples: ``z ~ U(0, 1)^noise_dim`` from ``rng``, then G.
@@ -156,7 +157,7 @@ class AnnGan:
 
     def discriminate(self, images01: np.ndarray) -> np.ndarray:
         """D's logits (float32 (n,)) for images (n, 28, 28) or (n, 784) in [0, 1] (or uint8)."""
-        logits, _ = _forward(self.d_weights, self.d_biases, as_unit_images(images01))
+        logits, _ = mlp_forward(self.d_weights, self.d_biases, as_unit_images(images01))
         return logits[:, 0]
 
 
@@ -225,10 +226,9 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
     if noise_dim < 1 or batch_size < 1 or epochs < 0:
         raise ValueError("noise_dim and batch_size must be >= 1, epochs >= 0")
     rng = np.random.default_rng(seed)
-    gw, gb = _init_mlp(rng, [noise_dim, *_sizes(g_hidden), N_PIXELS])
-    dw, db = _init_mlp(rng, [N_PIXELS, *_sizes(d_hidden), 1])
-    g_opt = _Adam(gw + gb, lr, beta1, beta2)
-    d_opt = _Adam(dw + db, lr, beta1, beta2)
+    gw, gb = init_mlp(rng, [noise_dim, *_sizes(g_hidden), N_PIXELS])
+    dw, db = init_mlp(rng, [N_PIXELS, *_sizes(d_hidden), 1])
+    g_opt, d_opt = Adam.like(gw + gb), Adam.like(dw + db)
     hist: Dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "seconds": []}
     gan = AnnGan(noise_dim, gw, gb, dw, db, hist)
     n = x.shape[0]
@@ -246,29 +246,29 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
                 m = real.shape[0]
                 inv_m = np.float32(1.0 / m)
                 # --- D step: real -> 1, fake -> 0
-                z = _centre(rng.random((m, noise_dim), dtype=np.float32))
-                g_logit, _ = _forward(gw, gb, z)
-                fake = _sigmoid(g_logit)
-                d_logit, d_in = _forward(dw, db, np.concatenate([real, fake]))
+                z = centre_noise(rng.random((m, noise_dim), dtype=np.float32))
+                g_logit, _ = mlp_forward(gw, gb, z)
+                fake = sigmoid(g_logit)
+                d_logit, d_in = mlp_forward(dw, db, np.concatenate([real, fake]))
                 d_logit = d_logit[:, 0]
                 lr_, lf_ = d_logit[:m], d_logit[m:]
                 # dL/dlogit: softplus(-l)' = -sigmoid(-l); softplus(l)' = sigmoid(l)
-                delta = np.concatenate([-_sigmoid(-lr_), _sigmoid(lf_)]) * inv_m
-                gws, gbs, _ = _backward(dw, d_in, delta[:, None])
-                d_opt.step(gws + gbs)
-                d_loss = float(_softplus(-lr_).mean() + _softplus(lf_).mean())
-                d_real, d_fake = float(_sigmoid(lr_).mean()), float(_sigmoid(lf_).mean())
+                delta = np.concatenate([-sigmoid(-lr_), sigmoid(lf_)]) * inv_m
+                gws, gbs, _ = mlp_backward(dw, d_in, delta[:, None])
+                d_opt.step(dw + db, gws + gbs, lr, beta1, beta2)
+                d_loss = float(softplus(-lr_).mean() + softplus(lf_).mean())
+                d_real, d_fake = float(sigmoid(lr_).mean()), float(sigmoid(lf_).mean())
                 # --- G step: non-saturating, maximise log D(G(z))
-                z = _centre(rng.random((m, noise_dim), dtype=np.float32))
-                g_logit, g_in = _forward(gw, gb, z)
-                fake = _sigmoid(g_logit)
-                d_logit, d_in = _forward(dw, db, fake)
+                z = centre_noise(rng.random((m, noise_dim), dtype=np.float32))
+                g_logit, g_in = mlp_forward(gw, gb, z)
+                fake = sigmoid(g_logit)
+                d_logit, d_in = mlp_forward(dw, db, fake)
                 d_logit = d_logit[:, 0]
-                delta = (-_sigmoid(-d_logit) * inv_m)[:, None]
-                _, _, dx = _backward(dw, d_in, delta, need_input_grad=True)
-                gws, gbs, _ = _backward(gw, g_in, dx * fake * (1.0 - fake))
-                g_opt.step(gws + gbs)
-                g_loss = float(_softplus(-d_logit).mean())
+                delta = (-sigmoid(-d_logit) * inv_m)[:, None]
+                _, _, dx = mlp_backward(dw, d_in, delta, need_input_grad=True)
+                gws, gbs, _ = mlp_backward(gw, g_in, dx * fake * (1.0 - fake))
+                g_opt.step(gw + gb, gws + gbs, lr, beta1, beta2)
+                g_loss = float(softplus(-d_logit).mean())
                 sums += np.array([d_loss, g_loss, d_real, d_fake]) * m
             sums /= n
             for key, v in zip(("d_loss", "g_loss", "d_real", "d_fake"), sums):

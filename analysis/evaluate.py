@@ -30,11 +30,13 @@ Definitions (all means are over samples)
 ``d_tie_rate``
     Fraction of D's decisions (real and fake images) in which both output neurons fired first
     at the same step: a high value means the verdicts above are mostly tie-breaks.
-``d_class_accuracy``
-    Auxiliary-classifier GAN only: how often the first of D's 10 class outputs is the class
-    of the real test image.
 ``label_accuracy``
-    Conditional GAN only: how often the quality classifier sees the class G was asked for.
+    Per-class GAN only: how often the quality classifier sees the class G was asked for.
+
+For the windowed ramp model (``neuron.model = "ramp"``) every layer fires in its own
+window of ``t_max`` steps: spike times are counted from the start of each layer's window,
+and ``decision_time_ms`` also reports D's full latency from its input window in
+``decision_latency_ms`` (the windows of D's hidden layers included).
 Quality measures (``classifier_fid``, ``kid``, ``class_coverage``, ``mean_confidence``,
 ``inception_score``): :func:`analysis.quality.evaluate_samples` on ``n_samples`` samples
 against the real test images.
@@ -51,9 +53,7 @@ from analysis import quality
 from analysis.spikes import (completion_times, decision_ties, last_spike_times,
                              sparsity, spikes_before)
 from models.coding import decide, decode_times
-from models.kernel import forward
 from training.data import load_dataset
-from training.gan import d_class_accuracy, d_verdict
 
 #: Noise seed of the evaluation samples (separate from any training stream).
 EVAL_SEED = 12345
@@ -65,9 +65,9 @@ class Activity:
 
     Attributes
     ----------
-    z : int array (n, noise_dim [+ 10 * class_inputs])
-        G's input: the TTFS-encoded noise (then the class spikes of a conditional GAN,
-        classes ``0, 1, ..., 9, 0, ...``).
+    z : int array (n, noise_dim)
+        G's input: the TTFS-encoded noise (a per-class GAN makes the classes
+        ``0, 1, ..., 9, 0, ...``).
     g : list of int arrays (n, n_k)
         G's layers (hidden..., output); ``g[-1]`` (n, 784) are the generated images.
     d_real, d_fake : list of int arrays
@@ -85,6 +85,7 @@ class Activity:
     real_in: np.ndarray
     t_max: int
     dt_ms: float
+    decision_offset: int = 0
 
     @property
     def d_all(self) -> List[np.ndarray]:
@@ -113,19 +114,20 @@ def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     fake_y, real_y = gan.default_labels(n_samples), data.test_labels[:n_samples]  # None if unconditional
-    z = gan.g_input(np.random.default_rng(seed), n_samples, fake_y)  # balanced classes if conditional
-    g_times = forward(gan.g, z, gp, bank=gan.bank(fake_y))
+    z = gan.g_input(np.random.default_rng(seed), n_samples)
+    g_times = gan.g_times(z, fake_y)  # per class: balanced classes
     real_t = gan.encode_real(data.test_images[:n_samples])
-    d_real = forward(gan.d, gan.d_input(real_t, real_y), dp, bank=gan.bank(real_y))
-    d_fake = forward(gan.d, gan.d_input(g_times[-1], fake_y), dp, bank=gan.bank(fake_y))
-    return Activity(z, list(g_times), list(d_real), list(d_fake), real_t, int(gp.t_max), float(gp.dt_ms))
+    d_real = gan.d_times(real_t, real_y)
+    d_fake = gan.d_times(g_times[-1], fake_y)
+    return Activity(z, list(g_times), list(d_real), list(d_fake), real_t, int(gp.t_max), float(gp.dt_ms),
+                    gan.decision_offset())
 
 
 def activity_measures(act: Activity) -> Dict[str, Any]:
     """The inference-time and spike measures of the module docstring, from an :class:`Activity`."""
     T, dt = act.t_max, act.dt_ms
     fake_t = act.g[-1]
-    v_real, v_fake = d_verdict(act.d_real[-1]), d_verdict(act.d_fake[-1])  # (auxiliary D: not its class outputs)
+    v_real, v_fake = act.d_real[-1], act.d_fake[-1]
     win_real, td_real = decide(v_real, T)
     win_fake, td_fake = decide(v_fake, T)
     td = np.concatenate([td_real, td_fake])
@@ -137,6 +139,7 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
         "decision_time_ms": float(td.mean() * dt),
         "decision_time_real_ms": float(td_real.mean() * dt),
         "decision_time_fake_ms": float(td_fake.mean() * dt),
+        "decision_latency_ms": float((td.mean() + act.decision_offset) * dt),
         "no_decision_rate": float((td >= T).mean()),
         "d_accuracy_real": float((win_real == 0).mean()),
         "d_accuracy_fake": float((win_fake == 1).mean()),
@@ -182,13 +185,10 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     """
     act = activity if activity is not None else simulate_activity(gan, data, n_samples, seed)
     out = activity_measures(act)
-    if gan.auxiliary:  # an auxiliary-classifier D's class outputs on the real test images
-        out["d_class_accuracy"] = d_class_accuracy(act.d_real[-1], data.test_labels[:len(act.d_real[-1])],
-                                                   act.t_max)
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
         out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))
-        if gan.conditional:  # does the quality classifier see the class G was asked for?
+        if gan.per_class:  # does the quality classifier see the class G was asked for?
             out["label_accuracy"] = classifier.accuracy(images, gan.default_labels(len(images)))
     return out
 

@@ -1,7 +1,7 @@
 """Matplotlib figures (PNG) of spiking activity. Every axis carries units."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -512,3 +512,29 @@ def as_float(v) -> float:
         return float(v)
     except (TypeError, ValueError):
         return float("nan")
+
+
+def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = "") -> None:
+    """The collapse controls (:mod:`analysis.controls`): G's pixel-error cosine per epoch, and
+    classifier-FID and within-class diversity of each pair's samples."""
+    plt = _pyplot()
+    names = list(results)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for k, name in enumerate(names):
+        cos = results[name]["error_cosine"]
+        axes[0].plot(np.arange(1, len(cos) + 1), cos, marker="o", ms=3, color=f"C{k}", label=name)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("mean pairwise cosine of G's pixel error")
+    axes[0].set_ylim(-0.05, 1.05)
+    axes[0].legend(fontsize=7)
+    for ax, key, label in ((axes[1], "classifier_fid", "classifier-FID (lower is better)"),
+                           (axes[2], "within_class_diversity", "within-class diversity (real = 1)")):
+        ax.bar(range(len(names)), [results[n][key] for n in names], color=[f"C{k}" for k in range(len(names))])
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels([n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set_ylabel(label)
+    axes[2].axhline(1.0, color="k", ls="--", lw=1)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

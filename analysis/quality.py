@@ -36,6 +36,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 from scipy import linalg, special
 
+from analysis.diversity import within_class_diversity
+from training.exact import Adam
 from training.runinfo import atomic_write
 
 #: Format tag stored in classifier files.
@@ -182,29 +184,6 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-class _Adam:
-    """Adam on a list of float32 arrays, updated in place."""
-
-    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        self.params, self.lr, self.b1, self.b2, self.eps = params, lr, beta1, beta2, eps
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-        self.t = 0
-
-    def step(self, grads) -> None:
-        self.t += 1
-        c1 = 1.0 - self.b1 ** self.t
-        c2 = 1.0 - self.b2 ** self.t
-        step = np.float32(self.lr * np.sqrt(c2) / c1)
-        eps = np.float32(self.eps * np.sqrt(c2))
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
-            m *= self.b1
-            m += (1.0 - self.b1) * g
-            v *= self.b2
-            v += (1.0 - self.b2) * (g * g)
-            p -= step * m / (np.sqrt(v) + eps)
-
-
 def train_classifier(images: np.ndarray, labels: np.ndarray, seed: int = 0, epochs: int = 20,
                      hidden: int = 256, batch_size: int = 64, lr: float = 1e-3,
                      weight_decay: float = 1e-4, blas_threads: Optional[int] = 1) -> Classifier:
@@ -255,7 +234,8 @@ def _train_classifier(x, labels, seed, epochs, hidden, batch_size, lr, weight_de
     b1 = np.zeros(hidden, np.float32)
     W2 = rng.uniform(-lim2, lim2, (hidden, N_CLASSES)).astype(np.float32)
     b2 = np.zeros(N_CLASSES, np.float32)
-    opt = _Adam([W1, b1, W2, b2], lr)
+    params = [W1, b1, W2, b2]
+    opt = Adam.like(params)
     wd = np.float32(weight_decay)
     onehot = np.eye(N_CLASSES, dtype=np.float32)[y]
     n = x.shape[0]
@@ -272,7 +252,7 @@ def _train_classifier(x, labels, seed, epochs, hidden, batch_size, lr, weight_de
             d1 = (d2 @ W2.T) * (h > 0)
             gW1 = xb.T @ d1 + wd * W1
             gb1 = d1.sum(axis=0)
-            opt.step([gW1, gb1, gW2, gb2])
+            opt.step(params, [gW1, gb1, gW2, gb2], lr, beta1=0.9, beta2=0.999)
     return Classifier(W1, b1, W2, b2)
 
 
@@ -604,7 +584,8 @@ def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: 
     dict (JSON-serialisable) with
         ``classifier_fid`` (float, lower is better), ``kid`` (float, lower is better),
         ``class_coverage`` (float in [0.1, 1]), ``mean_confidence`` (float),
-        ``inception_score`` (float in [1, 10]), ``n_samples`` (int).
+        ``inception_score`` (float in [1, 10]), ``n_samples`` (int),
+        ``within_class_diversity`` (float, real digits about 1; :mod:`analysis.diversity`).
     """
     with limit_blas_threads(blas_threads):
         return _evaluate(as_unit_images(images01), clf, as_unit_images(reference_images01),
@@ -615,7 +596,9 @@ def _evaluate(x, clf, ref, kid_subsets, kid_subset_size, min_share, seed) -> Dic
     feat = clf.features(x)
     feat_ref = clf.features(ref)
     probs = _softmax(feat @ clf.W2 + clf.b2)
+    div = within_class_diversity(x, probs.argmax(axis=1), ref, clf.predict(ref), seed=seed)
     return {
+        "within_class_diversity": div["within_class_diversity"],
         "classifier_fid": frechet_distance(feat, feat_ref),
         "kid": kernel_distance(feat, feat_ref, n_subsets=kid_subsets, subset_size=kid_subset_size,
                                seed=seed),

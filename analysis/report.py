@@ -27,7 +27,6 @@ from analysis import plots
 from analysis.evaluate import EVAL_SEED, Activity, evaluate_run
 from analysis.spikes import completion_times, last_spike_times
 from models.coding import decide, decode_times
-from training.gan import d_verdict
 from training.runinfo import atomic_json
 
 #: Files of a run report, in the order they are written, with a one-line description.
@@ -94,8 +93,8 @@ def plot_activity(act: Activity, out_dir: str, title: str = "") -> Dict[str, str
     plots.plot_sparsity(layers, T, paths["sparsity.png"],
                         title=f"{title}: sparsity over {n_fake} generated samples (G) and {n_real} real + "
                               f"{n_fake} generated images (D)".lstrip(": "))
-    td_real = decide(d_verdict(act.d_real[-1]), T)[1]
-    td_fake = decide(d_verdict(act.d_fake[-1]), T)[1]
+    td_real = decide(act.d_real[-1], T)[1]
+    td_fake = decide(act.d_fake[-1], T)[1]
     fake = act.g[-1]
     on = (fake < T).any(axis=1)
     plots.plot_inference_times(td_real * dt, td_fake * dt, completion_times(fake, T) * dt,

@@ -19,8 +19,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .neuron import (NEURON_EQUATIONS, SYNAPSE_MODEL, SYNAPSE_ON_PRE, THRESHOLD_CONDITION,
+from .neuron import (MODELS, NEURON_EQUATIONS, RAMP_EQUATIONS, RAMP_RATE_MV, RAMP_SYNAPSE_ON_PRE,
+                     RAMP_THRESHOLD_CONDITION, SYNAPSE_MODEL, SYNAPSE_ON_PRE, THRESHOLD_CONDITION,
                      THRESHOLD_EPS_MV, NeuronParams)
+from .ramp import window_start
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 
@@ -50,7 +52,8 @@ class BrianResult:
 
 def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
              target: str = "numpy", record_v: Optional[Dict[int, Sequence[int]]] = None,
-             build_dir: Optional[str] = None) -> BrianResult:
+             build_dir: Optional[str] = None, model: str = "if",
+             thetas: Optional[Sequence[np.ndarray]] = None) -> BrianResult:
     """Run a batch through the network in Brian2.
 
     Parameters
@@ -64,6 +67,12 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         batch) with a ``StateMonitor``.
     build_dir : str, optional
         Project directory for ``cpp_standalone`` (default: a fresh temporary one).
+    model : {"if", "ramp"}
+        The paper's IF neuron (thresholds ``params.thresholds``, one per layer) or the
+        windowed ramp neuron (:data:`models.neuron.RAMP_EQUATIONS`; each layer fires in
+        its own window, spike times are returned relative to it).
+    thetas : sequence of arrays (n_k,), mV
+        Per-neuron thresholds of the ramp model (required for ``model="ramp"``).
 
     Returns
     -------
@@ -73,8 +82,12 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
 
     if target not in TARGETS:
         raise ValueError(f"unknown Brian2 target {target!r}; choose one of {', '.join(TARGETS)}")
-    if len(weights) != params.n_layers:
-        raise ValueError(f"{len(weights)} weight matrices but {params.n_layers} thresholds")
+    if model not in MODELS:
+        raise ValueError(f"unknown neuron model {model!r}; choose one of {', '.join(MODELS)}")
+    ramp = model == "ramp"
+    n_thresholds = (len(thetas) if thetas is not None else 0) if ramp else params.n_layers
+    if len(weights) != n_thresholds:
+        raise ValueError(f"{len(weights)} weight matrices but {n_thresholds} thresholds")
     t_in = np.asarray(t_in)
     batch, n0 = t_in.shape
     sizes = [n0] + [w.shape[1] for w in weights]
@@ -92,21 +105,31 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     try:
         dt = params.dt_ms * b2.ms
         b2.defaultclock.dt = dt
-        ns = {"eps": THRESHOLD_EPS_MV * b2.mV}
+        ns = {"eps": THRESHOLD_EPS_MV * b2.mV, "tau": dt, "r": RAMP_RATE_MV * b2.mV}
+        T = params.t_max
         # --- layer 0: input spike generators --------------------------------
         b_idx, i_idx = np.nonzero(t_in < params.t_max)
         inputs = b2.SpikeGeneratorGroup(batch * n0, b_idx * n0 + i_idx,
                                         t_in[b_idx, i_idx] * dt, name="layer_0")
         groups = [inputs]
         objects = [inputs]
-        for k, (w, theta) in enumerate(zip(weights, params.thresholds), start=1):
+        for k, (w, theta) in enumerate(zip(weights, thetas if ramp else params.thresholds), start=1):
             n_pre, n_post = w.shape
-            g = b2.NeuronGroup(batch * n_post, NEURON_EQUATIONS, threshold=THRESHOLD_CONDITION,
-                               refractory=2 * params.t_max * dt, method="exact",
-                               namespace=ns, name=f"layer_{k}")
-            g.theta = theta * b2.mV
-            syn = b2.Synapses(groups[-1], g, model=SYNAPSE_MODEL, on_pre=SYNAPSE_ON_PRE,
-                              delay=(params.latency - 1) * dt, name=f"synapses_{k}")
+            if ramp:  # fires in its own window, global steps kT .. (k + 1)T - 1
+                g = b2.NeuronGroup(batch * n_post, RAMP_EQUATIONS, threshold=RAMP_THRESHOLD_CONDITION,
+                                   refractory=(len(weights) + 2) * T * dt, method="euler",
+                                   namespace=ns, name=f"layer_{k}")
+                start = window_start(k, T)
+                g.t_on, g.t_from, g.t_until = (start + 0.5) * dt, (start - 0.5) * dt, (start + T - 0.5) * dt
+                g.theta = np.tile(np.asarray(theta, dtype=np.float64), batch) * b2.mV
+            else:
+                g = b2.NeuronGroup(batch * n_post, NEURON_EQUATIONS, threshold=THRESHOLD_CONDITION,
+                                   refractory=2 * params.t_max * dt, method="exact",
+                                   namespace=ns, name=f"layer_{k}")
+                g.theta = theta * b2.mV
+            syn = b2.Synapses(groups[-1], g, model=SYNAPSE_MODEL,
+                              on_pre=RAMP_SYNAPSE_ON_PRE if ramp else SYNAPSE_ON_PRE,
+                              delay=0 * dt if ramp else (params.latency - 1) * dt, name=f"synapses_{k}")
             # block-diagonal connectivity: copy b of layer k-1 -> copy b of layer k
             pre = np.arange(n_pre)[:, None]
             post = np.arange(n_post)[None, :]
@@ -128,7 +151,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
                                                        name=f"v_{layer}"))
             objects.append(states[layer][1])
         net = b2.Network(*objects)
-        net.run(params.t_max * dt, namespace={})
+        net.run(((len(weights) + 1) * T if ramp else T) * dt, namespace={})
         if standalone:
             b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
 
@@ -141,7 +164,8 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             if k == 0:
                 continue
             out = np.full((batch, n), params.t_max, dtype=np.int32)
-            out[idx // n, idx % n] = np.rint(t_ms / params.dt_ms).astype(np.int32)
+            offset = window_start(k, T) if ramp else 0  # ramp: relative to the layer's window
+            out[idx // n, idx % n] = np.rint(t_ms / params.dt_ms).astype(np.int32) - offset
             times.append(out)
         result = BrianResult(times=times, spikes=spikes)
         for layer, (neurons, mon) in states.items():

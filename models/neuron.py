@@ -28,6 +28,28 @@ one-step delay; a latency of ``L > 1`` is a synaptic delay of ``(L - 1) * dt``.
 After its spike a neuron is refractory for longer than the window, so it
 fires at most once (time-to-first-spike coding).
 
+Windowed ramp neuron (``neuron.model = "ramp"``, beyond the paper)
+------------------------------------------------------------------
+Also non-leaky IF with at most one spike, but with *current* synapses: an input
+spike adds ``w`` to a synaptic current ``I`` that stays on, so the potential
+ramps (``dv/dt = I / tau``, ``tau = dt``; ReL-PSP). Each layer owns a window of
+``T = t_max`` steps: layer ``k`` (inputs are layer 0) collects its inputs during
+window ``k - 1`` and may fire only during window ``k`` (global steps
+``k T .. (k + 1) T - 1``). When its window opens, a control current replaces
+the synaptic one and drives ``v`` at the fixed rate ``r = 1 mV`` per step (the
+extra current of Stanojevic et al., Nat. Commun. 2024). Per neuron threshold
+``theta_j`` (mV). In discrete time (Brian2's schedule: state update, threshold,
+then synapses) an input spike at step ``k_i`` raises ``I`` after step ``k_i``'s
+update, so::
+
+    V_j(k T + s) = sum_i w_ij x_i + s * r,        x_i = k T - k_i  (the input's earliness)
+    t_j = first s in 0 .. T - 1 with V_j >= theta_j - EPS  (relative to the window)
+
+which is ``x_j = T - t_j = clip(floor(T - theta_j + sum_i w_ij x_i), 0, T)``:
+exactly a ReLU layer clipped at ``T``, quantised to whole steps (Brian2 fires at
+the ceiling of the continuous crossing time). :mod:`models.ramp` simulates it
+in closed form; :mod:`training.exact` trains it with its exact gradient.
+
 ``EPS`` is a numerical guard of 1e-6 mV: Brian2 stores potentials in volt
 (float64), the kernel in mV (float32 or float64), so a potential that lands
 *exactly* on the threshold could otherwise round to either side in one of
@@ -56,6 +78,30 @@ THRESHOLD_CONDITION = "v >= theta - eps"
 #: Brian2 synapse model: a presynaptic spike adds ``w`` to the membrane.
 SYNAPSE_MODEL = "w : volt"
 SYNAPSE_ON_PRE = "v_post += w"
+
+#: Brian2 equations of the windowed ramp neuron (see module docstring). ``I`` is
+#: the synaptic current (a step per input spike, as a potential per ``tau``);
+#: from ``t_on`` on, the control current holds the slope at ``r``.
+RAMP_EQUATIONS = """
+dv/dt = ((1 - int(t > t_on)) * I + int(t > t_on) * r) / tau : volt
+I : volt
+theta : volt (constant)
+t_on : second (constant, shared)
+t_from : second (constant, shared)
+t_until : second (constant, shared)
+"""
+
+#: The ramp neuron may fire only inside its window ``[t_from, t_until]``.
+RAMP_THRESHOLD_CONDITION = "v >= theta - eps and t > t_from and t < t_until"
+
+#: Ramp synapse: a presynaptic spike steps the synaptic current up by ``w``.
+RAMP_SYNAPSE_ON_PRE = "I_post += w"
+
+#: Slope of the potential in the output window, mV per step (the unit of ``x``).
+RAMP_RATE_MV = 1.0
+
+#: Neuron models: the paper's jump-synapse IF neuron (S4NN rule) and the windowed ramp (exact rule).
+MODELS = ("if", "ramp")
 
 
 @dataclass(frozen=True)

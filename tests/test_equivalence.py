@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import dyadic_weights
-from models import brian, kernel
+from models import brian, kernel, ramp
 from models.neuron import NeuronParams
 
 TARGETS = [pytest.param("numpy", marks=pytest.mark.brian2),
@@ -134,3 +134,87 @@ def test_state_monitor_trace_matches_spike(rng):
     assert v.shape == (16,)
     np.testing.assert_allclose(v[:8], [0, 0, 0, 0, 60, 60, 60, 60], atol=1e-9)
     assert v[8] == pytest.approx(100.0) and res.times[0][0, 0] == 8
+
+
+# ------------------------------------------------------------------ windowed ramp neuron
+def assert_same_ramp(weights, thetas, t_in, t_max, target, dt_ms=1.0):
+    """Brian2 (ramp equations) and the closed-form kernel give the same spike times."""
+    params = NeuronParams((1.0,) * len(weights), t_max=t_max, dt_ms=dt_ms)
+    ref = brian.simulate(weights, t_in, params, target=target, model="ramp", thetas=thetas).times
+    got = ramp.forward(weights, thetas, t_in, t_max)
+    assert len(got) == len(ref)
+    for k, (a, b) in enumerate(zip(got, ref)):
+        np.testing.assert_array_equal(a, b, err_msg=f"ramp layer {k + 1}")
+    return ref
+
+
+def dyadic(rng, shape, low, high, step=2.0 ** -8):
+    return np.round(rng.uniform(low, high, shape) / step) * step
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ramp_hand_worked_single_neuron(target):
+    # T = 10, w = (2, 1) mV per step; inputs at steps 3 and 7 have earliness 7 and 3, so the
+    # potential at the window's opening (step 10) is 2 * 7 + 1 * 3 = 17 mV, then +1 mV per step.
+    T = 10
+    w = [np.array([[2.0], [1.0]])]
+    t_in = np.array([[3, 7]] * 5 + [[3, T], [T, T]])
+    thetas = [np.array([20.0])]
+    cases = {20.0: 3, 17.0: 0, 5.0: 0, 26.0: 9, 26.5: T}   # theta -> spike step within the window
+    for theta, want in cases.items():
+        out = assert_same_ramp(w, [np.array([theta])], t_in[:1], T, target)[0][0, 0]
+        assert out == want, (theta, out)
+    # one input only: V = 14 at the opening, theta 20 -> 6 steps later; no input: 20 steps -> none
+    out = assert_same_ramp(w, thetas, t_in, T, target)[0][:, 0]
+    np.testing.assert_array_equal(out[-2:], [6, T])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("sizes,t_max", [((30, 20, 5), 20), ((25, 15, 12, 3), 32), ((12, 8), 16)])
+def test_ramp_random_networks(target, sizes, t_max, rng):
+    weights = [dyadic(rng, (a, b), -0.4, 0.5) for a, b in zip(sizes[:-1], sizes[1:])]
+    thetas = [dyadic(rng, (b,), 0.0, 2.5 * t_max) for b in sizes[1:]]
+    t_in = rng.integers(0, t_max + 1, size=(6, sizes[0]))
+    out = assert_same_ramp(weights, thetas, t_in, t_max, target)
+    fired = np.mean([np.mean(t < t_max) for t in out])
+    inside = np.mean([np.mean((t > 0) & (t < t_max)) for t in out])
+    assert 0.05 < fired < 0.98, "the test network should have firing and silent neurons"
+    assert inside > 0.1, "and spikes inside the window, not only at its opening"
+
+
+@pytest.mark.brian2
+def test_ramp_digits_and_membrane(rng):
+    """Real digits through a 784-40-2 ramp network (dt = 0.5 ms); the StateMonitor trace ramps
+    at 1 mV per step in the output window and is at threshold when the neuron fires."""
+    from models.coding import encode_images
+    from training.data import load_digits
+    T = 32
+    data = load_digits()
+    weights = [dyadic(rng, (784, 40), -0.01, 0.012), dyadic(rng, (40, 2), -0.1, 0.2)]
+    thetas = [dyadic(rng, (40,), 10.0, 40.0), dyadic(rng, (2,), 10.0, 40.0)]
+    t_in = encode_images(data.test_images[:5], T)
+    out = assert_same_ramp(weights, thetas, t_in, T, "numpy", dt_ms=0.5)
+    assert 0.05 < np.mean(out[0] < T) < 0.98
+    params = NeuronParams((1.0, 1.0), t_max=T, dt_ms=0.5)
+    res = brian.simulate(weights, t_in[:1], params, model="ramp", thetas=thetas, record_v={2: [0, 1]})
+    v = res.v_trace[2][0]                          # (2, 3 T): recorded at the start of each step
+    out_window = v[:, 2 * T + 2:3 * T]
+    np.testing.assert_allclose(np.diff(out_window, axis=1)[:, :5], 1.0, atol=1e-9)
+    for j in range(2):
+        t = res.times[-1][0, j]
+        if t < T:  # recorded at the start of step n: the potential after step n - 1
+            n = 2 * T + t
+            assert v[j, n + 1] >= thetas[1][j] - 1e-6 and (t == 0 or v[j, n] < thetas[1][j])
+
+
+def test_ramp_kernel_is_a_clipped_relu():
+    """The closed form: x = clip(floor(T - theta + W^T x_in), 0, T)."""
+    T = 16
+    w = np.array([[1.5, -1.0], [0.25, 2.0]])
+    theta = np.array([10.0, 3.0])
+    t_in = np.array([[0, 8], [16, 16], [4, 0]])   # earliness (16, 8), (0, 0), (12, 16)
+    x_in = T - t_in
+    a = T - theta + x_in @ w
+    want = T - np.clip(np.floor(a), 0, T)
+    np.testing.assert_array_equal(ramp.forward([w], [theta], t_in, T)[0], want)
+    np.testing.assert_array_equal(want, [[0, 3], [10, 3], [0, 0]])   # worked by hand

@@ -222,18 +222,18 @@ def test_ann_gan_short_run_and_roundtrip(tmp_path, digits):
 
 def test_ann_gan_gradients_match_finite_differences():
     rng = np.random.default_rng(5)
-    ws, bs = ann_gan._init_mlp(rng, [5, 7, 6, 1])
+    ws, bs = ann_gan.init_mlp(rng, [5, 7, 6, 1])
     ws = [w.astype(np.float64) for w in ws]
     bs = [b.astype(np.float64) + 0.1 for b in bs]
     x = rng.normal(size=(4, 5))
 
     def loss(ws, x):
-        out, _ = ann_gan._forward(ws, bs, x)
+        out, _ = ann_gan.mlp_forward(ws, bs, x)
         return np.logaddexp(0, -out[:, 0]).sum()
 
-    out, inputs = ann_gan._forward(ws, bs, x)
+    out, inputs = ann_gan.mlp_forward(ws, bs, x)
     delta = (-1.0 / (1.0 + np.exp(out[:, 0])))[:, None]
-    gws, _, dx = ann_gan._backward(ws, inputs, delta, need_input_grad=True)
+    gws, _, dx = ann_gan.mlp_backward(ws, inputs, delta, need_input_grad=True)
     e = 1e-6
     for (i, j) in [(0, 0), (3, 5), (6, 2)]:
         wp = [w.copy() for w in ws]
@@ -254,7 +254,7 @@ def test_evaluate_samples_noise_worse_than_real(digits, clf):
     r_real = quality.evaluate_samples(real, clf, ref, kid_subsets=10, kid_subset_size=200)
     r_noise = quality.evaluate_samples(noise, clf, ref, kid_subsets=10, kid_subset_size=200)
     assert set(r_real) == {"classifier_fid", "kid", "class_coverage", "mean_confidence",
-                           "inception_score", "n_samples"}
+                           "inception_score", "n_samples", "within_class_diversity"}
     assert r_noise["classifier_fid"] > 10 * r_real["classifier_fid"]
     assert r_noise["kid"] > r_real["kid"]
     assert r_real["class_coverage"] == 1.0 and r_real["inception_score"] > 8

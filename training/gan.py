@@ -47,24 +47,6 @@ S4NN's output U[0, 48]). A mixed-sign hidden init with large spread
 (U[-40, 30]) gives a sparse, early, z-dependent code; a mixed-sign output init
 (U[-10, 14]) starts with ~15% of pixels on.
 
-Conditional GAN (``class_inputs = k > 0``, beyond the paper): G's input is
-the noise followed by ``10 k`` class neurons, D's the image followed by the
-same ``10 k``; the ``k`` neurons of the class fire at step 0, the others never
-(:meth:`Gan.label_times`). D's fakes are made for the classes of the real batch,
-G's for uniformly drawn ones; the error reaching D's class inputs is dropped.
-
-Auxiliary-classifier GAN (``class_inputs = k > 0`` with ``condition =
-"auxiliary"``, beyond the paper; Odena et al. 2017's AC-GAN with spiking G and
-D): G gets the class as above, D sees the image only and has ``2 + 10``
-output neurons, *real*, *fake*, then one per class. In the D step the class
-outputs learn to classify the *real* images (the TTFS loss over the 10 class
-outputs, weight ``train.class_weight``); in the G step G is pushed to make D
-say *real* and *the asked class*. D's verdict is still the first of its
-outputs 0 and 1 (:func:`d_verdict`). Why it helps: under ``dt/dV = -1`` the
-error D sends back is nearly the same for every fake (see the README), so an
-unconditional G or a D with class *inputs* collapses onto one template; D's
-class outputs route a different error to each class.
-
 One GAN per class (``per_class = true``, beyond the paper): ten G/D pairs of
 the paper's architecture, pair ``c`` trained on the images of class ``c`` only,
 and sampled as a mixture of the classes (:meth:`Gan.generate`: balanced
@@ -76,28 +58,6 @@ batches). Why: one unconditional pair collapses onto a blob of all digits (the
 error D sends back barely differs between fakes), one pair per class has only
 one mode to find, and gives recognisable digits with both losses (README).
 
-``train.g_error_blur`` (sigma in pixels, default 0) low-passes G's pixel error
-in space before G's backward pass: D's input weights are random per pixel, so
-the error they send is speckled, and so are the images G learns from it.
-
-``train.g_real_error`` selects how G gets D's real/fake error: ``"ttfs"``
-(default, the paper's) the S4NN error of both outputs (target *real*);
-``"clip"`` the same error clipped to ``+-gamma / t_max`` per output, i.e. "move
-each of D's outputs by at most gamma steps". Why: once D wins, its *real*
-neuron is silent on a fake (``t = t_max``) and its target is the *fake*
-neuron's early time, an error of up to ``-1``, against ``+gamma / t_max`` for
-the *fake* neuron; under ``dt/dV = -1`` that error also runs back through
-every D hidden neuron that fired (the *fake* neuron's only through those that
-fired before it). "Make *real* earlier" then dominates and, D's input weights
-being mostly positive, says "every pixel brighter": G grows white images
-(measured with the auxiliary-classifier GAN: 50% of pixels on after 24 epochs,
-classifier-FID ~500). Giving G only the *fake* output's error instead
-kills G's pixels (3% on after 8 epochs).
-
-``train.g_error_centre`` (default 0) removes that fraction of the batch-mean
-pixel error from each sample's error, an optional counter to mode collapse
-(every fake gets nearly the same error from D, so G collapses to one blob);
-tried at 0.5-0.8, it kept diversity longer but gave blobs, not digits.
 """
 from __future__ import annotations
 
@@ -106,16 +66,15 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from models import kernel, ramp
 from models.coding import decide, decode_times, encode_images, sample_noise_times
 from models.neuron import NeuronParams
-from training import backprop
+from training import backprop, exact
 from training.classifier import init_network, neuron_params
 from training.config import GanConfig
-from training.losses import earliest_output_time, loss_value, output_error, targets, ttfs_targets
+from training.losses import earliest_output_time, loss_value, output_error, softmax_error, targets
 
 REAL, FAKE = 0, 1
-#: D's real/fake output neurons (an auxiliary-classifier D has 10 class outputs after them).
-N_VERDICT = 2
 N_PIXELS = 784
 #: Classes of every supported data set (digits, MNIST, Fashion-MNIST).
 N_CLASSES = 10
@@ -123,21 +82,42 @@ N_CLASSES = 10
 
 @dataclass
 class Gan:
-    """Weights (mV) and neuron parameters of G and D."""
+    """G and D: their parameters, neuron model and (ramp model) optimiser state.
 
-    g: List[np.ndarray]
-    d: List[np.ndarray]
+    Attributes
+    ----------
+    g, d : list of layers. ``model = "if"``: weight arrays (n_in, n_out) in mV (or weight
+        banks (10, n_in, n_out) with ``per_class``); ``model = "ramp"``: :class:`training.exact.Layer`
+    g_params, d_params : NeuronParams (window, step; the IF model's layer thresholds)
+    noise_dim : int
+    real_delay : int, steps by which real images reach D late (IF model; 0 for the ramp)
+    per_class : bool, one G/D pair per class (IF model)
+    model : "if" (the paper's, S4NN rule) or "ramp" (windowed ramp neuron, exact gradient)
+    opt : dict {"g": Adam, "d": Adam} of the ramp model, else None
+    """
+
+    g: list
+    d: list
     g_params: NeuronParams
     d_params: NeuronParams
     noise_dim: int
     real_delay: int = 0
-    class_inputs: int = 0
-    condition: str = "input"
     per_class: bool = False
+    model: str = "if"
+    opt: Optional[Dict[str, exact.Adam]] = None
 
     @classmethod
     def init(cls, cfg: GanConfig, rng: np.random.Generator) -> "Gan":
         sizes = cls.sizes(cfg)
+        gp, dp = neuron_params(cfg.neuron, cfg.generator), neuron_params(cfg.neuron, cfg.discriminator)
+        if cfg.neuron.model == "ramp":
+            T = cfg.neuron.t_max
+            g = [exact.init_layer(rng, a, b, T / 2 if k == 0 else 0.0, cfg.ramp.init_gain)
+                 for k, (a, b) in enumerate(zip(sizes["g"][:-1], sizes["g"][1:]))]
+            d = [exact.init_layer(rng, a, b, 0.0, cfg.ramp.init_gain)
+                 for a, b in zip(sizes["d"][:-1], sizes["d"][1:])]
+            opt = {"g": exact.Adam.like(exact.parameters(g)), "d": exact.Adam.like(exact.parameters(d))}
+            return cls(g, d, gp, dp, cfg.generator.noise_dim, 0, False, "ramp", opt)
         n_nets = N_CLASSES if cfg.per_class else 1
         g = [init_network(rng, sizes["g"][0], cfg.generator, N_PIXELS) for _ in range(n_nets)]
         d = [init_network(rng, sizes["d"][0], cfg.discriminator, sizes["d"][-1]) for _ in range(n_nets)]
@@ -146,106 +126,136 @@ class Gan:
         delay = cfg.train.real_delay
         if delay < 0:  # G's minimum latency: noise at step 0 -> output at step (layers x latency)
             delay = (len(cfg.generator.hidden) + 1) * cfg.neuron.latency
-        return cls(g, d, neuron_params(cfg.neuron, cfg.generator),
-                   neuron_params(cfg.neuron, cfg.discriminator), cfg.generator.noise_dim, delay,
-                   cfg.class_inputs, cfg.condition, cfg.per_class)
+        return cls(g, d, gp, dp, cfg.generator.noise_dim, delay, cfg.per_class)
+
+    @staticmethod
+    def sizes(cfg: GanConfig) -> Dict[str, List[int]]:
+        return {"g": [cfg.generator.noise_dim, *cfg.generator.hidden, N_PIXELS],
+                "d": [N_PIXELS, *cfg.discriminator.hidden, 2]}
+
+    @property
+    def ramp(self) -> bool:
+        return self.model == "ramp"
 
     @property
     def conditional(self) -> bool:
-        """True if samples have a class: G and D receive it (``class_inputs > 0``) or it
-        chooses them (``per_class``)."""
-        return self.class_inputs > 0 or self.per_class
+        """True if samples have a class (``per_class``: it chooses the networks)."""
+        return self.per_class
 
+    # ------------------------------------------------------------ parameters as arrays
+    def state(self) -> Dict[str, List[np.ndarray]]:
+        """Every array of the GAN by name (what a checkpoint stores): weights ``g``, ``d``;
+        for the ramp model also the biases and the Adam moments."""
+        if not self.ramp:
+            return {"g": self.g, "d": self.d}
+        out = {}
+        for name in ("g", "d"):
+            layers, opt = getattr(self, name), self.opt[name]
+            out[name] = [layer.w for layer in layers]
+            out[f"{name}_bias"] = [layer.b for layer in layers]
+            out[f"{name}_adam_m"], out[f"{name}_adam_v"] = opt.m, opt.v
+        return out
+
+    def load_state(self, arrays: Dict[str, List[np.ndarray]], adam_steps: Optional[Dict[str, int]] = None) -> None:
+        """Set the arrays of :meth:`state` (float32), e.g. from a checkpoint."""
+        f32 = {k: [np.asarray(a, np.float32) for a in v] for k, v in arrays.items()}
+        if not self.ramp:
+            self.g, self.d = f32["g"], f32["d"]
+            return
+        for name in ("g", "d"):
+            for layer, w, b in zip(getattr(self, name), f32[name], f32[f"{name}_bias"]):
+                layer.w, layer.b = w, b
+            self.opt[name] = exact.Adam(f32[f"{name}_adam_m"], f32[f"{name}_adam_v"],
+                                        int((adam_steps or {}).get(name, 0)))
+
+    def adam_steps(self) -> Dict[str, int]:
+        """The Adam step counts (part of a checkpoint's metadata); empty for the IF model."""
+        return {name: opt.t for name, opt in self.opt.items()} if self.ramp else {}
+
+    # ------------------------------------------------------------ networks as simulated
     def bank(self, labels: Optional[np.ndarray]) -> Optional[np.ndarray]:
         """Each sample's networks for the kernel (:mod:`models.kernel` weight banks): its
         class if ``per_class``, else None (one G and one D for every sample)."""
         return np.asarray(labels) if self.per_class else None
 
     def networks(self, label: int = 0):
-        """G's and D's weight lists (2-D arrays) for class ``label`` (``per_class``), else the only ones."""
-        if not self.per_class:
-            return self.g, self.d
-        return [w[label] for w in self.g], [w[label] for w in self.d]
+        """What Brian2 simulates: ``(g_weights, d_weights, g_thetas, d_thetas)``.
 
-    @property
-    def auxiliary(self) -> bool:
-        """True for an auxiliary-classifier GAN: D has 10 class outputs instead of class inputs."""
-        return self.conditional and self.condition == "auxiliary"
+        Weights are 2-D arrays (class ``label``'s with ``per_class``); the thetas are the
+        ramp model's per-neuron thresholds in mV (None for the IF model, whose thresholds
+        are per layer in ``g_params`` / ``d_params``).
+        """
+        if self.ramp:
+            T = self.g_params.t_max
+            return ([layer.w for layer in self.g], [layer.w for layer in self.d],
+                    [layer.thresholds(T) for layer in self.g], [layer.thresholds(T) for layer in self.d])
+        if not self.per_class:
+            return self.g, self.d, None, None
+        return [w[label] for w in self.g], [w[label] for w in self.d], None, None
 
     def default_labels(self, n: int) -> Optional[np.ndarray]:
         """Balanced classes ``0, 1, ..., 9, 0, 1, ...`` for ``n`` samples (None if unconditional)."""
         return np.arange(n) % N_CLASSES if self.conditional else None
 
-    def label_times(self, labels: Optional[np.ndarray], n: int) -> np.ndarray:
-        """The class as spikes: ``class_inputs`` neurons per class, those of ``labels`` fire at step 0.
-
-        Returns int32 (n, N_CLASSES * class_inputs); every other neuron is silent
-        (``t_max``). Empty (n, 0) for an unconditional GAN.
-        """
-        k = self.class_inputs
-        t = np.full((n, N_CLASSES * k), self.g_params.t_max, dtype=np.int32)
-        if k:
-            labels = np.asarray(labels)
-            if labels.shape != (n,) or labels.min(initial=0) < 0 or labels.max(initial=0) >= N_CLASSES:
-                raise ValueError(f"a conditional GAN needs {n} labels in 0..{N_CLASSES - 1}")
-            cols = labels[:, None] * k + np.arange(k)
-            t[np.arange(n)[:, None], cols] = 0
-        return t
-
-    def _with_class(self, times: np.ndarray, labels: Optional[np.ndarray]) -> np.ndarray:
-        """``times`` (n, m), then the class spikes if G and D get them (default :meth:`default_labels`)."""
-        if not self.class_inputs:
-            return times
-        n = len(times)
-        return np.concatenate([times, self.label_times(self.default_labels(n) if labels is None else labels, n)],
-                              axis=1)
-
-    def g_input(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None) -> np.ndarray:
-        """G's input spike times: fresh noise ``z`` (n, noise_dim), then the class spikes if conditional."""
-        return self._with_class(sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max), labels)
-
-    def d_input(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> np.ndarray:
-        """D's input spike times: the image (n, 784), then the class spikes if D gets them as input."""
-        return image_times if self.auxiliary else self._with_class(image_times, labels)
+    def g_input(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """G's input spike times: fresh noise ``z`` (n, noise_dim)."""
+        return sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max)
 
     def encode_real(self, images: np.ndarray) -> np.ndarray:
         """Real images as D sees them: TTFS-encoded, then delayed by ``real_delay`` steps.
 
-        A generated pixel can spike no earlier than G's latency (one step per G
-        layer), a real pixel of intensity 255 spikes at step 0: without the delay D
-        tells real from fake by the clock alone (fakes are uniformly late), and
-        G's error says "every pixel earlier", so G grows bright blobs.
+        A generated pixel of the IF model can spike no earlier than G's latency (one
+        step per G layer), a real pixel of intensity 255 spikes at step 0: without the
+        delay D tells real from fake by the clock alone (fakes are uniformly late), and
+        G's error says "every pixel earlier", so G grows bright blobs. (The ramp model's
+        pixels can fire at their window's opening: no delay.)
         """
         t = encode_images(images, self.d_params.t_max)
         return np.minimum(t + self.real_delay, self.d_params.t_max).astype(np.int32)
 
-    @staticmethod
-    def sizes(cfg: GanConfig) -> Dict[str, List[int]]:
-        extra = N_CLASSES * cfg.class_inputs
-        aux = bool(extra) and cfg.condition == "auxiliary"
-        return {"g": [cfg.generator.noise_dim + extra, *cfg.generator.hidden, N_PIXELS],
-                "d": [N_PIXELS + (0 if aux else extra), *cfg.discriminator.hidden,
-                      N_VERDICT + (N_CLASSES if aux else 0)]}
+    def g_trace(self, z: np.ndarray, labels: Optional[np.ndarray] = None):
+        """G's forward pass on noise times ``z`` (a :class:`backprop.Trace` or :class:`exact.Trace`)."""
+        if self.ramp:
+            return exact.forward_trace(self.g, ramp.earliness(z, self.g_params.t_max), self.g_params.t_max)
+        return backprop.forward_trace(self.g, z, self.g_params, bank=self.bank(labels))
 
-    def generate_times(self, rng: np.random.Generator, n: int,
-                       labels: Optional[np.ndarray] = None) -> backprop.Trace:
-        """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if conditional,
+    def d_trace(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None):
+        """D's forward pass on images (n, 784) given as spike times (of classes ``labels`` if per class)."""
+        if self.ramp:
+            return exact.forward_trace(self.d, ramp.earliness(image_times, self.d_params.t_max),
+                                       self.d_params.t_max)
+        return backprop.forward_trace(self.d, image_times, self.d_params, bank=self.bank(labels))
+
+    def g_times(self, z: np.ndarray, labels: Optional[np.ndarray] = None) -> List[np.ndarray]:
+        """Spike times of G's layers (hidden..., output) for noise times ``z`` (each relative to
+        its layer's window for the ramp model), without what training keeps."""
+        if self.ramp:
+            return self.g_trace(z).times
+        return kernel.forward(self.g, z, self.g_params, bank=self.bank(labels))
+
+    def d_times(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> List[np.ndarray]:
+        """Spike times of D's layers (hidden..., output (n, 2): real, fake) on images (n, 784)."""
+        if self.ramp:
+            return self.d_trace(image_times).times
+        return kernel.forward(self.d, image_times, self.d_params, bank=self.bank(labels))
+
+    def decision_offset(self) -> int:
+        """Steps from D's input window to its output window (ramp model: one window per
+        hidden layer; 0 for the IF model, whose layers share one window)."""
+        return ramp.window_start(len(self.d) - 1, self.d_params.t_max) if self.ramp else 0
+
+    def generate_times(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None):
+        """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if per class,
         default :meth:`default_labels`)."""
         if self.conditional and labels is None:
             labels = self.default_labels(n)
-        return backprop.forward_trace(self.g, self.g_input(rng, n, labels), self.g_params,
-                                      bank=self.bank(labels))
-
-    def d_trace(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> backprop.Trace:
-        """Forward pass of D on images (n, 784) of classes ``labels`` (needed if conditional)."""
-        return backprop.forward_trace(self.d, self.d_input(image_times, labels), self.d_params,
-                                      bank=self.bank(labels))
+        return self.g_trace(self.g_input(rng, n), labels)
 
     def generate(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None,
                  batch: int = 500):
         """``n`` samples: images (n, 28, 28) float32 in [0, 1] and G's output times (n, 784).
 
-        A conditional GAN makes the classes ``labels`` (default :meth:`default_labels`).
+        A per-class GAN makes the classes ``labels`` (default :meth:`default_labels`).
         """
         if self.conditional and labels is None:
             labels = self.default_labels(n)
@@ -255,71 +265,24 @@ class Gan:
         return decode_times(times, self.g_params.t_max).reshape(-1, 28, 28), times
 
 
-def d_verdict(t_out: np.ndarray) -> np.ndarray:
-    """D's real (0) and fake (1) output times, (n, 2), from all its output times (n, 2 [+ 10])."""
-    return t_out[:, :N_VERDICT]
-
-
-def d_classes(t_out: np.ndarray) -> np.ndarray:
-    """An auxiliary-classifier D's class output times, (n, 10), from all its output times (n, 12)."""
-    return t_out[:, N_VERDICT:]
-
-
-def d_class_accuracy(t_out: np.ndarray, labels: np.ndarray, t_max: int) -> float:
-    """How often the first of an auxiliary-classifier D's class outputs is ``labels`` (no spike = wrong)."""
-    return float(np.mean(decide(d_classes(t_out), t_max)[0] == np.asarray(labels)))
-
-
-def _d_loss(gan: Gan, cfg: GanConfig, trace: backprop.Trace, labels: np.ndarray, kind: str = "",
-            classes: Optional[np.ndarray] = None, class_rows: Optional[np.ndarray] = None,
-            real_error: str = "ttfs") -> np.ndarray:
-    """D's output error ``(T - t) / t_max``, (n, 2 [+ 10]).
+def _d_loss(gan: Gan, cfg: GanConfig, trace, labels: np.ndarray, kind: str = "") -> np.ndarray:
+    """D's output error ``(T - t) / t_max`` under the TTFS loss ``kind`` (default ``loss.kind``), (n, 2).
 
     Parameters
     ----------
-    labels : int array (n,), REAL or FAKE, the target of the verdict outputs
-    kind : loss of the verdict outputs (default ``loss.kind``)
-    classes : int array (n,), the target class of an auxiliary-classifier D's class
-        outputs (baseline TTFS loss, weight ``train.class_weight``)
-    class_rows : bool array (n,), the samples whose class error counts (default all)
-    real_error : "ttfs", or "clip" (each verdict error clipped to ``+-gamma / t_max``; see module docstring)
+    labels : int array (n,), REAL or FAKE, the target of each sample
     """
     p = gan.d_params
-    t = d_verdict(trace.output)
+    t = trace.output
+    floor = (np.zeros(len(t), np.float32) if gan.ramp  # a ramp neuron can fire at its window's opening
+             else earliest_output_time(trace.layer_input(-1), p.t_max, p.latency))
     T = targets(kind or cfg.loss.kind, t, labels, p.t_max, cfg.loss.gamma, cfg.loss.alpha,
-                cfg.loss.variant, earliest_output_time(trace.layer_input(-1), p.t_max, p.latency))
-    e = output_error(T, t, p.t_max)
-    if real_error == "clip":
-        np.clip(e, -cfg.loss.gamma / p.t_max, cfg.loss.gamma / p.t_max, out=e)
-    if not gan.auxiliary:
-        return e
-    tc = d_classes(trace.output)
-    ec = output_error(ttfs_targets(tc, classes, p.t_max, cfg.loss.gamma), tc, p.t_max)
-    ec *= np.float32(cfg.train.class_weight)
-    if class_rows is not None:
-        ec[~np.asarray(class_rows)] = 0.0
-    return np.concatenate([e, ec], axis=1)
-
-
-def _blur_pixels(e_pix: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian low-pass (``sigma`` pixels) of per-sample pixel errors (n, 784) in image space."""
-    from scipy.ndimage import gaussian_filter
-
-    img = gaussian_filter(e_pix.reshape(-1, 28, 28), (0, sigma, sigma), mode="constant")
-    return img.reshape(e_pix.shape).astype(e_pix.dtype, copy=False)
-
-
-def _group_mean(x: np.ndarray, group: Optional[np.ndarray]) -> np.ndarray:
-    """Each row's group mean of ``x`` (n, m) (the batch mean if ``group`` is None), shape (n, m)."""
-    if group is None:
-        return x.mean(axis=0, keepdims=True)
-    sums = np.zeros((int(group.max()) + 1, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, group, x)
-    return (sums / np.bincount(group)[:, None].clip(min=1))[group].astype(x.dtype)
+                cfg.loss.variant, floor)
+    return output_error(T, t, p.t_max)
 
 
 def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remedy: bool) -> np.ndarray:
-    """Normalised error of D's input spike times (= G's output times), D frozen.
+    """Normalised error of D's input spike times (= G's output times), D frozen (IF model).
 
     :func:`training.backprop.backward` without weight gradients. With ``remedy`` the
     silent-input rule (error as if the silent neuron had spiked at step 0) applies at
@@ -327,9 +290,143 @@ def _error_through_d(gan: Gan, d_trace: backprop.Trace, e_out: np.ndarray, remed
     silent on a dark generated image, the plain rule gives G no error at all
     (only neurons that fired carry one) and G stays dark for good.
     """
-    e_in = backprop.backward(gan.d, d_trace, e_out, gan.d_params, input_error=True,
+    return backprop.backward(gan.d, d_trace, e_out, gan.d_params, input_error=True,
                              silent_inputs_full_error=remedy, weight_grads=False)[1]
-    return e_in[:, :N_PIXELS]  # a conditional D's class inputs are data, not G's output
+
+
+def error_cosine(e: np.ndarray) -> float:
+    """Mean pairwise cosine similarity of per-sample errors ``e`` (n, m), over pairs i != j.
+
+    Applied to G's pixel error through D: near 1 means D tells every fake the same
+    thing (the collapse diagnosis), near 0 that each fake gets its own error. Rows
+    that are all zero are left out; nan if fewer than two remain.
+    """
+    e = np.asarray(e, np.float64)
+    norm = np.linalg.norm(e, axis=1)
+    u = e[norm > 0] / norm[norm > 0, None]
+    n = len(u)
+    if n < 2:
+        return float("nan")
+    s = u.sum(axis=0)
+    return float((s @ s - n) / (n * (n - 1)))
+
+
+def _d_metrics(gan: Gan, trace, e: np.ndarray, B: int) -> Dict[str, float]:
+    """D's loss, accuracies, decision time and spikes on a batch of B real then B fake images."""
+    dp = gan.d_params
+    verdict, t_dec = decide(trace.output, dp.t_max)
+    return {"d_loss": loss_value(e),
+            "d_acc_real": float(np.mean(verdict[:B] == REAL)),
+            "d_acc_fake": float(np.mean(verdict[B:] == FAKE)),
+            "decision_time_ms": float(np.mean(t_dec) * dp.dt_ms),
+            "d_spikes": float(sum((t < dp.t_max).sum() for t in trace.times) / (2 * B))}
+
+
+def _g_metrics(gan: Gan, g_trace, d_trace, e: np.ndarray) -> Dict[str, float]:
+    """G's loss, how often it fools D, its spikes, pixels on and last spike on a batch."""
+    gp, dp = gan.g_params, gan.d_params
+    out = g_trace.output
+    fired = out < gp.t_max
+    B = len(out)
+    return {"g_loss": loss_value(e),
+            "g_fools_d": float(np.mean(decide(d_trace.output, dp.t_max)[0] == REAL)),
+            "g_spikes": float(sum((t < gp.t_max).sum() for t in g_trace.times) / B),
+            "g_pixels_on": float(fired.mean()),
+            "g_last_spike_ms": float(np.mean(np.where(fired, out, 0).max(axis=1)) * gp.dt_ms)}
+
+
+def _ramp_output_grad(gan: Gan, cfg: GanConfig, trace: exact.Trace, labels: np.ndarray, loss: str,
+                      kind: str = "") -> tuple:
+    """``dL/da`` of the ramp D's two output neurons (mean over the batch) and the TTFS error.
+
+    ``loss`` "ttfs": the TTFS loss ``kind`` on the output spike times, read straight
+    through the window's clip: ``dL/da = e = (T - t) / t_max`` (S4NN's output error, the
+    gradient of ``t_max / 2 * sum e^2`` with ``dt/da = -1``); "softmax": cross-entropy of
+    a softmax over the output earliness ``a / temperature`` (the earliest spike is the most
+    probable verdict); "both": their sum.
+    """
+    n = len(labels)
+    e = _d_loss(gan, cfg, trace, labels, kind)
+    g = np.zeros_like(e)
+    if loss in ("ttfs", "both"):
+        g += e
+    if loss in ("softmax", "both"):
+        g += softmax_error(trace.pre[-1], labels, cfg.ramp.temperature)
+    return g / np.float32(n), e
+
+
+def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scale: float = 1.0,
+           labels: Optional[np.ndarray] = None,
+           dead_d: Optional[backprop.DeadNeuronMonitor] = None) -> Dict[str, float]:
+    """One update of D on ``B`` real and ``B`` fake images given as spike times (B, 784).
+
+    IF model: S4NN's rule on the TTFS loss ``loss.kind`` (plain SGD, per-layer lr);
+    ramp model: the exact gradient of ``ramp.d_loss``, Adam. ``labels``: the classes of a
+    per-class GAN (each image goes to its class's D). Returns D's metrics on the batch.
+    """
+    B = len(real)
+    trace = gan.d_trace(np.concatenate([real, fake]), None if labels is None else np.r_[labels, labels])
+    target = np.r_[np.full(B, REAL), np.full(B, FAKE)]
+    if gan.ramp:
+        rc = cfg.ramp
+        g_out, e = _ramp_output_grad(gan, cfg, trace, target, rc.d_loss)
+        grads, _ = exact.backward(gan.d, trace, g_out, gate_output=False)
+        gan.opt["d"].step(exact.parameters(gan.d), exact.flat_grads(grads), lr_scale * rc.lr_d,
+                          beta1=rc.beta1, beta2=rc.beta2)
+    else:
+        e = _d_loss(gan, cfg, trace, target)
+        grads, _ = backprop.backward(gan.d, trace, e, gan.d_params)
+        backprop.sgd_step(gan.d, grads, [lr_scale * eta for eta in cfg.discriminator.lr], cfg.train.l2)
+        if dead_d is not None:
+            dead_d.update(trace, gan.d_params.t_max)
+    return _d_metrics(gan, trace, e, B)
+
+
+def pixel_error(gan: Gan, cfg: GanConfig, fake: np.ndarray, labels: Optional[np.ndarray] = None):
+    """The error D (frozen) sends to the pixels of generated images (B, 784), target *real*.
+
+    Returns ``(d_trace, e, err)``: D's trace, D's TTFS output error (for the metrics) and
+    the pixel error in G's own convention: IF model, the per-sample normalised desired
+    shift of the pixel spike times (S4NN); ramp model, ``dL/dx`` of the pixel earliness.
+    Both point the same way as ``dL/d(intensity)``; :func:`intensity_gradient` converts.
+    G's target is always the baseline relative TTFS one (see module docstring).
+    """
+    d_trace = gan.d_trace(fake, labels)
+    target = np.full(len(fake), REAL)
+    if gan.ramp:
+        g_out, e = _ramp_output_grad(gan, cfg, d_trace, target, cfg.ramp.g_loss, kind="ttfs")
+        _, err = exact.backward(gan.d, d_trace, g_out, gate_output=False, input_grad=True, weight_grads=False)
+    else:
+        e = _d_loss(gan, cfg, d_trace, target, kind="ttfs")
+        err = _error_through_d(gan, d_trace, e, cfg.train.silent_pixel_remedy)
+    return d_trace, e, err
+
+
+def intensity_gradient(gan: Gan, err: np.ndarray) -> np.ndarray:
+    """G's pixel error (:func:`pixel_error`) as ``dL/d(intensity)`` of the pixels in [0, 1]
+    (IF: up to a positive factor per sample)."""
+    return err * np.float32(gan.g_params.t_max) if gan.ramp else err
+
+
+def pixel_error_from_intensity(gan: Gan, grad01: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`intensity_gradient`: G's pixel error from ``dL/d(intensity)``."""
+    return (grad01 / np.float32(gan.g_params.t_max) if gan.ramp else grad01).astype(np.float32)
+
+
+def g_update(gan: Gan, cfg: GanConfig, g_trace, err: np.ndarray, lr_scale: float = 1.0,
+             dead_g: Optional[backprop.DeadNeuronMonitor] = None) -> None:
+    """Update G from its pixel error ``err`` (:func:`pixel_error`'s convention) on trace ``g_trace``."""
+    if gan.ramp:
+        rc = cfg.ramp
+        leaks = [0.0] * (len(gan.g) - 1) + [rc.pixel_leak]
+        grads, _ = exact.backward(gan.g, g_trace, err, leaks=leaks)
+        gan.opt["g"].step(exact.parameters(gan.g), exact.flat_grads(grads), lr_scale * rc.lr_g,
+                          beta1=rc.beta1, beta2=rc.beta2)
+        return
+    grads, _ = backprop.backward(gan.g, g_trace, err, gan.g_params)
+    backprop.sgd_step(gan.g, grads, [lr_scale * eta for eta in cfg.generator.lr], cfg.train.l2)
+    if dead_g is not None:
+        dead_g.update(g_trace, gan.g_params.t_max)
 
 
 def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.random.Generator,
@@ -340,66 +437,27 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     Parameters
     ----------
     real_batches : list of int arrays (batch, 784), TTFS-encoded real images
-    real_labels : list of int arrays (batch,), their classes (needed by a conditional
-        GAN: D sees each real image with its class, and each D-step fake is made for
-        the class of a real image of the same batch)
+    real_labels : list of int arrays (batch,), their classes (needed per class: each
+        D-step fake is made for the class of a real image of the same batch)
     lr_scale : float, multiplies every learning rate (``train.lr_decay ** epoch``)
 
     Returns
     -------
     metrics : dict of floats (losses, D accuracy on real / fake, decision time in
-        ms, spikes per sample of G and D)
+        ms, spikes per sample of G and D, ``g_error_cosine``)
     """
-    tr = cfg.train
-    dp, gp = gan.d_params, gan.g_params
+    if gan.per_class and real_labels is None:
+        raise ValueError("a per-class GAN step needs the real images' labels")
     m: Dict[str, float] = {}
-    if gan.conditional and real_labels is None:
-        raise ValueError("a conditional GAN step needs the real images' labels")
     for j, real in enumerate(real_batches):
-        B = len(real)
-        y = real_labels[j] if gan.conditional else None
-        fake = gan.generate_times(rng, B, y).output
-        trace = gan.d_trace(np.concatenate([real, fake]), None if y is None else np.r_[y, y])
-        labels = np.r_[np.full(B, REAL), np.full(B, FAKE)]
-        # an auxiliary-classifier D learns the class of the real images only
-        e = _d_loss(gan, cfg, trace, labels, classes=None if y is None else np.r_[y, y],
-                    class_rows=np.arange(2 * B) < B)
-        grads, _ = backprop.backward(gan.d, trace, e, dp)
-        backprop.sgd_step(gan.d, grads, [lr_scale * eta for eta in cfg.discriminator.lr], tr.l2)
-        dead_d.update(trace, dp.t_max)
-        verdict, t_dec = decide(d_verdict(trace.output), dp.t_max)
-        if gan.auxiliary:
-            m["d_class_acc_real"] = d_class_accuracy(trace.output[:B], y, dp.t_max)
-        m["d_loss"] = loss_value(e)
-        m["d_acc_real"] = float(np.mean(verdict[:B] == REAL))
-        m["d_acc_fake"] = float(np.mean(verdict[B:] == FAKE))
-        m["decision_time_ms"] = float(np.mean(t_dec) * dp.dt_ms)
-        m["d_spikes"] = float(sum((t < dp.t_max).sum() for t in trace.times) / (2 * B))
-    # G step, through the frozen D
-    B = len(real_batches[-1])
-    if gan.per_class:  # every class's G gets as many samples as its D saw
-        y = np.asarray(real_labels[-1])
-    else:
-        y = rng.integers(0, N_CLASSES, B) if gan.conditional else None
-    g_trace = gan.generate_times(rng, B, y)
-    d_trace = gan.d_trace(g_trace.output, y)
-    # G's target is always the baseline relative TTFS one (see module docstring)
-    e = _d_loss(gan, cfg, d_trace, np.full(B, REAL), kind="ttfs", classes=y, real_error=tr.g_real_error)
-    e_pix = _error_through_d(gan, d_trace, e, tr.silent_pixel_remedy)
-    if tr.g_error_blur > 0:
-        e_pix = _blur_pixels(e_pix, tr.g_error_blur)
-    if tr.g_error_centre > 0:
-        e_pix = e_pix - np.float32(tr.g_error_centre) * _group_mean(e_pix, g_trace.bank)
-    g_grads, _ = backprop.backward(gan.g, g_trace, e_pix, gp)
-    backprop.sgd_step(gan.g, g_grads, [lr_scale * eta for eta in cfg.generator.lr], tr.l2)
-    dead_g.update(g_trace, gp.t_max)
-    out = g_trace.output
-    fired = out < gp.t_max
-    m["g_loss"] = loss_value(e)
-    m["g_fools_d"] = float(np.mean(decide(d_verdict(d_trace.output), dp.t_max)[0] == REAL))
-    if gan.auxiliary:  # does D see the class G was asked for?
-        m["d_class_acc_fake"] = d_class_accuracy(d_trace.output, y, dp.t_max)
-    m["g_spikes"] = float(sum((t < gp.t_max).sum() for t in g_trace.times) / B)
-    m["g_pixels_on"] = float(fired.mean())
-    m["g_last_spike_ms"] = float(np.mean(np.where(fired, out, 0).max(axis=1)) * gp.dt_ms)
+        y = real_labels[j] if gan.per_class else None
+        fake = gan.generate_times(rng, len(real), y).output
+        m.update(d_step(gan, cfg, real, fake, lr_scale, y, dead_d))
+    # G step, through the frozen D; every class's G gets as many samples as its D saw
+    y = np.asarray(real_labels[-1]) if gan.per_class else None
+    g_trace = gan.generate_times(rng, len(real_batches[-1]), y)
+    d_trace, e, err = pixel_error(gan, cfg, g_trace.output, y)
+    g_update(gan, cfg, g_trace, err, lr_scale, dead_g)
+    m.update(_g_metrics(gan, g_trace, d_trace, e))
+    m["g_error_cosine"] = error_cosine(err)
     return m

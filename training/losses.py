@@ -132,3 +132,22 @@ def output_error(T: np.ndarray, t: np.ndarray, t_max: int) -> np.ndarray:
 def loss_value(e: np.ndarray) -> float:
     """Mean over the batch of ``0.5 * sum_k e_k ** 2``."""
     return float(0.5 * np.mean(np.sum(np.square(e, dtype=np.float64), axis=1)))
+
+
+def softmax_error(a: np.ndarray, labels: np.ndarray, temperature: float) -> np.ndarray:
+    """Gradient of the cross-entropy of ``softmax(a / temperature)`` with respect to ``a``.
+
+    ``a`` (n, k) is the continuous earliness of the output neurons' first spikes (in
+    steps; the ramp model's pre-activation), so the softmax makes the *earliest*
+    output the most probable class: the first-spike decision, made differentiable.
+
+    Returns
+    -------
+    float32 array (n, k): ``(softmax(a / temperature) - onehot(labels)) / temperature``
+    """
+    z = np.asarray(a, np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(p)), np.asarray(labels)] -= 1.0
+    return (p / temperature).astype(np.float32)

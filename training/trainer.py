@@ -107,7 +107,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     nets, meta = checkpoint.load(path)
     checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
     gan = Gan.init(cfg, np.random.default_rng(0))
-    gan.g, gan.d = [w.astype(np.float32) for w in nets["g"]], [w.astype(np.float32) for w in nets["d"]]
+    gan.load_state(nets, meta.get("adam_steps"))
     return gan, cfg, meta
 
 
@@ -142,7 +142,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     if resume and os.path.exists(ckpt_path):
         nets, meta = checkpoint.load(ckpt_path)
         checkpoint.check_shapes(nets, sizes, ckpt_path, _banks(cfg))
-        gan.g, gan.d = nets["g"], nets["d"]
+        gan.load_state(nets, meta.get("adam_steps"))
         rng.bit_generator.state = meta["rng_state"]
         start_epoch, step = meta["epoch"], meta["step"]
         if progress:
@@ -194,11 +194,12 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                     bar.set_postfix(d_real=f"{m['d_acc_real']:.2f}", d_fake=f"{m['d_acc_fake']:.2f}",
                                     t_dec=f"{m['decision_time_ms']:.0f}ms")
                 summary = _epoch_summary(epoch_metrics)
-                summary["revived_g"] = sum(dead_g.reinit(gan.g, ranges["g"], rng))
-                summary["revived_d"] = sum(dead_d.reinit(gan.d, ranges["d"], rng))
+                if not gan.ramp:  # S4NN's dead-neuron rule (the ramp model's G has the pixel leak)
+                    summary["revived_g"] = sum(dead_g.reinit(gan.g, ranges["g"], rng))
+                    summary["revived_d"] = sum(dead_d.reinit(gan.d, ranges["d"], rng))
                 summary["epoch_seconds"] = time.perf_counter() - t0
                 log.write(json.dumps({"kind": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
-            for name, ws in (("g", gan.g), ("d", gan.d)):
+            for name, ws in gan.state().items():
                 if not all(np.all(np.isfinite(w)) for w in ws):
                     raise RunError(f"training diverged: non-finite weights in {name} at epoch {epoch + 1}; "
                                    f"lower the learning rates (last checkpoint kept)")
@@ -206,11 +207,13 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                 images, _ = gan.generate(np.random.default_rng(grid_rng_seed), cfg.train.sample_grid)
                 plot_grid(images, os.path.join(out_dir, "samples", f"epoch_{epoch + 1:03d}.png"),
                           title=f"epoch {epoch + 1}, {cfg.loss.kind} loss"
-                          + (", one class per column" if gan.conditional else ""),
-                          ncols=10 if gan.conditional else 8)
+                          + (", one class per column" if gan.per_class else ""),
+                          ncols=10 if gan.per_class else 8)
             meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
                     "loss": cfg.loss.kind, "seed": cfg.seed}
-            checkpoint.save(ckpt_path, {"g": gan.g, "d": gan.d}, meta)
+            if gan.ramp:
+                meta["adam_steps"] = gan.adam_steps()
+            checkpoint.save(ckpt_path, gan.state(), meta)
             atomic_json(os.path.join(out_dir, "checkpoint.json"), meta)
             if progress:
                 print(f"epoch {epoch + 1}/{cfg.train.epochs}: D acc real {summary['d_acc_real']:.2f} "

@@ -1,0 +1,181 @@
+"""Where does the single pair's collapse come from? Two hybrid controls and the error cosine.
+
+Three pairs are trained on the same digits, seed and budget (epochs, batch size):
+
+``spiking``
+    The Spiking-GAN of the config (spiking G and spiking D, its learning rule).
+``spiking_g_ann_d``
+    The config's spiking G trained against a non-spiking D (the ANN GAN's D of
+    :mod:`analysis.ann_gan`: leaky-ReLU MLP, one logit, non-saturating loss, Adam 2e-4).
+    D's gradient on the pixel intensities is handed to G as its pixel error
+    (:func:`training.gan.pixel_error_from_intensity`).
+``ann_g_spiking_d``
+    A non-spiking G (the ANN GAN's G: leaky-ReLU MLP, sigmoid pixels, Adam 2e-4) trained
+    through the config's spiking D; its pixels are TTFS-encoded for D, and D's pixel error
+    (:func:`training.gan.pixel_error`) is its gradient on the intensities.
+
+No dead-neuron re-initialisation in any of them. If the spiking G collapses against an ANN D, G's rule is the culprit; if the ANN G
+collapses through the spiking D, D's error is. For each pair, every epoch records the
+mean pairwise cosine of G's pixel error across a batch (:func:`training.gan.error_cosine`:
+near 1 = D tells every fake the same thing); the end of training records the sample
+quality and the within-class diversity (:mod:`analysis.diversity`).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from analysis import ann_gan
+from analysis.evaluate import classifier_for
+from analysis.quality import evaluate_samples
+from models.coding import decode_times, encode_images, encode_values
+from training import backprop
+from training.config import GanConfig
+from training.data import load_dataset
+from training.exact import Adam
+from training.gan import (Gan, d_step, error_cosine, g_update, gan_step, intensity_gradient,
+                          pixel_error, pixel_error_from_intensity)
+from training.runinfo import atomic_json
+
+CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d")
+#: The ANN half's optimiser (the ANN GAN's: DCGAN's Adam).
+ANN_LR, ANN_BETA1, ANN_BETA2 = 2e-4, 0.5, 0.999
+
+
+class _AnnHalf:
+    """A non-spiking G or D: an MLP of :mod:`analysis.ann_gan` with its own Adam."""
+
+    def __init__(self, rng: np.random.Generator, sizes: Sequence[int]):
+        self.w, self.b = ann_gan.init_mlp(rng, sizes)
+        self.opt = Adam.like(self.w + self.b)
+
+    def forward(self, x: np.ndarray):
+        return ann_gan.mlp_forward(self.w, self.b, x)
+
+    def update(self, inputs, delta: np.ndarray, need_input_grad: bool = False):
+        gws, gbs, dx = ann_gan.mlp_backward(self.w, inputs, delta, need_input_grad)
+        self.opt.step(self.w + self.b, gws + gbs, ANN_LR, ANN_BETA1, ANN_BETA2)
+        return dx
+
+    def input_grad(self, inputs, delta: np.ndarray) -> np.ndarray:
+        return ann_gan.mlp_backward(self.w, inputs, delta, need_input_grad=True)[2]
+
+
+def _ann_d_step(d: _AnnHalf, real01: np.ndarray, fake01: np.ndarray) -> None:
+    """Non-saturating D update: real -> 1, fake -> 0."""
+    m = len(real01)
+    logit, inputs = d.forward(np.concatenate([real01, fake01]))
+    lr_, lf_ = logit[:m, 0], logit[m:, 0]
+    d.update(inputs, (np.concatenate([-ann_gan.sigmoid(-lr_), ann_gan.sigmoid(lf_)]) / np.float32(m))[:, None])
+
+
+def _ann_d_pixel_grad(d: _AnnHalf, fake01: np.ndarray) -> np.ndarray:
+    """``dL_G/d(intensity)`` of the fakes under the non-saturating G loss, mean over the batch."""
+    logit, inputs = d.forward(fake01)
+    return d.input_grad(inputs, (-ann_gan.sigmoid(-logit[:, 0]) / np.float32(len(fake01)))[:, None])
+
+
+def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Dict[str, Any]:
+    """Train one pair of :data:`CONTROLS`; returns its per-epoch error cosine and final samples.
+
+    Returns
+    -------
+    dict with ``error_cosine`` (list, one mean per epoch) and ``images`` (float32 (1000, 28, 28))
+    """
+    if kind not in CONTROLS:
+        raise ValueError(f"unknown control {kind!r}; choose one of {', '.join(CONTROLS)}")
+    rng = np.random.default_rng(cfg.seed)
+    gan = Gan.init(cfg, rng)
+    T = gan.g_params.t_max
+    # the IF model's real images are delayed by G's latency (Gan.encode_real); an ANN G has none
+    real_t = encode_images(data.train_images, T) if kind == "ann_g_spiking_d" else gan.encode_real(data.train_images)
+    real01 = (data.train_images / 255.0).reshape(len(real_t), -1).astype(np.float32)
+    B = cfg.train.batch_size
+    sizes = Gan.sizes(cfg)
+    ann_d = _AnnHalf(rng, sizes["d"][:-1] + [1]) if kind == "spiking_g_ann_d" else None
+    ann_g = _AnnHalf(rng, sizes["g"]) if kind == "ann_g_spiking_d" else None
+    dead = [backprop.DeadNeuronMonitor(sizes[n], 0.0) for n in ("g", "d")]
+    cosines: List[float] = []
+    epochs = range(cfg.train.epochs)
+    if progress:
+        from tqdm import tqdm
+        epochs = tqdm(epochs, desc=kind, unit="epoch")
+    for _ in epochs:
+        order = rng.permutation(len(real_t))
+        cos = []
+        for s in range(0, len(order) - B + 1, B):
+            idx = order[s:s + B]
+            if kind == "spiking":
+                cos.append(gan_step(gan, cfg, [real_t[idx]], rng, *dead)["g_error_cosine"])
+            elif kind == "spiking_g_ann_d":
+                _ann_d_step(ann_d, real01[idx], decode_times(gan.generate_times(rng, B).output, T))
+                g_trace = gan.generate_times(rng, B)
+                grad01 = _ann_d_pixel_grad(ann_d, decode_times(g_trace.output, T))
+                g_update(gan, cfg, g_trace, pixel_error_from_intensity(gan, grad01))
+                cos.append(error_cosine(grad01))
+            else:
+                z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
+                fake01 = ann_gan.sigmoid(ann_g.forward(z)[0])
+                d_step(gan, cfg, real_t[idx], encode_values(fake01, T))
+                z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
+                logit, inputs = ann_g.forward(z)
+                fake01 = ann_gan.sigmoid(logit)
+                _, _, err = pixel_error(gan, cfg, encode_values(fake01, T))
+                grad01 = intensity_gradient(gan, err) / np.float32(B)
+                ann_g.update(inputs, grad01 * fake01 * (1.0 - fake01))
+                cos.append(error_cosine(grad01))
+        cosines.append(float(np.nanmean(cos)))
+    eval_rng = np.random.default_rng([cfg.seed, 99])
+    if kind == "ann_g_spiking_d":
+        z = ann_gan.centre_noise(eval_rng.random((1000, cfg.generator.noise_dim), dtype=np.float32))
+        images = ann_gan.sigmoid(ann_g.forward(z)[0]).reshape(-1, 28, 28)
+    else:
+        images = gan.generate(eval_rng, 1000)[0]
+    return {"error_cosine": cosines, "images": images}
+
+
+def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
+                 progress: bool = True, classifier_cache: Optional[str] = None) -> Dict[str, Any]:
+    """Train every control of ``kinds`` and write ``controls.json``, ``controls.png`` and one
+    sample grid per control into ``out_dir``; returns the results (without the images)."""
+    from analysis.plots import plot_controls, plot_grid
+
+    os.makedirs(out_dir, exist_ok=True)
+    data = load_dataset(cfg.data)
+    clf = classifier_for(data, classifier_cache or out_dir)
+    results: Dict[str, Any] = {}
+    for kind in kinds:
+        res = train_control(kind, cfg, data, progress)
+        quality = evaluate_samples(res["images"], clf, data.test_images / 255.0)
+        results[kind] = {"error_cosine": res["error_cosine"], **quality}
+        plot_grid(res["images"][:64], os.path.join(out_dir, f"{kind}.png"),
+                  title=f"{kind}: classifier-FID {quality['classifier_fid']:.0f}, "
+                        f"diversity {quality['within_class_diversity']:.2f}")
+    summary = {"model": cfg.neuron.model, "epochs": cfg.train.epochs, "seed": cfg.seed, "controls": results}
+    atomic_json(os.path.join(out_dir, "controls.json"), summary)
+    plot_controls(results, os.path.join(out_dir, "controls.png"),
+                  title=f"{cfg.neuron.model} model, {cfg.train.epochs} epochs, seed {cfg.seed}")
+    return summary
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:  # pragma: no cover - thin wrapper
+    import argparse
+
+    from training import config as config_mod
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", required=True, help="GAN config (the spiking half of every control)")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--epochs", type=int, help="override train.epochs")
+    args = ap.parse_args(argv)
+    over = {"train.epochs": args.epochs} if args.epochs else {}
+    summary = run_controls(config_mod.load(args.config, GanConfig, over), args.out)
+    print(json.dumps({k: {m: v[m] for m in ("classifier_fid", "class_coverage", "within_class_diversity")}
+                      for k, v in summary["controls"].items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

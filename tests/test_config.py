@@ -1,0 +1,79 @@
+"""Typed configs: validation, parent defaults, and the defaults ARE the shipped recipes."""
+import os
+
+import pytest
+
+from spiking_gan.cli import main
+from training import config as cm
+from training.config import ClassifierConfig, ConfigError, GanConfig
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TINY = os.path.join(HERE, "data", "tiny_gan.toml")
+ROOT = os.path.dirname(HERE)
+
+
+def tiny(**over):
+    return cm.load(TINY, GanConfig, over)
+
+
+# ------------------------------------------------------------------ config
+@pytest.mark.parametrize("text,msg", [
+    ("[generator]\nhiden = [4]\n", "unknown config key generator.hiden"),
+    ("[loss]\nkind = 'mse'\n", "loss.kind"),
+    ("[train]\nepochs = 'many'\n", "train.epochs: expected an integer"),
+    ("[train]\nbatch_size = 0\n", "train.batch_size: 0 is below the minimum 1"),
+    ("[neuron]\nt_max = 2.5\n", "neuron.t_max: expected an integer"),
+    ("[generator]\nhidden = [8, 8]\n", "generator.thresholds: needs 3 values"),
+    ("[loss]\ngamma = nan\n", "loss.gamma: NaN"),
+    ("seed = -1\n", "seed: -1 is below"),
+    ("[train\n", "not valid TOML"),
+    ("[train]\naverage_from = 3\n", "unknown config key train.average_from"),  # classifier only
+    ("per_class = true\n[neuron]\nmodel = 'ramp'\n", "per_class: one G/D pair per class exists for the IF"),
+    ("per_class = true\n[neuron]\nmodel = 'if'\n[data]\nclasses = [3]\n", "per_class: .* leave data.classes empty"),
+    ("per_class = 1\n", "per_class: expected"),
+])
+def test_bad_config_names_the_key(tmp_path, text, msg):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=msg.replace("[", r"\[")):
+        cm.load(str(p), GanConfig)
+
+
+def test_config_roundtrip_and_shipped_configs(tmp_path):
+    cfg = tiny()
+    p = tmp_path / "c.toml"
+    p.write_text(cm.to_toml(cfg))
+    assert cm.load(str(p), GanConfig) == cfg
+    for name in ("s4nn_per_class.toml", "s4nn_single.toml", "quick_digit.toml", "mnist.toml"):
+        assert cm.load(os.path.join(ROOT, "configs", name), GanConfig).neuron.model == "if"
+
+
+def test_cli_config_error_is_one_line(tmp_path, capsys):
+    p = tmp_path / "c.toml"
+    p.write_text("[train]\nepocs = 3\n")
+    assert main(["train", "--config", str(p), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config key train.epocs" in err and err.count("\n") == 1
+
+
+def test_defaults_are_the_shipped_recipes():
+    """`train` / `classify` without --config run exactly configs/quick_single.toml / classify.toml."""
+    for name, cls in (("quick_single.toml", GanConfig), ("classify.toml", ClassifierConfig)):
+        shipped = cm.load(os.path.join(ROOT, "configs", name), cls)
+        diff = cm.config_diff(cm.to_dict(shipped), cm.to_dict(cls()))
+        assert not diff, f"configs/{name} and the {cls.__name__} defaults differ in {diff}"
+    assert GanConfig().neuron.model == "ramp" and ClassifierConfig().neuron.model == "if"
+
+
+def test_a_section_defaults_to_its_parents_default(tmp_path):
+    """A key left out of a section takes the value of the parent config's default section."""
+    p = tmp_path / "c.toml"
+    p.write_text("[neuron]\nt_max = 32\n[train]\nepochs = 3\n")
+    cfg = cm.load(str(p), GanConfig)
+    assert (cfg.neuron.t_max, cfg.neuron.model, cfg.train.epochs) == (32, "ramp", 3)
+    assert cfg.generator.hidden == GanConfig().generator.hidden == [512]
+    p.write_text("[train]\nepochs = 3\n")
+    c = cm.load(str(p), ClassifierConfig)
+    assert (c.train.epochs, c.train.batch_size, c.train.average_from) == (3, 10, 15)
+    with pytest.raises(ConfigError, match="classifier is the S4NN network"):
+        cm.from_dict(ClassifierConfig, {"neuron": {"model": "ramp"}})

@@ -1,0 +1,96 @@
+"""Exact spike-time gradients of the windowed ramp neuron (training/exact.py)."""
+import numpy as np
+import pytest
+
+from models import ramp
+from training import exact
+
+
+def continuous_forward(layers, x_in, T):
+    """The ramp network without the clock's quantisation: x = clip(a, 0, T) (a reference)."""
+    xs, pre, x = [], [], np.asarray(x_in, np.float64)
+    for layer in layers:
+        a = layer.b.astype(np.float64) + (x - layer.centre) @ layer.w.astype(np.float64)
+        x = np.clip(a, 0, T)
+        xs.append(x)
+        pre.append(a)
+    return exact.Trace(np.asarray(x_in, np.float64), xs, pre, T)
+
+
+def small_net(rng, sizes=(7, 6, 3), T=32):
+    layers = [exact.init_layer(rng, a, b, T / 2 if k == 0 else 0.0)
+              for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))]
+    for layer in layers:  # float64 for the finite differences, biases that open most gates
+        layer.w = layer.w.astype(np.float64)
+        layer.b = rng.uniform(5, 20, layer.b.shape)
+    return layers
+
+
+def test_gradients_match_finite_differences(rng):
+    """dL/dW, dL/db and dL/dx_in of L = sum(c * x_out) against central differences."""
+    T = 32
+    layers = small_net(rng, T=T)
+    x_in = rng.uniform(0, T, (5, 7))
+    c = rng.normal(size=(5, 3))
+
+    def loss(ls, x):
+        return float((c * continuous_forward(ls, x, T).xs[-1]).sum())
+
+    tr = continuous_forward(layers, x_in, T)
+    grads, g_in = exact.backward(layers, tr, c, input_grad=True)
+    h = 1e-6
+    for k, layer in enumerate(layers):
+        for arr, g in ((layer.w, grads[k][0]), (layer.b, grads[k][1])):
+            for idx in list(np.ndindex(arr.shape))[::3]:
+                old = arr[idx]
+                arr[idx] = old + h
+                up = loss(layers, x_in)
+                arr[idx] = old - h
+                down = loss(layers, x_in)
+                arr[idx] = old
+                assert g[idx] == pytest.approx((up - down) / (2 * h), abs=1e-5)
+    for idx in list(np.ndindex(x_in.shape))[::2]:
+        x = x_in.copy()
+        x[idx] += h
+        up = loss(layers, x)
+        x[idx] -= 2 * h
+        down = loss(layers, x)
+        assert g_in[idx] == pytest.approx((up - down) / (2 * h), abs=1e-5)
+    # the gate is per sample: some neuron is open for one sample and closed for another
+    open_ = (tr.pre[0] > 0) & (tr.pre[0] < T)
+    assert (open_.any(axis=0) & ~open_.all(axis=0)).any()
+
+
+def test_leak_passes_a_fraction_through_closed_gates(rng):
+    T = 16
+    layer = exact.Layer(np.array([[1.0, -1.0]], np.float32), np.array([0.0, 0.0], np.float32))
+    tr = exact.forward_trace([layer], np.array([[4], [20]]), T)   # a = (4, -4) and (20, -20)
+    g = np.ones((2, 2), np.float32)
+    np.testing.assert_array_equal(exact.backward([layer], tr, g)[0][0][1], [1.0, 0.0])   # db: only a = 4 open
+    grads, _ = exact.backward([layer], tr, g, leaks=[0.25])
+    np.testing.assert_allclose(grads[0][1], [1.25, 0.5])
+
+
+def test_training_forward_is_the_simulated_network(rng):
+    """The float32 training pass and the float64 simulator on the layers' thresholds give the
+    same spike times (so a trained network is what Brian2 simulates)."""
+    from models.coding import sample_noise_times
+    T = 64
+    layers = [exact.init_layer(rng, 100, 64, T / 2), exact.init_layer(rng, 64, 30, 0.0)]
+    z = sample_noise_times(rng, 200, 100, T)
+    got = exact.forward_trace(layers, ramp.earliness(z, T), T).times
+    ref = ramp.forward([l.w for l in layers], [l.thresholds(T) for l in layers], z, T)
+    for a, b in zip(got, ref):
+        assert np.mean(a != b) < 1e-3        # float32 vs float64 rounding at exact landings only
+        assert 0.1 < np.mean(a < T) < 0.95
+
+
+def test_adam_matches_the_reference_formula():
+    p = [np.array([1.0, -2.0], np.float32)]
+    opt = exact.Adam.like(p)
+    g = [np.array([0.5, -0.1], np.float32)]
+    for _ in range(3):
+        opt.step(p, g, lr=0.1, beta1=0.5, beta2=0.9)
+    # constant gradient: m_hat = g, v_hat = g^2 -> three steps of lr * sign(g)
+    np.testing.assert_allclose(p[0], [1.0 - 0.3, -2.0 + 0.3], atol=1e-5)
+    assert opt.t == 3

@@ -1,0 +1,199 @@
+"""Exact spike-time gradients of the windowed ramp neuron, and Adam.
+
+The ramp layer (:mod:`models.ramp`) maps its inputs' earliness ``x = T - t`` to
+its own by ``x_out = clip(floor(a), 0, T)`` with ``a = b + (x_in - c) @ W`` (in
+steps), where a neuron's threshold is ``theta = T - b + c * sum_i W_i``
+(:func:`thresholds`): ``b`` is a per-neuron bias and ``c`` a fixed centre of the
+layer's inputs (``T / 2`` for G's noise, so that a noise neuron's weight
+pushes both ways, else 0). The forward pass quantises to whole steps, as a
+clock-driven simulator does; the backward pass uses the continuous map's exact
+gradient straight through the quantisation (Stanojevic et al. 2024)::
+
+    dx_out/da = [0 < a < T]              (the neuron fired, and not at its window's opening)
+    dL/dW = (x_in - c)^T (dL/dx_out * gate),   dL/db = sum_batch (dL/dx_out * gate)
+    dL/dx_in = (dL/dx_out * gate) @ W^T
+
+Unlike S4NN's ``dt/dV = -1`` the error reaching an input is gated per sample
+and neuron, exactly as in a ReLU network: that is what lets each fake receive
+its own error from D.
+
+``leak`` (a slope in [0, 1]) lets a fraction of the error through a closed gate
+of chosen layers: a neuron that stopped firing (``a <= 0``) or fires at its
+window's opening (``a >= T``) gets no exact gradient and stays there for ever;
+with a leak it can come back (used for G's pixels: see :mod:`training.gan`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from models import ramp
+
+
+@dataclass
+class Layer:
+    """Trainable parameters of one ramp layer.
+
+    Attributes
+    ----------
+    w : float32 array (n_in, n_out), mV per step of input earliness
+    b : float32 array (n_out,), bias in steps (``T - theta + c * sum(w)``)
+    centre : float, the fixed centre ``c`` of the inputs' earliness, steps
+    """
+
+    w: np.ndarray
+    b: np.ndarray
+    centre: float = 0.0
+
+    def thresholds(self, t_max: int) -> np.ndarray:
+        """Per-neuron thresholds theta (mV, float64) that make the simulated neuron this layer."""
+        return thresholds(self.w, self.b, self.centre, t_max)
+
+
+def thresholds(w: np.ndarray, b: np.ndarray, centre: float, t_max: int) -> np.ndarray:
+    """``theta = T - b + c * sum_i w_i`` in mV (``r = 1 mV`` per step), float64 (n_out,)."""
+    return (t_max - np.asarray(b, np.float64) + centre * np.asarray(w, np.float64).sum(axis=0))
+
+
+def init_layer(rng: np.random.Generator, n_in: int, n_out: int, centre: float,
+               gain: float = 1.0) -> Layer:
+    """He-normal weights ``w ~ N(0, 2 gain^2 / n_in)`` (mV per step), zero bias.
+
+    The earliness of the inputs spans ``0 .. T`` steps, so ``a`` starts with a
+    spread of a fraction of the window (about ``0.4 T`` at ``T = 64``).
+    """
+    scale = gain * np.sqrt(2.0 / n_in)
+    w = (rng.standard_normal((n_in, n_out)) * scale).astype(np.float32)
+    return Layer(w, np.zeros(n_out, np.float32), float(centre))
+
+
+@dataclass
+class Trace:
+    """What the backward pass needs: inputs and pre-activations of every layer.
+
+    Attributes
+    ----------
+    x_in : int array (batch, n_0), input earliness
+    xs : list of int32 arrays (batch, n_k), output earliness of layers 1..L
+    pre : list of float32 arrays (batch, n_k), pre-activations ``a`` of layers 1..L
+    t_max : int
+    """
+
+    x_in: np.ndarray
+    xs: List[np.ndarray]
+    pre: List[np.ndarray]
+    t_max: int
+
+    @property
+    def times(self) -> List[np.ndarray]:
+        """Spike times of layers 1..L, relative to each layer's window (``t_max`` = none)."""
+        return [(self.t_max - x).astype(np.int32) for x in self.xs]
+
+    @property
+    def output(self) -> np.ndarray:
+        return (self.t_max - self.xs[-1]).astype(np.int32)
+
+    def layer_input(self, k: int) -> np.ndarray:
+        return self.x_in if k % len(self.xs) == 0 else self.xs[k % len(self.xs) - 1]
+
+
+def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trace:
+    """Float32 forward pass (:func:`models.ramp.layer_forward` on each layer's thresholds)."""
+    xs, pre = [], []
+    x = np.asarray(x_in)
+    for layer in layers:
+        a = (layer.b + (x.astype(np.float32) - np.float32(layer.centre)) @ layer.w).astype(np.float32)
+        x = ramp.quantise(a, t_max)
+        xs.append(x)
+        pre.append(a)
+    return Trace(np.asarray(x_in), xs, pre, t_max)
+
+
+def gate(a: np.ndarray, t_max: int, leak: float = 0.0) -> np.ndarray:
+    """``dx/da``: 1 inside ``0 < a < T``, ``leak`` outside (float32, shape of ``a``)."""
+    inside = (a > 0) & (a < t_max)
+    if leak == 0.0:
+        return inside.astype(np.float32)
+    return np.where(inside, np.float32(1.0), np.float32(leak))
+
+
+def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_output: bool = True,
+             leaks: Optional[Sequence[float]] = None, input_grad: bool = False,
+             weight_grads: bool = True):
+    """Exact gradients of a loss through a ramp network.
+
+    Parameters
+    ----------
+    layers : the network's layers
+    trace : its forward :class:`Trace`
+    g_out : float32 array (batch, n_L), ``dL/dx`` of the output earliness; when
+        ``gate_output`` is False it is taken as ``dL/da`` of the output layer (the
+        loss reads the output spike times straight through their clip, as S4NN's
+        output error does for a silent neuron)
+    leaks : per layer, the slope through a closed gate (default 0: exact)
+    input_grad : also return ``dL/dx_in`` (batch, n_0)
+    weight_grads : compute the parameter gradients (False: only ``dL/dx_in``)
+
+    Returns
+    -------
+    grads : list of (dW, db) per layer (None if not ``weight_grads``)
+    g_in : float32 array (batch, n_0) or None
+    """
+    n = len(layers)
+    leaks = list(leaks) if leaks is not None else [0.0] * n
+    grads: List = [None] * n
+    g = np.asarray(g_out, np.float32)
+    for k in range(n - 1, -1, -1):
+        if k < n - 1 or gate_output:
+            g = g * gate(trace.pre[k], trace.t_max, leaks[k])
+        layer = layers[k]
+        if weight_grads:
+            x = trace.layer_input(k).astype(np.float32) - np.float32(layer.centre)
+            grads[k] = (x.T @ g, g.sum(axis=0))
+        if k > 0 or input_grad:
+            g = g @ layer.w.T
+    return (grads if weight_grads else None), (g if input_grad else None)
+
+
+@dataclass
+class Adam:
+    """Adam state of a list of float32 arrays (Kingma & Ba 2015), updated in place.
+
+    The state (``m``, ``v``, step count ``t``) is part of a checkpoint, so that a
+    resumed run is identical to an uninterrupted one.
+    """
+
+    m: List[np.ndarray]
+    v: List[np.ndarray]
+    t: int = 0
+
+    @classmethod
+    def like(cls, params: Sequence[np.ndarray]) -> "Adam":
+        return cls([np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params], 0)
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float,
+             beta1: float = 0.5, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        """``p -= lr * m_hat / (sqrt(v_hat) + eps)`` for every parameter, in place."""
+        self.t += 1
+        c1 = 1.0 - beta1 ** self.t
+        c2 = 1.0 - beta2 ** self.t
+        step = np.float32(lr * np.sqrt(c2) / c1)
+        eps_t = np.float32(eps * np.sqrt(c2))
+        for p, g, m, v in zip(params, grads, self.m, self.v):
+            m *= np.float32(beta1)
+            m += np.float32(1.0 - beta1) * g
+            v *= np.float32(beta2)
+            v += np.float32(1.0 - beta2) * (g * g)
+            p -= step * m / (np.sqrt(v) + eps_t)
+
+
+def parameters(layers: Sequence[Layer]) -> List[np.ndarray]:
+    """The trainable arrays of a network, in a fixed order: ``w_1, b_1, w_2, b_2, ...``."""
+    return [a for layer in layers for a in (layer.w, layer.b)]
+
+
+def flat_grads(grads) -> List[np.ndarray]:
+    """Gradients in the order of :func:`parameters`."""
+    return [a for gw_gb in grads for a in gw_gb]
