@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo losses per-class ac test bench clean
+.PHONY: setup demo single-pair controls losses per-class figures test bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,27 +20,42 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The main job: train the quick Spiking-GAN on the embedded digits (resumed if interrupted),
-# then write 1,000 samples, their grid, all measures and figures of the run.
+# The main job: ONE Spiking-GAN pair (windowed ramp IF neurons, exact gradients) on all ten
+# embedded digit classes, configs/quick_single.toml = the defaults (resumed if interrupted), then
+# 1,000 samples, their grid, all measures and figures of the run.
 demo: setup
 	mkdir -p runs
-	$(call train_or_resume,runs/quick,--config configs/quick.toml)
+	$(call train_or_resume,runs/quick,--config configs/quick_single.toml)
 	$(BIN)/spiking-gan sample --run runs/quick --n 1000 --out runs/quick/samples.npz --grid runs/quick/samples.png
 	$(BIN)/spiking-gan evaluate --run runs/quick --out runs/quick/evaluation
 
-# The main job with both losses on 3 seeds each (configs/quick.toml, about 45 minutes; finished runs
-# are reused): the loss comparison in figures/per_class_losses/ and the sample grids of seed 0,
-# figures/quick_ttfs.png and figures/quick_aggressive.png.
+# The single pair with both D losses on 3 seeds each (finished runs are reused): the loss
+# comparison and the ANN reference in figures/single_pair/, the seed-0 grids
+# figures/single_pair_{ttfs,aggressive}.png.
+single-pair: setup
+	$(BIN)/spiking-gan compare-losses --config configs/quick_single.toml --seeds 3 --out figures/single_pair --quiet
+	for l in ttfs aggressive; do \
+	  $(BIN)/spiking-gan sample --run figures/single_pair/runs/$${l}_seed0 --n 1000 \
+	      --out figures/single_pair/runs/$${l}_seed0/samples.npz --grid figures/single_pair_$$l.png; \
+	done
+
+# Where the S4NN single pair's collapse comes from: the spiking pair, a spiking G against an ANN D
+# and an ANN G through the spiking D, for the paper's rule and for the ramp rule.
+controls: setup
+	$(BIN)/python -m analysis.controls --config configs/s4nn_single.toml --out figures/controls_s4nn
+	$(BIN)/python -m analysis.controls --config configs/quick_single.toml --epochs 60 --out figures/controls_ramp
+
+# The paper's S4NN rule with one pair per class (configs/s4nn_per_class.toml) with both losses on
+# 3 seeds (about 45 minutes): figures/per_class_losses/, figures/quick_ttfs.png, quick_aggressive.png.
 losses: setup
-	$(BIN)/spiking-gan compare-losses --config configs/quick.toml --seeds 3 --out figures/per_class_losses --quiet
+	$(BIN)/spiking-gan compare-losses --config configs/s4nn_per_class.toml --seeds 3 --out figures/per_class_losses --quiet
 	for l in ttfs aggressive; do \
 	  $(BIN)/spiking-gan sample --run figures/per_class_losses/runs/$${l}_seed0 --n 1000 \
 	      --out figures/per_class_losses/runs/$${l}_seed0/samples.npz --grid figures/quick_$$l.png; \
 	done
 
-# One Spiking-GAN per digit class (configs/quick_digit.toml), for digits 0 and 7, and the 7s again
-# with Aggressive TTFS: the sample grids figures/per_class_0.png, per_class_7.png and
-# per_class_7_aggressive.png (about 1.5 minutes per run).
+# One S4NN Spiking-GAN per digit class (configs/quick_digit.toml), for digits 0 and 7, and the 7s
+# again with Aggressive TTFS: figures/per_class_0.png, per_class_7.png, per_class_7_aggressive.png.
 per-class: setup
 	mkdir -p runs
 	for d in 0 7; do \
@@ -51,16 +66,6 @@ per-class: setup
 	$(call train_or_resume,runs/digit7_aggressive,--config configs/quick_digit.toml --loss aggressive --quiet)
 	$(BIN)/spiking-gan sample --run runs/digit7_aggressive --n 1000 --out runs/digit7_aggressive/samples.npz \
 	    --grid figures/per_class_7_aggressive.png
-
-# The auxiliary-classifier Spiking-GAN (configs/quick_ac.toml) for seeds 0, 1 and 2: the sample
-# grids figures/quick_ac_seed0.png ... seed2.png, one class per column (about 2 minutes per run).
-ac: setup
-	mkdir -p runs
-	for s in 0 1 2; do \
-	  $(call train_or_resume,runs/quick_ac_seed$$s,--config configs/quick_ac.toml --seed $$s --quiet); \
-	  $(BIN)/spiking-gan sample --run runs/quick_ac_seed$$s --n 1000 --out runs/quick_ac_seed$$s/samples.npz \
-	      --grid figures/quick_ac_seed$$s.png; \
-	done
 
 test: setup
 	$(BIN)/pytest -q

@@ -16,7 +16,7 @@
 
 It is resumable: runs are trained into ``runs_dir`` once (finished runs are reused,
 interrupted ones resumed), evaluations and ANN GANs are cached there; re-running only redraws.
-Quick mode (``configs/quick_single.toml``) is the default, ``full`` uses ``configs/mnist.toml``.
+Quick mode (``configs/s4nn_single.toml``, the paper's rule) is the default, ``full`` uses ``configs/mnist.toml``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from training.runinfo import atomic_write, git_commit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Config of each mode.
-MODE_CONFIGS = {"quick": os.path.join(ROOT, "configs", "quick_single.toml"),
+MODE_CONFIGS = {"quick": os.path.join(ROOT, "configs", "s4nn_single.toml"),
                 "full": os.path.join(ROOT, "configs", "mnist.toml")}
 
 
@@ -104,7 +104,7 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
     Parameters
     ----------
     out_dir : folder of the figures (created)
-    full : use ``configs/mnist.toml`` (hours) instead of ``configs/quick_single.toml`` (minutes)
+    full : use ``configs/mnist.toml`` (hours) instead of ``configs/s4nn_single.toml`` (minutes)
     n_seeds : seeds per loss
     runs_dir : folder of the runs, evaluations and ANN GANs (default ``runs/figures``, or
         ``runs/figures-full`` with ``full``)

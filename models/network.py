@@ -5,6 +5,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from .neuron import NeuronParams
+
 
 def check_weights(weights: Sequence[np.ndarray], sizes: Sequence[int] | None = None) -> None:
     """Raise ``ValueError`` if weights are not finite 2-D matrices that chain.
@@ -60,3 +62,32 @@ def default_ranges(n_layers: int, hidden: Tuple[float, float] = (0.0, 5.0),
                    output: Tuple[float, float] = (0.0, 48.0)) -> List[Tuple[float, float]]:
     """S4NN's initial weight ranges: hidden layers in [0, 5], output in [0, 48] mV."""
     return [hidden] * (n_layers - 1) + [output]
+
+
+def fan_in_ranges(sizes: Sequence[int], hidden: Tuple[float, float] = (0.0, 5.0),
+                  output: Tuple[float, float] = (0.0, 48.0)) -> List[Tuple[float, float]]:
+    """S4NN's ranges scaled to each layer's fan-in: random networks of any size fire.
+
+    S4NN sized ``[0, 5]`` mV for 784 inputs and ``[0, 48]`` mV for 400 hidden neurons;
+    a layer with ``n`` inputs gets the range times ``784 / n`` (hidden) or ``400 / n``
+    (output), so the expected summed input per neuron is the same as in S4NN's network.
+    """
+    n_layers = len(sizes) - 1
+    return [tuple(float(v) * (784 if k < n_layers - 1 else 400) / sizes[k]
+                  for v in (hidden if k < n_layers - 1 else output)) for k in range(n_layers)]
+
+
+def neuron_params(neuron, net) -> NeuronParams:
+    """:class:`NeuronParams` of a network from its config sections (``neuron.t_max``, ``dt_ms``,
+    ``latency`` and ``net.thresholds``, mV)."""
+    return NeuronParams(tuple(net.thresholds), neuron.t_max, neuron.dt_ms, neuron.latency)
+
+
+def init_ranges(net) -> List[Tuple[float, float]]:
+    """The uniform init range of every layer of a network config (``init_hidden``, ``init_output``)."""
+    return [tuple(net.init_hidden)] * len(net.hidden) + [tuple(net.init_output)]
+
+
+def init_network(rng: np.random.Generator, n_in: int, net, n_out: int) -> List[np.ndarray]:
+    """Weights ``n_in -> net.hidden... -> n_out`` drawn from the config's uniform ranges (mV)."""
+    return init_uniform(rng, [n_in, *net.hidden, n_out], init_ranges(net))

@@ -2,8 +2,10 @@
 import os
 
 import numpy as np
+import pytest
 
 from models.kernel import forward
+from models.ramp import forward as forward_ramp
 from training import backprop
 from training import config as cm
 from training.config import GanConfig
@@ -119,3 +121,41 @@ def test_per_class_samples_come_from_their_class_networks():
         np.testing.assert_array_equal(times[b], forward(g_c, z[b:b + 1], gan.g_params)[-1][0])
 
 
+
+
+# ------------------------------------------------------------- windowed ramp model
+def test_ramp_step_trains_both_networks_with_adam():
+    cfg = tiny(**{"neuron.model": "ramp"})
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    assert gan.ramp and gan.real_delay == 0 and gan.g[0].centre == cfg.neuron.t_max / 2
+    before = [a.copy() for a in gan.state()["g"] + gan.state()["d"]]
+    real = gan.encode_real(load_digits().train_images[:16])
+    sizes = Gan.sizes(cfg)
+    m = gan_step(gan, cfg, [real], np.random.default_rng(1), backprop.DeadNeuronMonitor(sizes["g"]),
+                 backprop.DeadNeuronMonitor(sizes["d"]))
+    after = gan.state()["g"] + gan.state()["d"]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert gan.adam_steps() == {"g": 1, "d": 1}
+    assert 0 <= m["d_acc_real"] <= 1 and -1 <= m["g_error_cosine"] <= 1 and m["decision_time_ms"] >= 0
+    # what Brian2 simulates is the network that was trained (per-neuron thresholds from the biases)
+    g_w, _, g_th, _ = gan.networks()
+    z = gan.g_input(np.random.default_rng(2), 30)
+    assert np.mean(forward_ramp(g_w, g_th, z, cfg.neuron.t_max)[-1] != gan.g_times(z)[-1]) < 1e-3
+
+
+def test_error_cosine():
+    from training.gan import error_cosine
+    e = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 0.0], [0.0, 3.0]])
+    assert error_cosine(e) == pytest.approx(1 / 3)     # pairs (0,1) = 1, (0,3) = (1,3) = 0; row 2 left out
+    assert error_cosine(e[:2]) == pytest.approx(1.0) and np.isnan(error_cosine(e[:1]))
+
+
+def test_pixel_error_conversions_point_the_same_way():
+    """intensity_gradient / pixel_error_from_intensity are inverse and keep the sign."""
+    from training.gan import intensity_gradient, pixel_error_from_intensity
+    g = np.array([[0.5, -1.0]], np.float32)
+    for model in ("if", "ramp"):
+        gan = Gan.init(tiny(**{"neuron.model": model}), np.random.default_rng(0))
+        back = intensity_gradient(gan, pixel_error_from_intensity(gan, g))
+        np.testing.assert_allclose(back, g)
+        assert np.all(np.sign(pixel_error_from_intensity(gan, g)) == np.sign(g))

@@ -1,30 +1,18 @@
 """The S4NN sanity check: a spiking classifier trained with the same learning rule."""
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from models.coding import decide, encode_images
 from models.kernel import forward
-from models.network import init_uniform
+from models.network import init_network, init_ranges, neuron_params
 from models.neuron import NeuronParams
 from training import backprop
-from training.config import ClassifierConfig, NetworkConfig, NeuronConfig
+from training.config import ClassifierConfig
 from training.data import random_shift
 from training.losses import earliest_output_time, loss_value, output_error, targets
-
-
-def neuron_params(neuron: NeuronConfig, net: NetworkConfig) -> NeuronParams:
-    return NeuronParams(tuple(net.thresholds), neuron.t_max, neuron.dt_ms, neuron.latency)
-
-
-def init_ranges(net: NetworkConfig):
-    return [tuple(net.init_hidden)] * len(net.hidden) + [tuple(net.init_output)]
-
-
-def init_network(rng: np.random.Generator, n_in: int, net: NetworkConfig, n_out: int) -> List[np.ndarray]:
-    return init_uniform(rng, [n_in, *net.hidden, n_out], init_ranges(net))
 
 
 def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,

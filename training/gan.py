@@ -40,7 +40,7 @@ delay D separates real from fake by the clock alone (measured at t_max 64: 54
 real pixels per image at step 0, the first generated one at step 8 on median),
 and D's error tells G "every pixel earlier", which grows bright blobs.
 
-Initialisation (see configs/quick_single.toml): every noise neuron spikes once, so a
+Initialisation (see configs/s4nn_single.toml): every noise neuron spikes once, so a
 positive-only G hidden init (S4NN U[0, 5]) fires every hidden neuron at nearly
 the same time for every z and G's output is z-independent (grey squares with
 S4NN's output U[0, 48]). A mixed-sign hidden init with large spread
@@ -68,9 +68,9 @@ import numpy as np
 
 from models import kernel, ramp
 from models.coding import decide, decode_times, encode_images, sample_noise_times
+from models.network import init_network, neuron_params
 from models.neuron import NeuronParams
 from training import backprop, exact
-from training.classifier import init_network, neuron_params
 from training.config import GanConfig
 from training.losses import earliest_output_time, loss_value, output_error, softmax_error, targets
 
