@@ -13,6 +13,8 @@ Three pairs are trained on the same digits, seed and budget (epochs, batch size)
     A non-spiking G (the ANN GAN's G: leaky-ReLU MLP, sigmoid pixels, Adam 2e-4) trained
     through the config's spiking D; its pixels are TTFS-encoded for D, and D's pixel error
     (:func:`training.gan.pixel_error`) is its gradient on the intensities.
+``ann``
+    Both halves non-spiking (the same-size ANN GAN, same loop): the reference.
 
 No dead-neuron re-initialisation in any of them. If the spiking G collapses against an ANN D, G's rule is the culprit; if the ANN G
 collapses through the spiking D, D's error is. For each pair, every epoch records the
@@ -40,7 +42,7 @@ from training.gan import (Gan, d_step, error_cosine, g_update, gan_step, intensi
                           pixel_error, pixel_error_from_intensity)
 from training.runinfo import atomic_json
 
-CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d")
+CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
 #: The ANN half's optimiser (the ANN GAN's: DCGAN's Adam).
 ANN_LR, ANN_BETA1, ANN_BETA2 = 2e-4, 0.5, 0.999
 
@@ -95,8 +97,8 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
     real01 = (data.train_images / 255.0).reshape(len(real_t), -1).astype(np.float32)
     B = cfg.train.batch_size
     sizes = Gan.sizes(cfg)
-    ann_d = _AnnHalf(rng, sizes["d"][:-1] + [1]) if kind == "spiking_g_ann_d" else None
-    ann_g = _AnnHalf(rng, sizes["g"]) if kind == "ann_g_spiking_d" else None
+    ann_d = _AnnHalf(rng, sizes["d"][:-1] + [1]) if kind in ("spiking_g_ann_d", "ann") else None
+    ann_g = _AnnHalf(rng, sizes["g"]) if kind in ("ann_g_spiking_d", "ann") else None
     dead = [backprop.DeadNeuronMonitor(sizes[n], 0.0) for n in ("g", "d")]
     cosines: List[float] = []
     epochs = range(cfg.train.epochs)
@@ -116,6 +118,15 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
                 grad01 = _ann_d_pixel_grad(ann_d, decode_times(g_trace.output, T))
                 g_update(gan, cfg, g_trace, pixel_error_from_intensity(gan, grad01))
                 cos.append(error_cosine(grad01))
+            elif kind == "ann":
+                z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
+                _ann_d_step(ann_d, real01[idx], ann_gan.sigmoid(ann_g.forward(z)[0]))
+                z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
+                logit, inputs = ann_g.forward(z)
+                fake01 = ann_gan.sigmoid(logit)
+                grad01 = _ann_d_pixel_grad(ann_d, fake01)
+                ann_g.update(inputs, grad01 * fake01 * (1.0 - fake01))
+                cos.append(error_cosine(grad01))
             else:
                 z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
                 fake01 = ann_gan.sigmoid(ann_g.forward(z)[0])
@@ -129,7 +140,7 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
                 cos.append(error_cosine(grad01))
         cosines.append(float(np.nanmean(cos)))
     eval_rng = np.random.default_rng([cfg.seed, 99])
-    if kind == "ann_g_spiking_d":
+    if ann_g is not None:
         z = ann_gan.centre_noise(eval_rng.random((1000, cfg.generator.noise_dim), dtype=np.float32))
         images = ann_gan.sigmoid(ann_g.forward(z)[0]).reshape(-1, 28, 28)
     else:
