@@ -49,6 +49,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from analysis import plots
+from analysis.stats import mean_std
 from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
 from training import config as config_mod
 from training.config import config_diff
@@ -322,16 +323,6 @@ def _values(rows: Sequence[Dict[str, Any]], label: str, key: str) -> Dict[int, f
             if np.isfinite(v):
                 out[int(r["seed"])] = v
     return out
-
-
-def mean_std(values: Sequence[float]) -> tuple:
-    """Mean and sample standard deviation (``ddof=1``; 0 for a single value; NaN for none)."""
-    v = np.asarray(list(values), dtype=float)
-    if v.size == 0:
-        return float("nan"), float("nan")
-    if v.size == 1 or np.all(v == v[0]):                 # no round-off noise for equal values
-        return float(v.mean()), 0.0
-    return float(v.mean()), float(v.std(ddof=1))
 
 
 def summarise(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Dict[str, tuple]]:

@@ -5,6 +5,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from analysis.spikes import firing_probability, sparsity
+from analysis.stats import mean_std
+
 
 def _pyplot():
     import matplotlib
@@ -200,7 +203,6 @@ def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, pat
         PNG file to write.
     title : str
     """
-    from analysis.spikes import firing_probability, sparsity
 
     plt = _pyplot()
     nets = [net for net, _, _ in layers]
@@ -458,7 +460,6 @@ def plot_loss_comparison(rows: Sequence[Dict[str, float]], path: str, base: str 
         extra group in the panels where they have a value (the ANN GAN's FID)
     title : figure title
     """
-    from analysis.compare import mean_std
 
     plt = _pyplot()
     labels = list(dict.fromkeys(r["loss"] for r in rows))

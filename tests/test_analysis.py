@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from analysis import compare, plots, report
+from analysis import compare, plots, report, stats
 from analysis.evaluate import Activity, activity_measures
 from models.coding import decide
 from analysis.spikes import (completion_times, decision_ties, firing_probability,
@@ -98,9 +98,9 @@ ROWS = [{"loss": "ttfs", "seed": 0, "decision_time_ms": 20.0, "spikes_total": 10
 
 
 def test_mean_std_and_relative_change():
-    assert compare.mean_std([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
-    assert compare.mean_std([5.0]) == (5.0, 0.0)
-    assert np.isnan(compare.mean_std([])[0])
+    assert stats.mean_std([1.0, 3.0]) == (2.0, pytest.approx(np.sqrt(2.0)))
+    assert stats.mean_std([5.0]) == (5.0, 0.0)
+    assert np.isnan(stats.mean_std([])[0])
     ch = compare.relative_change(ROWS, "aggressive", "decision_time_ms")
     assert ch["of_means"] == pytest.approx((12.5 - 25.0) / 25.0)
     assert ch["paired_mean"] == pytest.approx(-0.5) and ch["paired_std"] == pytest.approx(0.0)
