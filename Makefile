@@ -32,7 +32,7 @@ demo: setup
 # are reused): the loss comparison in figures/per_class_losses/ and the sample grids of seed 0,
 # figures/quick_ttfs.png and figures/quick_aggressive.png.
 losses: setup
-	$(BIN)/spiking-gan compare-losses --config configs/quick.toml --seeds 3 --out figures/per_class_losses --quiet
+	$(BIN)/spiking-gan compare-losses --config configs/quick.toml --n-seeds 3 --out figures/per_class_losses --quiet
 	for l in ttfs aggressive; do \
 	  $(BIN)/spiking-gan sample --run figures/per_class_losses/runs/$${l}_seed0 --n 1000 \
 	      --out figures/per_class_losses/runs/$${l}_seed0/samples.npz --grid figures/quick_$$l.png; \

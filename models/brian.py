@@ -8,11 +8,17 @@ only feeds copy ``b`` of the next).
 
 The code generation target is selectable: ``numpy`` (no compiler), ``cython``
 (compiled once, then cached) or ``cpp_standalone`` (a C++ project built in a
-directory of its own).
+directory of its own: a temporary folder, removed after the run, also when the run fails or is
+interrupted, unless ``build_dir`` names a folder to keep).
+
+Before a compiling target's first run in a process, one line on stderr says that the
+compilation is under way (the first cython build takes about 2 minutes and is silent).
 """
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -23,6 +29,16 @@ from .neuron import (NEURON_EQUATIONS, SYNAPSE_MODEL, SYNAPSE_ON_PRE, THRESHOLD_
                      THRESHOLD_EPS_MV, NeuronParams)
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
+#: What a compiling target says before its first (silent) compilation in a process.
+COMPILE_NOTES = {"cython": "Brian2: compiling the model's cython code (the first time ~2 min, then cached)",
+                 "cpp_standalone": "Brian2: building the C++ standalone project (~15 s per run)"}
+_noted: set = set()
+
+
+def _compile_note(target: str) -> None:
+    if target in COMPILE_NOTES and target not in _noted:
+        _noted.add(target)
+        print(COMPILE_NOTES[target], file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -63,7 +79,8 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         Record the membrane potential of these neurons (every sample of the
         batch) with a ``StateMonitor``.
     build_dir : str, optional
-        Project directory for ``cpp_standalone`` (default: a fresh temporary one).
+        Project directory for ``cpp_standalone``, kept after the run (default: a fresh
+        temporary folder, removed when the run ends, fails or is interrupted).
 
     Returns
     -------
@@ -84,12 +101,14 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             raise ValueError(f"record_v layer {layer} outside 1..{len(weights)}")
 
     standalone = target == "cpp_standalone"
+    temporary = standalone and build_dir is None
     if standalone:
         build_dir = build_dir or tempfile.mkdtemp(prefix="spiking_gan_cpp_")
-        b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
-    else:
-        b2.prefs.codegen.target = target
     try:
+        if standalone:
+            b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
+        else:
+            b2.prefs.codegen.target = target
         dt = params.dt_ms * b2.ms
         b2.defaultclock.dt = dt
         ns = {"eps": THRESHOLD_EPS_MV * b2.mV}
@@ -128,6 +147,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
                                                        name=f"v_{layer}"))
             objects.append(states[layer][1])
         net = b2.Network(*objects)
+        _compile_note(target)
         net.run(params.t_max * dt, namespace={})
         if standalone:
             b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
@@ -155,3 +175,5 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             b2.device.reinit()
             b2.device.activate()
             b2.set_device("runtime")
+        if temporary:
+            shutil.rmtree(build_dir, ignore_errors=True)

@@ -14,13 +14,15 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
+from models.errors import SpikingGanError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(SpikingGanError, ValueError):
     """A config key is unknown, of the wrong type or out of range."""
 
 
@@ -197,6 +199,9 @@ def _check_consistency(obj, prefix: str) -> None:
                 raise ConfigError(f"{prefix}{key}: expected [low, high] with low <= high, got {lo_hi}")
     if isinstance(obj, (ClassifierConfig, GanConfig)) and obj.neuron.latency >= obj.neuron.t_max:
         raise ConfigError(f"{prefix}neuron.latency must be below neuron.t_max")
+    if isinstance(obj, ClassifierConfig) and obj.train.average_from > obj.train.epochs:
+        raise ConfigError(f"{prefix}train.average_from: {obj.train.average_from} is above train.epochs "
+                          f"({obj.train.epochs}); no epoch would be averaged")
     if isinstance(obj, GanConfig) and obj.per_class:
         if obj.class_inputs:
             raise ConfigError(f"{prefix}per_class: the class chooses the networks, it is not an input; "
@@ -220,6 +225,10 @@ def load(path: str, cls=GanConfig, overrides: Dict[str, Any] | None = None):
         raise ConfigError(f"config file {path} does not exist")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text (TOML) file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder") from None
     return override(from_dict(cls, data), overrides or {})
 
 
