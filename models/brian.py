@@ -35,6 +35,29 @@ COMPILE_NOTES = {"cython": "Brian2: compiling the model's cython code (the first
 _noted: set = set()
 
 
+def _brian2():
+    """``brian2``, imported without the debug log and script copy it leaves in the system temp
+    folder (``brian_debug_*.log``, ``brian_script_*.py``: kept there whenever the process ends
+    by an exception or a kill); errors still reach the console."""
+    import logging
+
+    import brian2
+    from brian2.utils.logger import BrianLogger
+
+    if BrianLogger.file_handler is not None:
+        BrianLogger.file_handler.close()
+        logging.getLogger("brian2").removeHandler(BrianLogger.file_handler)
+        BrianLogger.file_handler = None
+    for attr in ("tmp_log", "tmp_script"):
+        path = getattr(BrianLogger, attr, None)
+        if path:
+            for p in (path, path + ".1"):
+                if os.path.exists(p):
+                    os.remove(p)
+            setattr(BrianLogger, attr, None)
+    return brian2
+
+
 def _compile_note(target: str) -> None:
     if target in COMPILE_NOTES and target not in _noted:
         _noted.add(target)
@@ -86,8 +109,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     -------
     BrianResult
     """
-    import brian2 as b2
-
+    b2 = _brian2()
     if target not in TARGETS:
         raise ValueError(f"unknown Brian2 target {target!r}; choose one of {', '.join(TARGETS)}")
     if len(weights) != params.n_layers:

@@ -229,7 +229,11 @@ def load(path: str, cls=GanConfig, overrides: Dict[str, Any] | None = None):
         raise ConfigError(f"config file {path} is not a text (TOML) file") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a folder") from None
-    return override(from_dict(cls, data), overrides or {})
+    try:
+        cfg = from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return override(cfg, overrides or {})
 
 
 def to_dict(cfg) -> Dict[str, Any]:
