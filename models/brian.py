@@ -118,9 +118,12 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     batch, n0 = t_in.shape
     sizes = [n0] + [w.shape[1] for w in weights]
     record_v = dict(record_v or {})
-    for layer in record_v:
+    for layer, neurons in record_v.items():
         if not 1 <= layer <= len(weights):
             raise ValueError(f"record_v layer {layer} outside 1..{len(weights)}")
+        neurons = np.asarray(neurons, dtype=int)
+        if neurons.size and (neurons.min() < 0 or neurons.max() >= sizes[layer]):
+            raise ValueError(f"record_v neurons out of range for layer {layer} of size {sizes[layer]}")
 
     standalone = target == "cpp_standalone"
     temporary = standalone and build_dir is None
@@ -162,8 +165,6 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         states = {}
         for layer, neurons in record_v.items():
             neurons = np.asarray(neurons, dtype=int)
-            if neurons.size and (neurons.min() < 0 or neurons.max() >= sizes[layer]):
-                raise ValueError(f"record_v neurons out of range for layer {layer} of size {sizes[layer]}")
             idx = (np.arange(batch)[:, None] * sizes[layer] + neurons[None, :]).ravel()
             states[layer] = (neurons, b2.StateMonitor(groups[layer], "v", record=idx,
                                                        name=f"v_{layer}"))

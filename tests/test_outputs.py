@@ -128,13 +128,15 @@ def test_train_refuses_other_folders_and_force_replaces_its_own(gan_run, tmp_pat
     assert sorted(os.listdir(gan / "samples")) == ["epoch_001.png"]  # the old run's files are gone
 
 
-def test_evaluate_and_inspect_do_not_write_into_a_run_folder(gan_run, tmp_path, capsys):
+def test_no_command_writes_into_a_train_run_folder(gan_run, tmp_path, capsys):
     gan = tmp_path / "gan"
     shutil.copytree(gan_run, gan)
     before = snapshot(gan)
-    for cmd in (["evaluate", "--no-brian", "--no-quality", "--n", "10"], ["inspect"]):
-        code, _, err = run([*cmd, "--run", gan, "--out", gan], capsys)
-        assert code == 2 and one_line(err) and "spiking-gan train" in err
+    for cmd in (["evaluate", "--no-brian", "--no-quality", "--n", "10", "--run", gan], ["inspect", "--run", gan],
+                ["sweep", os.path.join(ROOT, "sweeps", "tiny.toml")],
+                ["compare-losses", "--config", TINY], ["figures", "--config", TINY]):
+        code, _, err = run([*cmd, "--out", gan], capsys)
+        assert code == 2 and one_line(err) and "spiking-gan train" in err, cmd
     assert snapshot(gan) == before
 
 
@@ -247,6 +249,7 @@ def test_cpp_standalone_leaves_no_build_folder(tmp_path, monkeypatch, capsys):
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(brian, "_noted", set())  # the compile note is said once per process
     rng = np.random.default_rng(0)
     w = [rng.uniform(0, 10, (20, 8)).astype(np.float32), rng.uniform(0, 20, (8, 2)).astype(np.float32)]
     params = NeuronParams((10.0, 10.0), t_max=32)
@@ -258,10 +261,33 @@ def test_cpp_standalone_leaves_no_build_folder(tmp_path, monkeypatch, capsys):
         np.testing.assert_array_equal(a, b)
     assert [p for p in os.listdir(temp) if p.startswith("spiking_gan")] == []
     # also when the run fails half-way (after the build folder was made)
-    with pytest.raises(ValueError, match="out of range"):
-        brian.simulate(w, t_in, params, target="cpp_standalone", record_v={1: [99]})
+    bad = t_in.copy()
+    bad[0, 0] = -1  # Brian2 refuses it while the network is built, after the build folder was made
+    with pytest.raises(ValueError, match="negative"):
+        brian.simulate(w, bad, params, target="cpp_standalone")
     assert [p for p in os.listdir(temp) if p.startswith("spiking_gan")] == []
     # a build_dir given by the caller is kept
     keep = tmp_path / "keep"
     brian.simulate(w, t_in, params, target="cpp_standalone", build_dir=str(keep))
     assert os.listdir(keep)
+
+
+@pytest.mark.brian2
+def test_simulate_command_leaves_nothing_in_the_temp_folder(tmp_path):
+    """The README's Brian2 `simulate` as a user runs it, with its own system temp folder (TMPDIR):
+    nothing is left there, neither the C++ project nor Brian2's debug log, also after a crash."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp))
+    r = subprocess.run([sys.executable, "-m", "spiking_gan.cli", "simulate", "--layers", "30,10,2",
+                        "--threshold", "10", "--batch", "2", "--backend", "brian2", "--target", "cpp_standalone",
+                        "--out", str(tmp_path / "s.npz")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "building the C++ standalone project" in r.stderr
+    assert os.listdir(temp) == []
+    crash = ("import numpy as np\nfrom models import brian\nfrom models.neuron import NeuronParams\n"
+             "brian.simulate([np.ones((5, 3), np.float32)], np.zeros((2, 5), int), NeuronParams((1.0,), t_max=16))\n"
+             "raise RuntimeError('a crash after a Brian2 run')\n")
+    r = subprocess.run([sys.executable, "-c", crash], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 1 and "a crash after" in r.stderr
+    assert os.listdir(temp) == []

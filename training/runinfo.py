@@ -73,6 +73,11 @@ LEGACY_FILES = {"train": ("config.toml", "checkpoint.npz"), "sweep": ("sweep.jso
                 "evaluate": ("metrics.json",), "inspect": ("raster.png", "membrane.png")}
 
 
+#: Files a sweep writes into a point's folder before the point's run starts there: a folder
+#: that holds only these counts as a new folder for ``train``.
+PREPARED_FILES = ("point.json",)
+
+
 class OutputError(SpikingGanError, RuntimeError):
     """An output folder or file cannot be used as asked."""
 
@@ -134,7 +139,7 @@ def check_out_dir(path: str, command: str, reuse: bool = False, force: bool = Fa
         return "new"
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(f"{option} {path} is not writable")
-    if not os.listdir(path):
+    if not set(os.listdir(path)) - set(PREPARED_FILES):
         return "new"
     made_by = folder_command(path)
     if made_by is None and _looks_like(path, command):

@@ -3,7 +3,8 @@
 A run folder holds::
 
     config.toml        the resolved config (the run's single source of truth)
-    run.json           seed, package versions, git commit, command line
+    run.json           the command that made the folder (train), seed, package versions,
+                       git commit, command line
     checkpoint.npz     weights of G and D + JSON metadata (epoch, RNG state), atomic
     checkpoint.json    the same metadata, for people
     metrics.jsonl      one line per training step (and one per epoch, "kind": "epoch")
