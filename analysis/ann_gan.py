@@ -338,7 +338,7 @@ def load_ann_gan(path: str) -> AnnGan:
             ok = ok and bool(np.all(np.isfinite(w)) and np.all(np.isfinite(b)))
             prev = w.shape[1] if w.ndim == 2 else -1
         if not ok or prev != last:
-            raise ValueError(f"ANN GAN file {path}: the {name.upper()} weights are inconsistent "
-                             f"(expected {first} -> ... -> {last}, finite)")
+            raise FileFormatError(f"ANN GAN file {path}: the {name.upper()} weights are inconsistent "
+                                  f"(expected {first} -> ... -> {last}, finite)")
     hist = meta.get("history") or {}
     return AnnGan(noise_dim, nets["g"][0], nets["g"][1], nets["d"][0], nets["d"][1], dict(hist))

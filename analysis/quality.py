@@ -280,10 +280,10 @@ def _check_classifier(clf: Classifier, where: str) -> None:
     expected = {"W1": (N_PIXELS, h), "b1": (h,), "W2": (h, N_CLASSES), "b2": (N_CLASSES,)}
     for k, a in arrays.items():
         if h < 1 or np.shape(a) != expected[k]:
-            raise ValueError(f"{where}: classifier array {k} has shape {np.shape(a)}, expected "
-                             f"{expected[k]} (784 -> hidden -> 10)")
+            raise FileFormatError(f"{where}: classifier array {k} has shape {np.shape(a)}, expected "
+                                  f"{expected[k]} (784 -> hidden -> 10)")
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{where}: classifier array {k} contains NaN or inf")
+            raise FileFormatError(f"{where}: classifier array {k} contains NaN or inf")
 
 
 def save_classifier(clf: Classifier, path: str, meta: Optional[Dict[str, Any]] = None) -> None:

@@ -568,7 +568,11 @@ def _interrupted(args) -> str:
                 f"`spiking-gan train --out {args.out} --resume`")
     if args.command in ("compare-losses", "figures", "sweep"):
         return "interrupted; run the same command again to continue (finished runs are reused, " \
-               "interrupted ones resumed with --resume)"
+               "interrupted ones resumed)"
+    if args.command == "classify":
+        return f"interrupted; {args.out} holds an unfinished run: replace it with --force"
+    if args.command in ("evaluate", "inspect"):
+        return "interrupted; run the same command again to redraw"
     return "interrupted; nothing was written"
 
 

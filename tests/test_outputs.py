@@ -101,6 +101,9 @@ def test_classify_never_overwrites_a_run(gan_run, tmp_path, capsys):
     # --force never replaces another command's folder
     code, _, err = run(["classify", "--config", TINY_CLS, "--out", gan, "--quiet", "--force"], capsys)
     assert code == 2 and one_line(err) and snapshot(gan) == gan_before
+    # and a classify run is not a GAN to sample from
+    code, _, err = run(["sample", "--run", cls, "--n", "2", "--out", tmp_path / "s.npz"], capsys)
+    assert code == 2 and one_line(err) and "spiking-gan classify" in err
 
 
 def test_train_refuses_other_folders_and_force_replaces_its_own(gan_run, tmp_path, capsys):

@@ -158,6 +158,9 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     cfg_path = os.path.join(run_dir, "config.toml")
     if not os.path.exists(cfg_path):
         raise RunError(f"{run_dir} is not a run folder (no config.toml)")
+    made_by = folder_command(run_dir)
+    if made_by not in (None, "train"):
+        raise RunError(f"{run_dir} holds the output of `spiking-gan {made_by}`, not a trained GAN")
     cfg = config_mod.load(cfg_path)
     path = os.path.join(run_dir, "checkpoint.npz")
     nets, meta = checkpoint.load(path)
