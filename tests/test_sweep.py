@@ -267,7 +267,8 @@ def test_sweep_on_a_running_dask_scheduler_and_workers(tmp_path):
     try:
         procs.append(subprocess.Popen(
             [os.path.join(BIN, "dask"), "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-             "--no-dashboard"], cwd=ROOT, start_new_session=True, stdout=log, stderr=log))
+             "--no-dashboard"], cwd=ROOT, start_new_session=True, stdout=log, stderr=log,
+            env=dict(os.environ, TMPDIR=str(tmp_path))))  # its dask-scratch-space, not in the system temp
         procs.append(subprocess.Popen(
             [os.path.join(BIN, "dask"), "worker", address, "--nworkers", "2", "--nthreads", "1",
              "--no-dashboard", "--local-directory", str(tmp_path / "dask-worker")],
