@@ -33,7 +33,7 @@ demo: setup
 # comparison and the ANN reference in figures/single_pair/, the seed-0 grids
 # figures/single_pair_{ttfs,aggressive}.png.
 single-pair: setup
-	$(BIN)/spiking-gan compare-losses --config configs/quick_single.toml --seeds 3 --out figures/single_pair --quiet
+	$(BIN)/spiking-gan compare-losses --config configs/quick_single.toml --n-seeds 3 --out figures/single_pair --quiet
 	for l in ttfs aggressive; do \
 	  $(BIN)/spiking-gan sample --run figures/single_pair/runs/$${l}_seed0 --n 1000 \
 	      --out figures/single_pair/runs/$${l}_seed0/samples.npz --grid figures/single_pair_$$l.png; \
@@ -48,7 +48,7 @@ controls: setup
 # The paper's S4NN rule with one pair per class (configs/s4nn_per_class.toml) with both losses on
 # 3 seeds (about 45 minutes): figures/per_class_losses/, figures/quick_ttfs.png, quick_aggressive.png.
 losses: setup
-	$(BIN)/spiking-gan compare-losses --config configs/s4nn_per_class.toml --seeds 3 --out figures/per_class_losses --quiet
+	$(BIN)/spiking-gan compare-losses --config configs/s4nn_per_class.toml --n-seeds 3 --out figures/per_class_losses --quiet
 	for l in ttfs aggressive; do \
 	  $(BIN)/spiking-gan sample --run figures/per_class_losses/runs/$${l}_seed0 --n 1000 \
 	      --out figures/per_class_losses/runs/$${l}_seed0/samples.npz --grid figures/quick_$$l.png; \

@@ -23,19 +23,15 @@ Saved as one ``.npz`` (weights + JSON metadata), written atomically, no pickle.
 """
 from __future__ import annotations
 
-import io
-import json
-import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from analysis.quality import N_PIXELS, as_unit_images, limit_blas_threads
+from models.files import FileFormatError, load_npz, numeric_array, save_npz
 from training.exact import Adam
-from training.runinfo import atomic_write
 
 #: Format tag stored in ANN-GAN files.
 ANN_GAN_FORMAT = "spiking-gan-ann-gan-1"
@@ -310,9 +306,7 @@ def save_ann_gan(gan: AnnGan, path: str, meta: Optional[Dict[str, Any]] = None) 
             arrays[f"{name}_b{k}"] = np.asarray(b, np.float32)
     info = dict(meta or {}, format=ANN_GAN_FORMAT, noise_dim=int(gan.noise_dim),
                 n_g=len(gan.g_weights), n_d=len(gan.d_weights), history=gan.history)
-    buf = io.BytesIO()
-    np.savez(buf, meta=np.array(json.dumps(info, sort_keys=True)), **arrays)
-    atomic_write(path, buf.getvalue())
+    save_npz(path, arrays, info)
 
 
 def load_ann_gan(path: str) -> AnnGan:
@@ -323,20 +317,18 @@ def load_ann_gan(path: str) -> AnnGan:
     ValueError
         Missing, corrupt or foreign file, inconsistent layer shapes, NaN/inf weights.
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"ANN GAN file {path} does not exist")
+    where = f"ANN GAN file {path}"
+    stored, meta = load_npz(path, "ANN GAN file", meta_required=True)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if not isinstance(meta, dict) or meta.get("format") != ANN_GAN_FORMAT:
-                raise KeyError("format")
-            nets = {name: ([np.array(z[f"{name}_w{k}"], np.float32) for k in range(int(meta[f"n_{name}"]))],
-                           [np.array(z[f"{name}_b{k}"], np.float32) for k in range(int(meta[f"n_{name}"]))])
-                    for name in ("g", "d")}
-            noise_dim = int(meta["noise_dim"])
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"ANN GAN file {path} is corrupt, unreadable or not an ANN GAN file "
-                         f"({type(exc).__name__}: {exc})") from exc
+        if meta.get("format") != ANN_GAN_FORMAT:
+            raise KeyError("format")
+        nets = {name: tuple([numeric_array(stored, f"{name}_{p}{k}", where, ndim=(1, 2))
+                             for k in range(int(meta[f"n_{name}"]))] for p in ("w", "b"))
+                for name in ("g", "d")}
+        noise_dim = int(meta["noise_dim"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FileFormatError(f"{where} is corrupt, unreadable or not an ANN GAN file "
+                              f"({type(exc).__name__}: {exc})") from None
     for name, (ws, bs) in nets.items():
         first, last = (noise_dim, N_PIXELS) if name == "g" else (N_PIXELS, 1)
         prev = first
@@ -346,7 +338,7 @@ def load_ann_gan(path: str) -> AnnGan:
             ok = ok and bool(np.all(np.isfinite(w)) and np.all(np.isfinite(b)))
             prev = w.shape[1] if w.ndim == 2 else -1
         if not ok or prev != last:
-            raise ValueError(f"ANN GAN file {path}: the {name.upper()} weights are inconsistent "
-                             f"(expected {first} -> ... -> {last}, finite)")
+            raise FileFormatError(f"ANN GAN file {path}: the {name.upper()} weights are inconsistent "
+                                  f"(expected {first} -> ... -> {last}, finite)")
     hist = meta.get("history") or {}
     return AnnGan(noise_dim, nets["g"][0], nets["g"][1], nets["d"][0], nets["d"][1], dict(hist))

@@ -53,7 +53,7 @@ from analysis.stats import mean_std
 from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
 from training import config as config_mod
 from training.config import config_diff
-from training.runinfo import atomic_json, atomic_write
+from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_dir, run_record
 
 #: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
 MEASURES = [
@@ -471,14 +471,16 @@ def comparison_markdown(rows: Sequence[Dict[str, Any]], ann_rows: Sequence[Dict[
 
 def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] = None,
                    variants: Optional[Sequence[str]] = None, n_samples: int = 1000, ann: bool = True,
-                   cache_dir: Optional[str] = None, progress: bool = True, header: str = "") -> Dict[str, Any]:
+                   cache_dir: Optional[str] = None, progress: bool = True, header: str = "",
+                   command: str = "compare-losses") -> Dict[str, Any]:
     """Train, evaluate and compare the TTFS and Aggressive TTFS losses (see module docstring).
 
     Parameters
     ----------
     cfg : training.config.GanConfig; its ``loss.kind`` is overridden per group, its ``seed``
         is the first seed (then ``seed + 1``, ...)
-    out_dir : folder of the CSV, MD and PNG (created)
+    out_dir : folder of the CSV, MD and PNG (created with its parents; an existing one must hold
+        an earlier output of ``command``)
     n_seeds : seeds per group
     runs_dir : folder of the run folders (default ``out_dir/runs``)
     variants : Aggressive TTFS variants to include as their own groups (default: the config's)
@@ -487,6 +489,8 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     cache_dir : folder of the shared quality classifier (default ``out_dir``)
     progress : print progress lines and training bars
     header : provenance lines for the markdown file
+    command : the command whose output folders ``out_dir`` (and a given ``runs_dir``) are
+        (``run.json``; :func:`training.runinfo.check_out_dir`)
 
     Returns
     -------
@@ -495,16 +499,23 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     from training.data import load_dataset
 
     if n_seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {n_seeds}")
+        raise ValueError(f"--n-seeds must be >= 1, got {n_seeds}")
     if n_samples < 2:
         raise ValueError(f"--n must be >= 2, got {n_samples}")
-    runs_dir = runs_dir or os.path.join(out_dir, "runs")
-    cache_dir = cache_dir or out_dir
-    os.makedirs(out_dir, exist_ok=True)
-    os.makedirs(runs_dir, exist_ok=True)
     seeds = [cfg.seed + k for k in range(n_seeds)]
     arms = loss_arms(variants)
+    # every input is checked before a folder is created (training.runinfo.check_out_dir)
+    own_runs = runs_dir is None
+    runs_dir = runs_dir or os.path.join(out_dir, "runs")
+    cache_dir = cache_dir or out_dir
+    action = check_out_dir(out_dir, command, reuse=True)
+    runs_action = None if own_runs else check_out_dir(runs_dir, command, reuse=True, option="--runs-dir")
     data = load_dataset(cfg.data)
+    make_out_dir(out_dir, command, action, run_record(cfg.seed))
+    if own_runs:
+        os.makedirs(runs_dir, exist_ok=True)
+    else:
+        make_out_dir(runs_dir, command, runs_action, run_record(cfg.seed))
     clf = classifier_for(data, cache_dir)                # trained once, up front, then loaded by every run
     rows, runs = [], {}
     total = len(arms) * len(seeds)

@@ -103,7 +103,8 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
 
     Parameters
     ----------
-    out_dir : folder of the figures (created)
+    out_dir : folder of the figures (created with its parents; an existing one must hold an
+        earlier output of ``spiking-gan figures``)
     full : use ``configs/mnist.toml`` (hours) instead of ``configs/s4nn_single.toml`` (minutes)
     n_seeds : seeds per loss
     runs_dir : folder of the runs, evaluations and ANN GANs (default ``runs/figures``, or
@@ -128,7 +129,7 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
     config_path = config_path or MODE_CONFIGS["full" if full else "quick"]
     cfg = config_mod.load(config_path, GanConfig, overrides or {})
     runs_dir = runs_dir or os.path.join("runs", "figures-full" if full else "figures")
-    os.makedirs(out_dir, exist_ok=True)
+    # compare_losses checks every input, then creates out_dir and runs_dir (as figures' folders)
     when = time.strftime("%Y-%m-%d %H:%M %Z")
     header = (f"Produced by `{command}` on {when}; config `{display_path(config_path)}`"
               + (f" with {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else "")
@@ -138,7 +139,7 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
               f"{cfg.loss.variant}, alpha {cfg.loss.alpha:g} steps. Evaluation: {n_samples} generated samples "
               f"(noise seed {EVAL_SEED}) and up to {n_samples} real test digits.")
     res = compare_losses(cfg, out_dir, n_seeds, runs_dir=runs_dir, variants=variants, n_samples=n_samples,
-                         ann=True, cache_dir=runs_dir, progress=progress, header=header)
+                         ann=True, cache_dir=runs_dir, progress=progress, header=header, command="figures")
     files: Dict[str, str] = {
         res["files"]["loss_comparison.md"]: "the loss comparison table: mean +- std per loss, relative "
                                             "changes, the paper's claim, the ANN GAN reference",

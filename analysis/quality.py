@@ -25,11 +25,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
-import io
 import json
 import os
 import warnings
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
@@ -37,8 +35,8 @@ import numpy as np
 from scipy import linalg, special
 
 from analysis.diversity import within_class_diversity
+from models.files import FileFormatError, load_npz, numeric_array, save_npz
 from training.exact import Adam
-from training.runinfo import atomic_write
 
 #: Format tag stored in classifier files.
 CLASSIFIER_FORMAT = "spiking-gan-quality-classifier-1"
@@ -262,10 +260,10 @@ def _check_classifier(clf: Classifier, where: str) -> None:
     expected = {"W1": (N_PIXELS, h), "b1": (h,), "W2": (h, N_CLASSES), "b2": (N_CLASSES,)}
     for k, a in arrays.items():
         if h < 1 or np.shape(a) != expected[k]:
-            raise ValueError(f"{where}: classifier array {k} has shape {np.shape(a)}, expected "
-                             f"{expected[k]} (784 -> hidden -> 10)")
+            raise FileFormatError(f"{where}: classifier array {k} has shape {np.shape(a)}, expected "
+                                  f"{expected[k]} (784 -> hidden -> 10)")
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"{where}: classifier array {k} contains NaN or inf")
+            raise FileFormatError(f"{where}: classifier array {k} contains NaN or inf")
 
 
 def save_classifier(clf: Classifier, path: str, meta: Optional[Dict[str, Any]] = None) -> None:
@@ -280,27 +278,15 @@ def save_classifier(clf: Classifier, path: str, meta: Optional[Dict[str, Any]] =
     """
     _check_classifier(clf, "save_classifier")
     meta = dict(meta or {}, format=CLASSIFIER_FORMAT)
-    buf = io.BytesIO()
-    np.savez(buf, meta=np.array(json.dumps(meta, sort_keys=True)),
-             W1=np.asarray(clf.W1, np.float32), b1=np.asarray(clf.b1, np.float32),
-             W2=np.asarray(clf.W2, np.float32), b2=np.asarray(clf.b2, np.float32))
-    atomic_write(path, buf.getvalue())
+    save_npz(path, {k: np.asarray(getattr(clf, k), np.float32) for k in ("W1", "b1", "W2", "b2")}, meta)
 
 
 def _read_classifier(path: str) -> Tuple[Classifier, Dict[str, Any]]:
-    if not os.path.isfile(path):
-        raise ValueError(f"classifier file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            arrays = [np.array(z[k], dtype=np.float32) for k in ("W1", "b1", "W2", "b2")]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, TypeError) as exc:
-        raise ValueError(f"classifier file {path} is corrupt or unreadable "
-                         f"({type(exc).__name__}: {exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != CLASSIFIER_FORMAT:
-        raise ValueError(f"{path} is not a quality-classifier file (format "
-                         f"{meta.get('format') if isinstance(meta, dict) else None!r})")
-    clf = Classifier(*arrays)
+    stored, meta = load_npz(path, "classifier file", meta_required=True)
+    if meta.get("format") != CLASSIFIER_FORMAT:
+        raise FileFormatError(f"{path} is not a quality-classifier file (format {meta.get('format')!r})")
+    clf = Classifier(*(numeric_array(stored, k, f"classifier file {path}", ndim=(1, 2))
+                       for k in ("W1", "b1", "W2", "b2")))
     _check_classifier(clf, f"classifier file {path}")
     return clf, meta
 

@@ -47,6 +47,9 @@ UNITS = {"t_max": "steps", "dt_ms": "ms", "latency": "steps", "gamma": "steps", 
          "max_train": "images"}
 #: A categorical key with this many values at most splits the points into groups.
 MAX_GROUPS = 6
+#: Keys whose numbers name things rather than measure them: plotted as categories, never
+#: joined by lines (seed 3 is not "between" seeds 2 and 4).
+NOMINAL_KEYS = ("seed",)
 
 
 # ------------------------------------------------------------------------------------- table
@@ -109,8 +112,11 @@ def markdown_text(rows: Sequence[Dict[str, Any]], columns: Sequence[str]) -> str
 
 
 # ------------------------------------------------------------------------------------- plots
-def is_categorical(values: Sequence[Any]) -> bool:
-    """True unless every value is a real number (booleans, strings and lists are categories)."""
+def is_categorical(values: Sequence[Any], key: str = "") -> bool:
+    """True unless every value is a real number (booleans, strings and lists are categories)
+    and ``key`` is a quantity (not one of :data:`NOMINAL_KEYS`, such as the seed)."""
+    if key.rsplit(".", 1)[-1] in NOMINAL_KEYS:
+        return True
     return not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
@@ -125,7 +131,7 @@ def group_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str
     for other in swept_keys:
         values = [r[other] for r in rows]
         n = len({_cell(v) for v in values})
-        if other != key and is_categorical(values) and 2 <= n <= MAX_GROUPS:
+        if other != key and is_categorical(values) and 2 <= n <= MAX_GROUPS:  # seeds: averaged, not a colour
             return other
     return None
 
@@ -167,7 +173,7 @@ def plot_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str]
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     done = [r for r in rows if r["status"] == "done"]
-    categorical = is_categorical([r[key] for r in done])
+    categorical = is_categorical([r[key] for r in done], key)
     x, labels = _positions([r[key] for r in done], categorical)
     by = group_key(done, key, swept_keys)
     groups = [f"{by} = {_cell(r[by])}" if by else "" for r in done]

@@ -8,11 +8,17 @@ only feeds copy ``b`` of the next).
 
 The code generation target is selectable: ``numpy`` (no compiler), ``cython``
 (compiled once, then cached) or ``cpp_standalone`` (a C++ project built in a
-directory of its own).
+directory of its own: a temporary folder, removed after the run, also when the run fails or is
+interrupted, unless ``build_dir`` names a folder to keep).
+
+Before a compiling target's first run in a process, one line on stderr says that the
+compilation is under way (the first cython build takes about 2 minutes and is silent).
 """
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -25,6 +31,39 @@ from .neuron import (MODELS, NEURON_EQUATIONS, RAMP_EQUATIONS, RAMP_RATE_MV, RAM
 from .ramp import window_start
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
+#: What a compiling target says before its first (silent) compilation in a process.
+COMPILE_NOTES = {"cython": "Brian2: compiling the model's cython code (the first time ~2 min, then cached)",
+                 "cpp_standalone": "Brian2: building the C++ standalone project (~15 s per run)"}
+_noted: set = set()
+
+
+def _brian2():
+    """``brian2``, imported without the debug log and script copy it leaves in the system temp
+    folder (``brian_debug_*.log``, ``brian_script_*.py``: kept there whenever the process ends
+    by an exception or a kill); errors still reach the console."""
+    import logging
+
+    import brian2
+    from brian2.utils.logger import BrianLogger
+
+    if BrianLogger.file_handler is not None:
+        BrianLogger.file_handler.close()
+        logging.getLogger("brian2").removeHandler(BrianLogger.file_handler)
+        BrianLogger.file_handler = None
+    for attr in ("tmp_log", "tmp_script"):
+        path = getattr(BrianLogger, attr, None)
+        if path:
+            for p in (path, path + ".1"):
+                if os.path.exists(p):
+                    os.remove(p)
+            setattr(BrianLogger, attr, None)
+    return brian2
+
+
+def _compile_note(target: str) -> None:
+    if target in COMPILE_NOTES and target not in _noted:
+        _noted.add(target)
+        print(COMPILE_NOTES[target], file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -66,7 +105,8 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         Record the membrane potential of these neurons (every sample of the
         batch) with a ``StateMonitor``.
     build_dir : str, optional
-        Project directory for ``cpp_standalone`` (default: a fresh temporary one).
+        Project directory for ``cpp_standalone``, kept after the run (default: a fresh
+        temporary folder, removed when the run ends, fails or is interrupted).
     model : {"if", "ramp"}
         The paper's IF neuron (thresholds ``params.thresholds``, one per layer) or the
         windowed ramp neuron (:data:`models.neuron.RAMP_EQUATIONS`; each layer fires in
@@ -78,8 +118,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     -------
     BrianResult
     """
-    import brian2 as b2
-
+    b2 = _brian2()
     if target not in TARGETS:
         raise ValueError(f"unknown Brian2 target {target!r}; choose one of {', '.join(TARGETS)}")
     if model not in MODELS:
@@ -92,17 +131,22 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     batch, n0 = t_in.shape
     sizes = [n0] + [w.shape[1] for w in weights]
     record_v = dict(record_v or {})
-    for layer in record_v:
+    for layer, neurons in record_v.items():
         if not 1 <= layer <= len(weights):
             raise ValueError(f"record_v layer {layer} outside 1..{len(weights)}")
+        neurons = np.asarray(neurons, dtype=int)
+        if neurons.size and (neurons.min() < 0 or neurons.max() >= sizes[layer]):
+            raise ValueError(f"record_v neurons out of range for layer {layer} of size {sizes[layer]}")
 
     standalone = target == "cpp_standalone"
+    temporary = standalone and build_dir is None
     if standalone:
         build_dir = build_dir or tempfile.mkdtemp(prefix="spiking_gan_cpp_")
-        b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
-    else:
-        b2.prefs.codegen.target = target
     try:
+        if standalone:
+            b2.set_device("cpp_standalone", directory=build_dir, build_on_run=False)
+        else:
+            b2.prefs.codegen.target = target
         dt = params.dt_ms * b2.ms
         b2.defaultclock.dt = dt
         ns = {"eps": THRESHOLD_EPS_MV * b2.mV, "tau": dt, "r": RAMP_RATE_MV * b2.mV}
@@ -144,13 +188,12 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         states = {}
         for layer, neurons in record_v.items():
             neurons = np.asarray(neurons, dtype=int)
-            if neurons.size and (neurons.min() < 0 or neurons.max() >= sizes[layer]):
-                raise ValueError(f"record_v neurons out of range for layer {layer} of size {sizes[layer]}")
             idx = (np.arange(batch)[:, None] * sizes[layer] + neurons[None, :]).ravel()
             states[layer] = (neurons, b2.StateMonitor(groups[layer], "v", record=idx,
                                                        name=f"v_{layer}"))
             objects.append(states[layer][1])
         net = b2.Network(*objects)
+        _compile_note(target)
         net.run(((len(weights) + 1) * T if ramp else T) * dt, namespace={})
         if standalone:
             b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
@@ -179,3 +222,5 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             b2.device.reinit()
             b2.device.activate()
             b2.set_device("runtime")
+        if temporary:
+            shutil.rmtree(build_dir, ignore_errors=True)

@@ -2,59 +2,137 @@
 
 Thin layer over the library: it parses arguments, checks them, calls the
 functions of :mod:`models`, :mod:`training` and :mod:`analysis`, and turns
-user errors into one clear line instead of a traceback.
+user errors (:class:`models.errors.SpikingGanError`, and the operating system's
+:class:`OSError`, which names its file) into one line on stderr, exit status 2.
+Any other exception is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import List, Optional
 
 import numpy as np
 
+from models.errors import SpikingGanError
 
-class UserError(Exception):
-    """A problem with the user's input: reported as one line, exit status 2."""
+#: Largest seed (NumPy and the configs take 32-bit seeds).
+MAX_SEED = 2**32 - 1
+#: File types a figure may be written as (matplotlib chooses the format by the suffix).
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
-def _check_out_file(path: str) -> None:
+class UserError(SpikingGanError):
+    """A problem with the command line: reported as one line, exit status 2."""
+
+
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("spiking-gan")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
+
+
+# ------------------------------------------------------------- argument types
+def _int_type(lo: int, hi: Optional[int] = None, what: str = "an integer"):
+    """An argparse type: an integer in ``lo..hi`` (argparse names the option in its error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"expected {what} {bound}, got {value}")
+        return value
+    parse.__name__ = what
+    return parse
+
+
+SEED = _int_type(0, MAX_SEED, "a seed")
+COUNT = _int_type(1, None, "a count")
+INDEX = _int_type(0, None, "an index")
+
+
+def _floats(text: str) -> List[float]:
+    """An argparse type: comma-separated numbers (``--threshold 100`` or ``100,80``)."""
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers in mV separated by commas "
+                                         f"(e.g. 100 or 100,80), got {text!r}") from None
+
+
+def _check_out_file(path: str, option: str, suffixes=(".npz",)) -> str:
+    """Check an output file before anything is written; returns the path to write.
+
+    ``.npz`` outputs get the suffix appended when it is missing (as NumPy does); figures must
+    have one of :data:`FIGURE_SUFFIXES`. A missing folder is fine: it is created, with its
+    parents, when the outputs are written.
+    """
+    from training.runinfo import check_out_dir
+
+    if suffixes == (".npz",) and not path.endswith(".npz"):
+        path += ".npz"
+    if not path.lower().endswith(tuple(suffixes)):
+        raise UserError(f"{option} {path}: the file name must end in {', '.join(suffixes)}")
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path} is a folder, not a file")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise UserError(f"output folder {folder} does not exist")
+        check_out_dir(folder, "", option=option)  # can it be created?
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: the folder {folder} is not writable")
+    return path
+
+
+def _variant_list(text: Optional[str]) -> Optional[List[str]]:
+    from training.losses import VARIANTS
+
+    if not text:
+        return None
+    variants = [v.strip().upper() for v in text.split(",") if v.strip()]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad or not variants:
+        raise UserError(f"--variants {text}: {bad[0] if bad else text!r} is not an Aggressive TTFS "
+                        f"variant; choose from {', '.join(VARIANTS)}")
+    return variants
 
 
 # --------------------------------------------------------------------- simulate
 def cmd_simulate(args) -> None:
     from models import kernel
     from models.coding import encode_images
+    from models.files import npz_bytes, output_group
     from models.network import check_weights, default_ranges, init_uniform, parse_layers
     from models.neuron import NeuronParams
 
     if args.target != "numpy" and args.backend != "brian2":
         raise UserError("--target only applies to --backend brian2")
-    for f in (args.out, args.raster):
-        if f:
-            _check_out_file(f)
+    out = _check_out_file(args.out, "--out")
+    if args.raster:
+        _check_out_file(args.raster, "--raster", FIGURE_SUFFIXES)
     # separate streams, so that --weights reproduces the inputs of a run with the same seed
     rng_weights, rng = (np.random.default_rng([args.seed, k]) for k in (0, 1))
     if args.weights:
-        weights = _load_weights(args.weights)
+        weights = load_weights(args.weights)
         sizes = [weights[0].shape[0]] + [w.shape[1] for w in weights]
-        if args.layers and parse_layers(args.layers) != sizes:
+        if args.layers and _parse(parse_layers, "--layers", args.layers) != sizes:
             raise UserError(f"--layers {args.layers} does not match the weights in {args.weights} "
                             f"({','.join(map(str, sizes))})")
     else:
-        sizes = parse_layers(args.layers or "784,400,2")
+        sizes = _parse(parse_layers, "--layers", args.layers or "784,400,2")
         weights = init_uniform(rng_weights, sizes, default_ranges(len(sizes) - 1))
-    check_weights(weights, sizes)
-    thresholds = [float(x) for x in args.threshold.split(",")]
+    _parse(check_weights, f"--weights {args.weights}", weights, sizes)
+    thresholds = list(args.threshold)
     if len(thresholds) == 1:
         thresholds *= len(weights)
-    params = NeuronParams(tuple(thresholds), t_max=args.t_max, dt_ms=args.dt)
+    params = _parse(NeuronParams, "--threshold/--t-max/--dt", tuple(thresholds), t_max=args.t_max,
+                    dt_ms=args.dt)
     if params.n_layers != len(weights):
-        raise UserError(f"{params.n_layers} thresholds given for {len(weights)} layers")
+        raise UserError(f"--threshold: {params.n_layers} thresholds given for {len(weights)} layers")
 
     if args.digits:
         from training.data import load_digits
@@ -76,32 +154,50 @@ def cmd_simulate(args) -> None:
               "t_max": np.array(params.t_max), "dt_ms": np.array(params.dt_ms)}
     arrays.update({f"weights_{k}": w for k, w in enumerate(weights)})
     arrays.update({f"times_{k + 1}": t for k, t in enumerate(times)})
-    np.savez_compressed(args.out, **arrays)
+    _make_parents(out, args.raster)
+    with output_group() as group:  # the .npz and the raster appear together or not at all
+        group.write(out, npz_bytes(arrays, compress=True))
+        if args.raster:
+            from analysis.plots import plot_raster
+            names = ["input"] + [f"layer {k}" for k in range(1, len(times))] + ["output"]
+            plot_raster([t_in[0]] + [t[0] for t in times], params.t_max, params.dt_ms,
+                        group.path(args.raster), names=names, title=f"sample 0, {args.backend} backend")
+        written = group.commit()
     spikes = [int((t < params.t_max).sum()) for t in times]
     print(f"simulated {args.batch} samples through {','.join(map(str, sizes))} with {args.backend}"
           f"{' (' + args.target + ')' if args.backend == 'brian2' else ''}; "
           f"spikes per sample per layer: {', '.join(f'{s / args.batch:.1f}' for s in spikes)}; "
-          f"wrote {args.out}")
-    if args.raster:
-        from analysis.plots import plot_raster
-        names = ["input"] + [f"layer {k}" for k in range(1, len(times))] + ["output"]
-        plot_raster([t_in[0]] + [t[0] for t in times], params.t_max, params.dt_ms, args.raster,
-                    names=names, title=f"sample 0, {args.backend} backend")
-        print(f"wrote {args.raster}")
+          f"wrote {', '.join(written)}")
 
 
-def _load_weights(path: str) -> List[np.ndarray]:
-    if not os.path.isfile(path):
-        raise UserError(f"weights file {path} does not exist")
+def _parse(check, option: str, *args, **kwargs):
+    """``check(*args, **kwargs)``, its ValueError reported as a user error naming ``option``."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = sorted((k for k in z.files if k.startswith("weights_")), key=lambda k: int(k.split("_")[1]))
-            weights = [np.array(z[k]) for k in keys]
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read weights from {path}: {exc}")
-    if not weights:
-        raise UserError(f"{path} holds no weights_0 .. weights_L arrays")
-    return weights
+        return check(*args, **kwargs)
+    except ValueError as exc:
+        raise UserError(f"{option}: {exc}") from None
+
+
+def _make_parents(*paths: Optional[str]) -> None:
+    for path in paths:
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
+
+def load_weights(path: str) -> List[np.ndarray]:
+    """``weights_0 .. weights_L`` of an ``.npz`` (e.g. an earlier ``simulate --out``).
+
+    Raises
+    ------
+    models.files.FileFormatError
+        Not an ``.npz``, a gap in the numbering, arrays that are not 2-D real numbers,
+        NaN/inf; the message names the file.
+    """
+    from models.files import load_npz, numbered_arrays, numeric_array
+
+    where = f"--weights {path}"
+    arrays, _ = load_npz(path, "--weights file")
+    return [numeric_array(arrays, k, where, ndim=(2,)) for k in numbered_arrays(arrays, "weights_", where)]
 
 
 # ------------------------------------------------------------------- configs
@@ -133,98 +229,74 @@ def cmd_train(args) -> None:
     from training.config import GanConfig
     from training.trainer import train_gan
 
+    if args.resume and args.force:
+        raise UserError("--resume continues the run in --out, --force replaces it: give one of them")
     if args.resume and not args.config:  # the run's recorded config, maybe extended
         summary = train_gan(None, args.out, resume=True, progress=not args.quiet,
                             overrides=_overrides(args))
-    else:
-        if not args.config:
-            raise UserError("give --config (e.g. configs/quick.toml), or --resume")
+    else:  # without --config: the defaults, i.e. the main job (configs/quick_single.toml)
         summary = train_gan(_load_config(args, GanConfig), args.out, resume=args.resume,
-                            progress=not args.quiet)
+                            progress=not args.quiet, force=args.force)
     print(f"run {args.out}: " + ", ".join(f"{k} {v:.3g}" for k, v in summary.items()
                                           if isinstance(v, (int, float))))
 
 
 # ----------------------------------------------------------------------- sample
 def cmd_sample(args) -> None:
+    from models.files import npz_bytes, output_group
     from training.trainer import load_gan
 
-    _check_out_file(args.out)
+    out = _check_out_file(args.out, "--out")
     if args.grid:
-        _check_out_file(args.grid)
-    if args.n < 1:
-        raise UserError("--n must be >= 1")
+        _check_out_file(args.grid, "--grid", FIGURE_SUFFIXES)
     gan, cfg, meta = load_gan(args.run)
     images, times = gan.generate(np.random.default_rng(args.seed), args.n)
     extra = {"labels": gan.default_labels(args.n)} if gan.conditional else {}
-    np.savez_compressed(args.out, images=images, spike_times=times, t_max=np.array(cfg.neuron.t_max),
-                        epoch=np.array(meta["epoch"]), **extra)
-    print(f"wrote {args.n} samples of {args.run} (epoch {meta['epoch']}) to {args.out}")
+    _make_parents(out, args.grid)
+    with output_group() as group:  # the .npz and the grid appear together or not at all
+        group.write(out, npz_bytes(dict(images=images, spike_times=times, t_max=np.array(cfg.neuron.t_max),
+                                        epoch=np.array(meta["epoch"]), **extra), compress=True))
+        if args.grid:
+            from analysis.plots import plot_grid
+            plot_grid(images[:100 if gan.conditional else 64], group.path(args.grid),
+                      title=f"{os.path.basename(os.path.normpath(args.run))}, epoch {meta['epoch']}"
+                      + (", one class per column" if gan.conditional else ""),
+                      ncols=10 if gan.conditional else 8)
+        group.commit()
+    print(f"wrote {args.n} samples of {args.run} (epoch {meta['epoch']}) to {out}")
     if args.grid:
-        from analysis.plots import plot_grid
-        plot_grid(images[:100 if gan.conditional else 64], args.grid,
-                  title=f"{os.path.basename(os.path.normpath(args.run))}, epoch {meta['epoch']}"
-                  + (", one class per column" if gan.conditional else ""), ncols=10 if gan.conditional else 8)
         print(f"wrote {args.grid}")
 
 
 # --------------------------------------------------------------------- classify
 def cmd_classify(args) -> None:
-    from training import checkpoint
-    from training import config as cm
-    from training.classifier import train
+    from training.classifier import run_classifier
     from training.config import ClassifierConfig
-    from training.data import load_dataset
-    from training.runinfo import atomic_json, atomic_write, run_record
 
-    cfg = _load_config(args, ClassifierConfig)
-    parent = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(parent):
-        raise UserError(f"output folder {parent} does not exist")
-    os.makedirs(args.out, exist_ok=True)
-    atomic_write(os.path.join(args.out, "config.toml"), cm.to_toml(cfg))
-    atomic_json(os.path.join(args.out, "run.json"), run_record(cfg.seed, {"kind": "classifier"}))
-    data = load_dataset(cfg.data)
-    log = open(os.path.join(args.out, "metrics.jsonl"), "w")
-
-    def on_epoch(epoch, m):
-        log.write(json.dumps(m) + "\n")
-        log.flush()
-        if not args.quiet and m.get("kind") == "average":
-            print(f"average of the last {m['averaged_epochs']} epochs' weights: test acc "
-                  f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms", flush=True)
-        elif not args.quiet:
-            print(f"epoch {m['epoch']}: train acc {m['train_accuracy']:.3f}, test acc "
-                  f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms, "
-                  f"{m['test_spikes_per_image']:.0f} spikes/image", flush=True)
-
-    weights, history = train(cfg, data.train_images, data.train_labels, data.test_images,
-                             data.test_labels, progress=not args.quiet, on_epoch=on_epoch)
-    log.close()
-    last = history[-1]
-    result = {"test_accuracy": last["test_accuracy"], "decision_time_ms": last["test_decision_time_ms"],
-              "spikes_per_image": last["test_spikes_per_image"],
-              "no_decision_rate": last["test_no_decision_rate"], "epochs": len(history),
-              "n_train": int(len(data.train_images)), "n_test": int(len(data.test_images))}
-    checkpoint.save(os.path.join(args.out, "weights.npz"), {"w": weights}, {"epoch": len(history)})
-    atomic_json(os.path.join(args.out, "metrics.json"), result)
+    result = run_classifier(_load_config(args, ClassifierConfig), args.out, force=args.force,
+                            progress=not args.quiet)
     print(f"test accuracy {result['test_accuracy']:.4f}, decision time {result['decision_time_ms']:.1f} ms, "
           f"{result['spikes_per_image']:.1f} spikes per image -> {os.path.join(args.out, 'metrics.json')}")
 
 
-# ---------------------------------------------------------------------- inspect
 def cmd_inspect(args) -> None:
     from analysis.inspect import inspect_sample
+    from training.runinfo import check_out_dir, make_out_dir
     from training.trainer import load_gan
 
-    gan, cfg, meta = load_gan(args.run)
     neurons = None
     if args.neurons:
         try:
             neurons = [int(x) for x in args.neurons.split(",")]
         except ValueError:
-            raise UserError(f"--neurons expects comma-separated pixel indices, got {args.neurons!r}")
+            raise UserError(f"--neurons expects comma-separated pixel indices, got {args.neurons!r}") from None
     out = args.out or os.path.join(args.run, "inspect")
+    action = check_out_dir(out, "inspect", reuse=True)
+    gan, cfg, meta = load_gan(args.run)
+    n_pixels = int(gan.g[-1].shape[-1])  # G's output neurons (a per-class bank: (C, n_in, n_out))
+    if neurons is not None and not all(0 <= n < n_pixels for n in neurons):
+        raise UserError(f"--neurons must be G output (pixel) indices in 0..{n_pixels - 1}, got {args.neurons}")
+    make_out_dir(out, "inspect", action)
     paths = inspect_sample(gan, args.sample, out, neurons, seed=args.seed, target=args.target)
     print(f"sample {args.sample} of {args.run} (epoch {meta['epoch']}) through Brian2: "
           + ", ".join(paths.values()))
@@ -234,13 +306,11 @@ def cmd_inspect(args) -> None:
 def cmd_sweep(args) -> None:
     from training.sweep import load_sweep, point_label, run_sweep
 
+    from training.runinfo import check_out_dir, make_out_dir
+
     if args.scheduler and args.workers is not None:
         raise UserError("--workers sets the size of the local cluster; with --scheduler the "
                         "scheduler's workers run the points")
-    if args.workers is not None and args.workers < 1:
-        raise UserError("--workers must be >= 1")
-    if args.retries is not None and args.retries < 0:
-        raise UserError("--retries must be >= 0")
     sweep = load_sweep(args.sweep)
     dropped = f" ({sweep.duplicates} repeated draws dropped)" if sweep.duplicates else ""
     if args.dry_run:
@@ -248,6 +318,7 @@ def cmd_sweep(args) -> None:
         for p in sweep.points:
             print(f"  {p.id}: {point_label(p.overrides)}")
         return
+    make_out_dir(args.out, "sweep", check_out_dir(args.out, "sweep", reuse=True))
     if not args.quiet:
         where = args.scheduler or f"a local cluster of {args.workers or 2} workers"
         print(f"sweep {args.sweep}: {len(sweep.points)} points{dropped} on {where} -> {args.out}",
@@ -259,20 +330,20 @@ def cmd_sweep(args) -> None:
           f"{outcome.report['md']}")
     if outcome.failed:
         failed = [r for r in outcome.results if r["status"] == "failed"]
-        raise RuntimeError(f"{outcome.failed} point(s) failed, e.g. {failed[0]['point']}: "
+        raise SpikingGanError(f"{outcome.failed} point(s) failed, e.g. {failed[0]['point']}: "
                            f"{failed[0]['error'].splitlines()[0]} (all errors in {outcome.report['md']})")
 
 
 # --------------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> None:
     from analysis.report import format_metrics, run_report
+    from training.runinfo import check_out_dir, make_out_dir
+    from training.trainer import load_gan
 
-    if args.n < 2:
-        raise UserError("--n must be >= 2")
-    if not os.path.isfile(os.path.join(args.run, "config.toml")):
-        raise UserError(f"{args.run} is not a run folder (no config.toml)")
     out = args.out or os.path.join(args.run, "evaluation")
-    _check_out_file(out)
+    action = check_out_dir(out, "evaluate", reuse=True)
+    load_gan(args.run)  # the run's config and checkpoint are checked before anything is written
+    make_out_dir(out, "evaluate", action)
     rep = run_report(args.run, out, n_samples=args.n, with_quality=not args.no_quality,
                      brian=not args.no_brian, target=args.target)
     print(format_metrics(rep["metrics"]))
@@ -280,21 +351,15 @@ def cmd_evaluate(args) -> None:
 
 
 # --------------------------------------------------------------- compare-losses
-def _variants(text: Optional[str]) -> Optional[List[str]]:
-    return [v.strip().upper() for v in text.split(",") if v.strip()] if text else None
-
-
 def cmd_compare_losses(args) -> None:
     import time
 
     from analysis.compare import compare_losses
     from training.config import GanConfig
 
-    if not args.config:
-        raise UserError("give --config (e.g. configs/quick.toml)")
-    _check_out_file(args.out)
+    variants = _variant_list(args.variants)
     cfg = _load_config(args, GanConfig)
-    res = compare_losses(cfg, args.out, args.seeds, variants=_variants(args.variants), n_samples=args.n,
+    res = compare_losses(cfg, args.out, _n_seeds(args), variants=variants, n_samples=args.n,
                          ann=not args.no_ann, progress=not args.quiet,
                          header=f"Produced by `spiking-gan {' '.join(args.argv)}` on "
                                 f"{time.strftime('%Y-%m-%d %H:%M %Z')}.")
@@ -307,20 +372,31 @@ def cmd_compare_losses(args) -> None:
 def cmd_figures(args) -> None:
     from analysis.figures import make_figures
 
-    _check_out_file(args.out)
-    if args.runs_dir:
-        _check_out_file(args.runs_dir)
-    make_figures(args.out, full=args.full, n_seeds=args.seeds, runs_dir=args.runs_dir,
+    variants = _variant_list(args.variants)
+    make_figures(args.out, full=args.full, n_seeds=_n_seeds(args), runs_dir=args.runs_dir,
                  config_path=args.config, overrides=_overrides(args), n_samples=args.n,
-                 variants=_variants(args.variants), brian=not args.no_brian, progress=not args.quiet,
+                 variants=variants, brian=not args.no_brian, progress=not args.quiet,
                  command="spiking-gan " + " ".join(args.argv))
 
 
+def _n_seeds(args) -> int:
+    if args.seeds_deprecated is not None:
+        if args.n_seeds is not None:
+            raise UserError("give --n-seeds only (--seeds is its old name)")
+        print("spiking-gan: --seeds N is now --n-seeds N (the number of seeds; --seed is the first seed)",
+              file=sys.stderr)
+        return args.seeds_deprecated
+    return 3 if args.n_seeds is None else args.n_seeds
+
+
 def _add_comparison_args(p):
-    p.add_argument("--seeds", type=int, default=3, help="seeds per loss: the config's seed, +1, ... (default 3)")
+    p.add_argument("--n-seeds", type=COUNT, metavar="N",
+                   help="seeds per loss: the config's seed, +1, ..., N in all (default: 3)")
+    p.add_argument("--seeds", type=COUNT, dest="seeds_deprecated", metavar="N", help=argparse.SUPPRESS)
     p.add_argument("--variants", help="Aggressive TTFS variants as their own groups, e.g. A,B,C "
                    "(default: the config's loss.variant)")
-    p.add_argument("--n", type=int, default=1000, help="generated samples per evaluation (default 1000)")
+    p.add_argument("--n", type=_int_type(2, None, "a count"), default=1000,
+                   help="generated samples per evaluation")
 
 
 def _add_target_arg(p, help: str) -> None:
@@ -329,148 +405,188 @@ def _add_target_arg(p, help: str) -> None:
 
 
 def _add_config_args(p, loss=True):
-    p.add_argument("--config", help="TOML config file (see configs/)")
+    p.add_argument("--config", help="TOML config file (see configs/); default: the shipped recipe "
+                   "(train, compare-losses: configs/quick_single.toml; classify: configs/classify.toml)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set loss.gamma=5 (repeatable)")
-    p.add_argument("--seed", type=int, help="override the config's seed")
-    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--seed", type=SEED, help="override the config's seed")
+    p.add_argument("--epochs", type=COUNT, help="override train.epochs")
     if loss:
         p.add_argument("--loss", choices=["ttfs", "aggressive"], help="override loss.kind")
     p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"],
-                   help="override data.dataset: the embedded digits (default) or a torchvision data set")
+                   help="override data.dataset: the embedded digits (the configs' default) or a "
+                   "torchvision data set")
     p.add_argument("--data-dir", help="override data.data_dir: torchvision root holding MNIST/raw or "
                    "FashionMNIST/raw (read without network)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` for options that have a default value (not for None or flags)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spiking-gan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="spiking-gan", description=__doc__.splitlines()[0],
+                                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("simulate", help="run a TTFS network on random inputs or digits",
-                       description="Run a layered TTFS network of IF neurons (random S4NN-style "
-                       "weights, or --weights) on random input spike times or on the embedded "
-                       "MNIST digits, with the NumPy kernel or Brian2, and save all spike times.")
-    p.add_argument("--layers", help="layer sizes, e.g. 784,400,2 (default 784,400,2)")
+    def command(name, help, description, func):
+        p = sub.add_parser(name, help=help, description=description, formatter_class=_HelpFormatter)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("simulate", "run a TTFS network on random inputs or digits",
+                "Run a layered TTFS network of IF neurons (random S4NN-style weights, or --weights) on "
+                "random input spike times or on the embedded MNIST digits, with the NumPy kernel or "
+                "Brian2, and save all spike times.", cmd_simulate)
+    p.add_argument("--layers", help="layer sizes, e.g. 784,400,2 (default: 784,400,2, or the sizes of --weights)")
     p.add_argument("--weights", help="load weights_0..weights_L from an .npz (e.g. an earlier --out)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--batch", type=int, default=32, help="number of samples (default 32)")
-    p.add_argument("--backend", choices=["numpy", "brian2"], default="numpy")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed of the weights and the inputs")
+    p.add_argument("--batch", type=COUNT, default=32, help="number of samples")
+    p.add_argument("--backend", choices=["numpy", "brian2"], default="numpy",
+                   help="simulator: the NumPy kernel (fast, used for training) or Brian2 (the reference model)")
     _add_target_arg(p, "Brian2 code generation target (with --backend brian2)")
     p.add_argument("--digits", action="store_true", help="use the embedded MNIST digits as inputs")
-    p.add_argument("--threshold", default="100", help="threshold in mV, one or one per layer (default 100)")
-    p.add_argument("--t-max", type=int, default=256, help="window in steps (default 256)")
-    p.add_argument("--dt", type=float, default=1.0, help="step in ms (default 1)")
-    p.add_argument("--out", required=True, help="output .npz: input_times, weights_k, times_k, "
-                   "thresholds, t_max, dt_ms (no spike = t_max)")
+    p.add_argument("--threshold", type=_floats, default=[100.0], metavar="MV[,MV...]",
+                   help="threshold in mV, one for all layers or one per layer (default: 100)")
+    p.add_argument("--t-max", type=_int_type(2, None, "a number of steps"), default=256,
+                   help="window in steps")
+    p.add_argument("--dt", type=float, default=1.0, help="step in ms")
+    p.add_argument("--out", required=True, help="output .npz (the suffix is added if missing): input_times, "
+                   "weights_k, times_k, thresholds, t_max, dt_ms (no spike = t_max)")
     p.add_argument("--raster", help="write a spike raster PNG of sample 0 across all layers")
-    p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("train", help="train a Spiking-GAN",
-                       description="Train the Spiking-GAN (spiking G and D, S4NN rule) into a run folder: "
-                       "config.toml, run.json, checkpoint.npz (every epoch), metrics.jsonl, samples/*.png.")
+    p = command("train", "train a Spiking-GAN",
+                "Train the Spiking-GAN (spiking G and D, S4NN rule) into a run folder: config.toml, "
+                "run.json, checkpoint.npz (every epoch), metrics.jsonl, samples/*.png. The folder is "
+                "created with its parents; an existing run is continued with --resume or replaced "
+                "with --force.", cmd_train)
     _add_config_args(p)
     p.add_argument("--out", required=True, help="run folder, e.g. runs/quick")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.set_defaults(func=cmd_train)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last "
+                   "checkpoint (--epochs N extends it)")
+    p.add_argument("--force", action="store_true", help="replace the train run in --out")
 
-    p = sub.add_parser("sample", help="generate samples from a trained run")
+    p = command("sample", "generate samples from a trained run",
+                "Generate samples with the generator of a trained run (its last checkpoint) and save "
+                "images and spike times as .npz, and optionally a PNG grid.", cmd_sample)
     p.add_argument("--run", required=True, help="run folder")
-    p.add_argument("--n", type=int, default=1000, help="number of samples (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--n", type=COUNT, default=1000, help="number of samples")
+    p.add_argument("--seed", type=SEED, default=0, help="noise seed")
     p.add_argument("--out", required=True, help=".npz with images (n, 28, 28) in [0, 1] and spike_times (n, 784)")
-    p.add_argument("--grid", help="PNG grid of the first 64 samples (conditional GAN: 100, one class per column)")
-    p.set_defaults(func=cmd_sample)
+    p.add_argument("--grid", help="PNG grid of the first 64 samples (per-class GAN: 100, one class per column)")
 
-    p = sub.add_parser("classify", help="S4NN sanity check: train a spiking classifier on the digits",
-                       description="Train a 784-400-10 spiking classifier with the same learning rule; "
-                       "writes DIR/metrics.json (test_accuracy, decision_time_ms, spikes_per_image).")
+    p = command("classify", "S4NN sanity check: train a spiking classifier on the digits",
+                "Train a 784-400-10 spiking classifier with the same learning rule; writes "
+                "DIR/metrics.json (test_accuracy, decision_time_ms, spikes_per_image), weights.npz, "
+                "metrics.jsonl, config.toml and run.json.", cmd_classify)
     _add_config_args(p)
-    p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=cmd_classify)
+    p.add_argument("--out", required=True, help="run folder (created with its parents)")
+    p.add_argument("--force", action="store_true", help="replace the classify run in --out")
 
-    p = sub.add_parser("inspect", help="one sample through a trained run in Brian2: raster + membrane traces")
+    p = command("inspect", "one sample through a trained run in Brian2: raster + membrane traces",
+                "Simulate one generated sample through G, then D, in Brian2, and draw the spike raster "
+                "of every layer (raster.png) and the membrane potentials of chosen G output neurons "
+                "and of D's outputs (membrane.png).", cmd_inspect)
     p.add_argument("--run", required=True, help="run folder")
-    p.add_argument("--sample", type=int, default=0, help="which noise sample (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--sample", type=INDEX, default=0, help="which noise sample (0, 1, ...)")
+    p.add_argument("--seed", type=SEED, default=0, help="noise seed")
     p.add_argument("--neurons", help="G output neurons (pixel indices) to trace, e.g. 350,400 "
                    "(default: earliest, median and latest pixel)")
     _add_target_arg(p, "Brian2 code generation target")
-    p.add_argument("--out", help="output folder (default RUN/inspect)")
-    p.set_defaults(func=cmd_inspect)
+    p.add_argument("--out", help="output folder (default: RUN/inspect)")
 
-    p = sub.add_parser("evaluate", help="all measures of a trained run, and its figures",
-                       description="Evaluate a run (analysis/evaluate.py: D decision time, G completion, "
-                       "spikes, silent neurons, classifier-FID, KID, coverage) and draw its figures "
-                       "(samples, sparsity, inference-time and spike-time histograms, training curves, "
-                       "Brian2 raster and membrane traces). Writes OUT/metrics.json and OUT/*.png.")
+    p = command("evaluate", "all measures of a trained run, and its figures",
+                "Evaluate a run (analysis/evaluate.py: D decision time, G completion, spikes, silent "
+                "neurons, classifier-FID, KID, coverage) and draw its figures (samples, sparsity, "
+                "inference-time and spike-time histograms, training curves, Brian2 raster and membrane "
+                "traces). Writes OUT/metrics.json and OUT/*.png.", cmd_evaluate)
     p.add_argument("--run", required=True, help="run folder")
-    p.add_argument("--n", type=int, default=1000, help="generated samples (and real test images) (default 1000)")
-    p.add_argument("--out", help="output folder (default RUN/evaluation)")
+    p.add_argument("--n", type=_int_type(2, None, "a count"), default=1000,
+                   help="generated samples (and real test images)")
+    p.add_argument("--out", help="output folder (default: RUN/evaluation)")
     p.add_argument("--no-quality", action="store_true", help="skip the classifier-based quality measures")
     p.add_argument("--no-brian", action="store_true", help="skip the Brian2 raster and membrane traces")
     _add_target_arg(p, "Brian2 code generation target of the raster")
-    p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("compare-losses", help="TTFS vs Aggressive TTFS on the same seeds and budget",
-                       description="Train the GAN with loss.kind=ttfs and loss.kind=aggressive on the same "
-                       "seeds (runs in OUT/runs/{loss}_seed{s}; finished runs are reused, interrupted ones "
-                       "resumed), evaluate each, train the same-size non-spiking ANN GAN as the quality "
-                       "reference, and write OUT/loss_comparison.{csv,md,png}.")
+    p = command("compare-losses", "TTFS vs Aggressive TTFS on the same seeds and budget",
+                "Train the GAN with loss.kind=ttfs and loss.kind=aggressive on the same seeds (runs in "
+                "OUT/runs/{loss}_seed{s}; finished runs are reused, interrupted ones resumed), evaluate "
+                "each, train the same-size non-spiking ANN GAN as the quality reference, and write "
+                "OUT/loss_comparison.{csv,md,png}. --seed is the first seed, --n-seeds how many.",
+                cmd_compare_losses)
     _add_config_args(p, loss=False)
     p.add_argument("--out", required=True, help="output folder")
     _add_comparison_args(p)
     p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN reference")
-    p.set_defaults(func=cmd_compare_losses)
 
-    p = sub.add_parser("figures", help="regenerate every figure and table of the study",
-                       description="Train (or reuse) the runs of the study and write all figures and "
-                       "tables to OUT: loss comparison (CSV, MD, PNG) with the ANN GAN reference, sample "
-                       "grids, and the run report of one run per loss (Brian2 raster, membrane traces, "
-                       "sparsity, inference-time and spike-time histograms, training curves), plus "
-                       "OUT/README.md. Quick mode (configs/quick_single.toml) by default. Resumable.")
+    p = command("figures", "regenerate every figure and table of the study",
+                "Train (or reuse) the runs of the study and write all figures and tables to OUT: loss "
+                "comparison (CSV, MD, PNG) with the ANN GAN reference, sample grids, and the run report "
+                "of one run per loss (Brian2 raster, membrane traces, sparsity, inference-time and "
+                "spike-time histograms, training curves), plus OUT/README.md. Quick mode "
+                "(configs/s4nn_single.toml, the paper's rule) by default. Resumable.", cmd_figures)
     p.add_argument("--out", required=True, help="output folder, e.g. figures/")
-    p.add_argument("--full", action="store_true", help="configs/mnist.toml instead of configs/quick_single.toml (hours)")
-    p.add_argument("--runs-dir", help="folder of the runs (default runs/figures, with --full runs/figures-full)")
+    p.add_argument("--full", action="store_true", help="configs/mnist.toml instead of configs/s4nn_single.toml (hours)")
+    p.add_argument("--runs-dir", help="folder of the runs (default: runs/figures, with --full runs/figures-full)")
     _add_comparison_args(p)
     p.add_argument("--no-brian", action="store_true", help="skip the Brian2 rasters and membrane traces")
-    p.add_argument("--config", help="(advanced) this config instead of quick_single.toml / mnist.toml")
+    p.add_argument("--config", help="(advanced) this config instead of s4nn_single.toml / mnist.toml")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="(advanced) override a config value")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(func=cmd_figures)
 
-    p = sub.add_parser("sweep", help="a parameter sweep (grid or random) on Dask",
-                       description="Train and evaluate one GAN per point of a sweep file (TOML, see "
-                       "sweeps/) on a Dask LocalCluster or a running scheduler; re-running skips "
-                       "finished points. Writes OUT/points/<id>/, OUT/summary.csv, OUT/summary.md, "
-                       "OUT/plots/*.png.")
+    p = command("sweep", "a parameter sweep (grid or random) on Dask",
+                "Train and evaluate one GAN per point of a sweep file (TOML, see sweeps/) on a Dask "
+                "LocalCluster or a running scheduler; re-running skips finished points. Writes "
+                "OUT/points/<id>/, OUT/summary.csv, OUT/summary.md, OUT/plots/*.png.", cmd_sweep)
     p.add_argument("sweep", help="sweep file, e.g. sweeps/tiny.toml")
     p.add_argument("--out", required=True, help="output folder, e.g. sweeps_out/tiny")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786 "
                    "(default: a LocalCluster on this machine)")
-    p.add_argument("--workers", type=int, help="worker processes of the LocalCluster (default 2)")
-    p.add_argument("--retries", type=int, help="extra attempts of a failing point (default: the "
-                   "sweep file's retries, else 1)")
+    p.add_argument("--workers", type=COUNT, help="worker processes of the LocalCluster (default: 2)")
+    p.add_argument("--retries", type=_int_type(0, None, "a count"), help="extra attempts of a failing "
+                   "point (default: the sweep file's retries, else 1)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_sweep)
     return parser
+
+
+def _interrupted(args) -> str:
+    """What the interrupt message says: how to continue."""
+    if args.command == "train":
+        return (f"interrupted; the last finished epoch is saved: continue with "
+                f"`spiking-gan train --out {args.out} --resume`")
+    if args.command in ("compare-losses", "figures", "sweep"):
+        return "interrupted; run the same command again to continue (finished runs are reused, " \
+               "interrupted ones resumed)"
+    if args.command == "classify":
+        return f"interrupted; {args.out} holds an unfinished run: replace it with --force"
+    if args.command in ("evaluate", "inspect"):
+        return "interrupted; run the same command again to redraw"
+    return "interrupted; nothing was written"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a usage error (2), or --help / --version (0)
+        return int(exc.code or 0)
     args.argv = list(argv) if argv is not None else sys.argv[1:]
-    if getattr(args, "batch", 1) is not None and getattr(args, "batch", 1) < 1:
-        parser.error("--batch must be >= 1")
     try:
         args.func(args)
-    except (UserError, ValueError, FileNotFoundError, RuntimeError, OSError) as exc:
-        print(f"spiking-gan {args.command}: error: {exc}", file=sys.stderr)
+    except (SpikingGanError, OSError) as exc:
+        print(f"spiking-gan {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"spiking-gan {args.command}: interrupted", file=sys.stderr)
+        print(f"spiking-gan {args.command}: {_interrupted(args)}", file=sys.stderr)
         return 130
     return 0
 

@@ -170,7 +170,7 @@ def test_activity_plots_and_training_curves(tmp_path):
 
 # ------------------------------------------------------------------ end to end on the tiny config
 TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tiny_gan.toml")
-TINY_ARGS = ["--config", TINY, "--epochs", "1", "--seeds", "2", "--n", "200"]
+TINY_ARGS = ["--config", TINY, "--epochs", "1", "--n-seeds", "2", "--n", "200"]
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +228,7 @@ def test_compare_losses_end_to_end(compared, capsys):
 def test_figures_command_reuses_runs(compared, tmp_path, capsys):
     out = tmp_path / "figures"
     assert main(["figures", "--out", str(out), "--runs-dir", str(compared / "runs"), "--config", TINY,
-                 "--set", "train.epochs=1", "--seeds", "2", "--n", "200", "--quiet"]) == 0
+                 "--set", "train.epochs=1", "--n-seeds", "2", "--n", "200", "--quiet"]) == 0
     for f in ("loss_comparison.csv", "loss_comparison.md", "ann_reference.csv", "README.md"):
         assert (out / f).stat().st_size > 300, f
     _png(str(out / "loss_comparison.png"), 30)

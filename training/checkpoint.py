@@ -1,53 +1,80 @@
-"""Checkpoints: one ``.npz`` (weights + JSON metadata string), written atomically, no pickle."""
+"""Checkpoints: one ``.npz`` (weights + JSON metadata), written atomically, no pickle.
+
+Stored with the project's codec (:mod:`models.files`); every way a checkpoint can be damaged
+is a :class:`CheckpointError` that names the file.
+"""
 from __future__ import annotations
 
-import io
-import json
-import os
-import zipfile
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from training.runinfo import atomic_write
+from models.files import FileFormatError, load_npz, numeric_array, save_npz
 
 FORMAT = "spiking-gan-checkpoint-1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(FileFormatError, RuntimeError):
     """A checkpoint is missing, corrupt or does not match the run."""
 
 
 def save(path: str, networks: Dict[str, List[np.ndarray]], meta: Dict[str, Any]) -> None:
-    """Write ``{name}_{k}`` weight arrays and a ``meta`` JSON string to ``path`` atomically."""
+    """Write ``{name}_{k}`` weight arrays and the ``meta`` JSON object to ``path`` atomically."""
     arrays = {f"{name}_{k}": w for name, ws in networks.items() for k, w in enumerate(ws)}
     for key, w in arrays.items():
         if not np.all(np.isfinite(w)):
             raise CheckpointError(f"refusing to save non-finite weights {key} (NaN or inf)")
     meta = dict(meta, format=FORMAT, networks={n: len(ws) for n, ws in networks.items()})
-    buf = io.BytesIO()
-    np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
-    atomic_write(path, buf.getvalue())
+    save_npz(path, arrays, meta)
 
 
-def load(path: str) -> Tuple[Dict[str, List[np.ndarray]], Dict[str, Any]]:
-    """Read a checkpoint; raises :class:`CheckpointError` with the reason if it is unusable."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"checkpoint {path} does not exist")
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def load(path: str, require: Sequence[str] = ()) -> Tuple[Dict[str, List[np.ndarray]], Dict[str, Any]]:
+    """Read a checkpoint.
+
+    Parameters
+    ----------
+    path : str
+    require : metadata keys that must be present (e.g. ``rng_state`` to resume)
+
+    Returns
+    -------
+    networks : dict name -> list of float weight arrays (2-D, or 3-D weight banks)
+    meta : dict
+
+    Raises
+    ------
+    CheckpointError
+        Missing, corrupt, not a spiking-gan checkpoint, metadata that is not an object or
+        lacks ``epoch``/``networks``/``require``, weights of the wrong type or rank, NaN/inf.
+    """
+    where = f"checkpoint {path}"
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            if meta.get("format") != FORMAT:
-                raise CheckpointError(f"{path} is not a spiking-gan checkpoint")
-            nets = {n: [np.array(z[f"{n}_{k}"]) for k in range(L)] for n, L in meta["networks"].items()}
+        arrays, meta = load_npz(path, "checkpoint", meta_required=True)
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"{path} is not a spiking-gan checkpoint (format {meta.get('format')!r})")
+        networks = meta.get("networks")
+        if not isinstance(networks, dict) or not networks or not all(
+                isinstance(n, str) and _count(L) and L > 0 for n, L in networks.items()):
+            raise CheckpointError(f"{where}: metadata 'networks' is {networks!r}, expected "
+                                  f"{{name: number of layers}}")
+        for key in ("epoch", *require):
+            if key not in meta:
+                raise CheckpointError(f"{where}: metadata has no {key!r}")
+        for key in ("epoch", "step"):
+            if key in meta and not _count(meta[key]):
+                raise CheckpointError(f"{where}: metadata {key!r} is {meta[key]!r}, expected a count >= 0")
+        if "rng_state" in require and not isinstance(meta["rng_state"], dict):
+            raise CheckpointError(f"{where}: metadata 'rng_state' is not a generator state")
+        nets = {n: [numeric_array(arrays, f"{n}_{k}", where, ndim=(2, 3), dtype=None) for k in range(L)]
+                for n, L in networks.items()}
     except CheckpointError:
         raise
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, EOFError) as exc:
-        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc})")
-    for n, ws in nets.items():
-        for k, w in enumerate(ws):
-            if not np.all(np.isfinite(w)):
-                raise CheckpointError(f"checkpoint {path}: weights {n}_{k} contain NaN or inf")
+    except FileFormatError as exc:
+        raise CheckpointError(str(exc)) from None
     return nets, meta
 
 

@@ -1,6 +1,13 @@
-"""The S4NN sanity check: a spiking classifier trained with the same learning rule."""
+"""The S4NN sanity check: a spiking classifier trained with the same learning rule.
+
+:func:`train` trains one in memory; :func:`run_classifier` is ``spiking-gan classify``: a run
+folder with ``config.toml``, ``run.json``, ``metrics.jsonl`` (one line per epoch),
+``weights.npz`` (checkpoint format) and ``metrics.json`` (the final test measures).
+"""
 from __future__ import annotations
 
+import json
+import os
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -9,10 +16,12 @@ from models.coding import decide, encode_images
 from models.kernel import forward
 from models.network import init_network, init_ranges, neuron_params
 from models.neuron import NeuronParams
-from training import backprop
+from training import backprop, checkpoint
+from training import config as config_mod
 from training.config import ClassifierConfig
-from training.data import random_shift
+from training.data import load_dataset, random_shift
 from training.losses import earliest_output_time, loss_value, output_error, targets
+from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_dir, run_record
 
 
 def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,
@@ -102,3 +111,57 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
         if on_epoch:
             on_epoch(cfg.train.epochs - 1, m)
     return weights, history
+
+
+def _print_epoch(m: dict) -> None:
+    if m.get("kind") == "average":
+        print(f"average of the last {m['averaged_epochs']} epochs' weights: test acc "
+              f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms", flush=True)
+    else:
+        print(f"epoch {m['epoch']}: train acc {m['train_accuracy']:.3f}, test acc "
+              f"{m['test_accuracy']:.3f}, decision {m['test_decision_time_ms']:.1f} ms, "
+              f"{m['test_spikes_per_image']:.0f} spikes/image", flush=True)
+
+
+def run_classifier(cfg: ClassifierConfig, out_dir: str, force: bool = False,
+                   progress: bool = True) -> Dict[str, float]:
+    """``spiking-gan classify``: train the classifier into the run folder ``out_dir``.
+
+    The folder and the data set are checked before anything is written
+    (:func:`training.runinfo.check_out_dir`); ``weights.npz`` and ``metrics.json`` are
+    written atomically when training has finished.
+
+    Parameters
+    ----------
+    cfg : ClassifierConfig
+    out_dir : run folder (created with its parents; an existing classify run is replaced
+        only with ``force``)
+    force : replace a classify run in ``out_dir``
+    progress : tqdm bars and one line per epoch
+
+    Returns
+    -------
+    dict : what ``metrics.json`` holds (test_accuracy, decision_time_ms, spikes_per_image, ...)
+    """
+    action = check_out_dir(out_dir, "classify", force=force)
+    data = load_dataset(cfg.data)
+    make_out_dir(out_dir, "classify", action, run_record(cfg.seed, {"kind": "classifier"}))
+    atomic_write(os.path.join(out_dir, "config.toml"), config_mod.to_toml(cfg))
+
+    with open(os.path.join(out_dir, "metrics.jsonl"), "w") as log:
+        def on_epoch(epoch, m):
+            log.write(json.dumps(m) + "\n")
+            log.flush()
+            if progress:
+                _print_epoch(m)
+
+        weights, history = train(cfg, data.train_images, data.train_labels, data.test_images,
+                                 data.test_labels, progress=progress, on_epoch=on_epoch)
+    last = history[-1]
+    result = {"test_accuracy": last["test_accuracy"], "decision_time_ms": last["test_decision_time_ms"],
+              "spikes_per_image": last["test_spikes_per_image"],
+              "no_decision_rate": last["test_no_decision_rate"], "epochs": len(history),
+              "n_train": int(len(data.train_images)), "n_test": int(len(data.test_images))}
+    checkpoint.save(os.path.join(out_dir, "weights.npz"), {"w": weights}, {"epoch": len(history)})
+    atomic_json(os.path.join(out_dir, "metrics.json"), result)
+    return result

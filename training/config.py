@@ -22,13 +22,15 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
+from models.errors import SpikingGanError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
 
-class ConfigError(ValueError):
+class ConfigError(SpikingGanError, ValueError):
     """A config key is unknown, of the wrong type or out of range."""
 
 
@@ -231,6 +233,9 @@ def _check_consistency(obj, prefix: str) -> None:
         raise ConfigError(f"{prefix}neuron.latency must be below neuron.t_max")
     if isinstance(obj, ClassifierConfig) and obj.neuron.model != "if":
         raise ConfigError(f"{prefix}neuron.model: the classifier is the S4NN network (model = \"if\")")
+    if isinstance(obj, ClassifierConfig) and obj.train.average_from > obj.train.epochs:
+        raise ConfigError(f"{prefix}train.average_from: {obj.train.average_from} is above train.epochs "
+                          f"({obj.train.epochs}); no epoch would be averaged")
     if isinstance(obj, GanConfig) and obj.per_class:
         if obj.neuron.model != "if":
             raise ConfigError(f"{prefix}per_class: one G/D pair per class exists for the IF model only; "
@@ -254,7 +259,15 @@ def load(path: str, cls=GanConfig, overrides: Dict[str, Any] | None = None):
         raise ConfigError(f"config file {path} does not exist")
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}")
-    return override(from_dict(cls, data), overrides or {})
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text (TOML) file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder") from None
+    try:
+        cfg = from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return override(cfg, overrides or {})
 
 
 def to_dict(cfg) -> Dict[str, Any]:

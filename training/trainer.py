@@ -3,7 +3,8 @@
 A run folder holds::
 
     config.toml        the resolved config (the run's single source of truth)
-    run.json           seed, package versions, git commit, command line
+    run.json           the command that made the folder (train), seed, package versions,
+                       git commit, command line
     checkpoint.npz     weights of G and D + JSON metadata (epoch, RNG state), atomic
     checkpoint.json    the same metadata, for people
     metrics.jsonl      one line per training step (and one per epoch, "kind": "epoch")
@@ -29,10 +30,11 @@ from training import config as config_mod
 from training.config import ConfigError, GanConfig
 from training.data import load_dataset
 from training.gan import N_CLASSES, Gan, gan_step
-from training.runinfo import atomic_json, atomic_write, run_record
+from models.errors import SpikingGanError
+from training.runinfo import atomic_json, atomic_write, check_out_dir, folder_command, make_out_dir, run_record
 
 
-class RunError(RuntimeError):
+class RunError(SpikingGanError, RuntimeError):
     """The run folder cannot be used as asked."""
 
 
@@ -58,43 +60,97 @@ def _keep_metrics_until(path: str, epoch: int) -> None:
 
 #: Config keys that may change when a run is resumed (to extend it).
 RESUMABLE_OVERRIDES = ("train.epochs",)
+#: Command-line options of the resumable keys (for the messages).
+OPTION_OF = {"train.epochs": "--epochs"}
+
+
+def _resume_config(cfg: Optional[GanConfig], out_dir: str, overrides: Optional[Dict]) -> GanConfig:
+    """The config a resumed run uses: the recorded one, extended by ``overrides``."""
+    cfg_path = os.path.join(out_dir, "config.toml")
+    made_by = folder_command(out_dir) if os.path.isdir(out_dir) else None
+    if made_by not in (None, "train"):
+        raise RunError(f"--resume: {out_dir} holds the output of `spiking-gan {made_by}`, not a train run")
+    if not os.path.exists(cfg_path):
+        raise RunError(f"--resume: {out_dir} holds no run (no config.toml)")
+    recorded = config_mod.load(cfg_path)
+    if cfg is not None and cfg != recorded:
+        diff = config_mod.config_diff(config_mod.to_dict(recorded), config_mod.to_dict(cfg))
+        raise RunError(f"--resume: the given config differs from the run's recorded config in "
+                       f"{', '.join(diff)}; leave out --config to resume as recorded")
+    bad = sorted(set(overrides or {}) - set(RESUMABLE_OVERRIDES))
+    if bad:
+        raise RunError(f"--resume: {', '.join(bad)} cannot change in a resumed run "
+                       f"(only {', '.join(RESUMABLE_OVERRIDES)})")
+    return config_mod.override(recorded, overrides) if overrides else recorded
+
+
+def _resume_checkpoint(cfg: GanConfig, out_dir: str):
+    """The checkpoint a resumed run continues from (None: no epoch finished yet), checked
+    against the config: layer sizes, metadata, and ``train.epochs`` >= the finished epochs."""
+    path = os.path.join(out_dir, "checkpoint.npz")
+    if not os.path.exists(path):
+        return None
+    nets, meta = checkpoint.load(path, require=("epoch", "step", "rng_state"))
+    checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
+    try:
+        np.random.default_rng(0).bit_generator.state = meta["rng_state"]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise checkpoint.CheckpointError(f"checkpoint {path}: metadata 'rng_state' is not a state of "
+                                         f"this generator ({type(exc).__name__}: {exc})") from None
+    if cfg.train.epochs < meta["epoch"]:
+        raise RunError(f"--resume: {OPTION_OF['train.epochs']} {cfg.train.epochs} is below the "
+                       f"{meta['epoch']} epochs the run has finished; give --epochs {meta['epoch']} or more")
+    return nets, meta
+
+
+def _check_batches(cfg: GanConfig, data) -> int:
+    """Training steps per epoch; raises if a step needs more images than there are."""
+    B, k = cfg.train.batch_size, cfg.train.d_steps
+    # per_class: batch_size images of every class in each batch, so the smallest class sets the epoch
+    pool = (int(np.bincount(data.train_labels, minlength=N_CLASSES).min()) if cfg.per_class
+            else len(data.train_images))
+    if pool < B * k:
+        raise ConfigError(f"{'per_class: ' if cfg.per_class else ''}train.batch_size * train.d_steps = "
+                          f"{B * k} exceeds the {pool} training images"
+                          + (" of the smallest class" if cfg.per_class else ""))
+    return pool // (B * k)
 
 
 def prepare_run(cfg: Optional[GanConfig], out_dir: str, resume: bool,
-                overrides: Optional[Dict] = None) -> GanConfig:
-    """Create or re-open a run folder; returns the config the run uses.
+                overrides: Optional[Dict] = None, force: bool = False):
+    """Check everything a run needs, then create or re-open its folder.
 
-    On resume the run's recorded config is used; ``overrides`` may only extend
-    it (:data:`RESUMABLE_OVERRIDES`).
+    Nothing is written until the config, the data set, the batch size and (on resume) the
+    checkpoint have been checked: a failing check leaves the folder as it was.
+
+    Returns
+    -------
+    cfg : the config the run uses (on resume: the recorded one, extended by ``overrides``,
+        which may only change :data:`RESUMABLE_OVERRIDES`)
+    data : the training data set
+    resumed : (networks, metadata) of the checkpoint to continue from, or None
     """
+    if resume:
+        cfg = _resume_config(cfg, out_dir, overrides)
+        resumed = _resume_checkpoint(cfg, out_dir)
+        action = "reuse"
+    else:
+        if cfg is None:
+            raise RunError("no config given")
+        action = check_out_dir(out_dir, "train", force=force,
+                               hint="continue it with --resume, replace it with --force, or choose another --out")
+        resumed = None
+    data = load_dataset(cfg.data)
+    _check_batches(cfg, data)
     cfg_path = os.path.join(out_dir, "config.toml")
     if resume:
-        if not os.path.exists(cfg_path):
-            raise RunError(f"--resume: {out_dir} holds no run (no config.toml)")
-        recorded = config_mod.load(cfg_path)
-        if cfg is not None and cfg != recorded:
-            diff = config_mod.config_diff(config_mod.to_dict(recorded), config_mod.to_dict(cfg))
-            raise RunError(f"--resume: the given config differs from the run's recorded config in "
-                           f"{', '.join(diff)}; leave out --config to resume as recorded")
-        bad = sorted(set(overrides or {}) - set(RESUMABLE_OVERRIDES))
-        if bad:
-            raise RunError(f"--resume: {', '.join(bad)} cannot change in a resumed run "
-                           f"(only {', '.join(RESUMABLE_OVERRIDES)})")
         if overrides:
-            recorded = config_mod.override(recorded, overrides)
-            atomic_write(cfg_path, config_mod.to_toml(recorded))
-        return recorded
-    if cfg is None:
-        raise RunError("no config given")
-    if os.path.exists(os.path.join(out_dir, "config.toml")):
-        raise RunError(f"{out_dir} already holds a run; continue it with --resume or choose another --out")
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    if not os.path.isdir(parent):
-        raise RunError(f"output folder {parent} does not exist")
+            atomic_write(cfg_path, config_mod.to_toml(cfg))
+        return cfg, data, resumed
+    make_out_dir(out_dir, "train", action, run_record(cfg.seed, {"kind": "gan"}))
     os.makedirs(os.path.join(out_dir, "samples"), exist_ok=True)
     atomic_write(cfg_path, config_mod.to_toml(cfg))
-    atomic_json(os.path.join(out_dir, "run.json"), run_record(cfg.seed, {"kind": "gan"}))
-    return cfg
+    return cfg, data, None
 
 
 def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
@@ -102,6 +158,9 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     cfg_path = os.path.join(run_dir, "config.toml")
     if not os.path.exists(cfg_path):
         raise RunError(f"{run_dir} is not a run folder (no config.toml)")
+    made_by = folder_command(run_dir)
+    if made_by not in (None, "train"):
+        raise RunError(f"{run_dir} holds the output of `spiking-gan {made_by}`, not a trained GAN")
     cfg = config_mod.load(cfg_path)
     path = os.path.join(run_dir, "checkpoint.npz")
     nets, meta = checkpoint.load(path)
@@ -112,26 +171,24 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
 
 
 def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
-              progress: bool = True, overrides: Optional[Dict] = None) -> Dict[str, float]:
+              progress: bool = True, overrides: Optional[Dict] = None, force: bool = False) -> Dict[str, float]:
     """Train (or resume) a Spiking-GAN run in ``out_dir``; returns the final epoch's metrics.
 
     Parameters
     ----------
     cfg : GanConfig, or None to resume with the recorded config
-    out_dir : run folder (created; its parent must exist)
+    out_dir : run folder (created with its parents; an existing one must be empty, see
+        :func:`training.runinfo.check_out_dir`)
     resume : continue from the last checkpoint in ``out_dir``
     progress : tqdm bar and one line per epoch
     overrides : on resume, dotted keys that may change (``train.epochs``)
+    force : replace a finished or interrupted train run in ``out_dir``
     """
     from tqdm import tqdm
 
     from analysis.plots import plot_grid
 
-    # a new run checks its data before it creates the run folder (a bad data set leaves nothing)
-    data = load_dataset(cfg.data) if cfg is not None and not resume else None
-    cfg = prepare_run(cfg, out_dir, resume, overrides)
-    if data is None:
-        data = load_dataset(cfg.data)
+    cfg, data, resumed = prepare_run(cfg, out_dir, resume, overrides, force)
     rng = np.random.default_rng(cfg.seed)
     gan = Gan.init(cfg, rng)
     t_real = gan.encode_real(data.train_images)
@@ -139,9 +196,8 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
     start_epoch, step = 0, 0
-    if resume and os.path.exists(ckpt_path):
-        nets, meta = checkpoint.load(ckpt_path)
-        checkpoint.check_shapes(nets, sizes, ckpt_path, _banks(cfg))
+    if resumed is not None:
+        nets, meta = resumed
         gan.load_state(nets, meta.get("adam_steps"))
         rng.bit_generator.state = meta["rng_state"]
         start_epoch, step = meta["epoch"], meta["step"]
@@ -155,13 +211,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
               "d": [tuple(cfg.discriminator.init_hidden)] * len(cfg.discriminator.hidden)}
     B, k = cfg.train.batch_size, cfg.train.d_steps
     labels = data.train_labels
-    # per_class: batch_size images of every class in each batch, so the smallest class sets the epoch
-    pool = int(np.bincount(labels, minlength=N_CLASSES).min()) if cfg.per_class else len(t_real)
-    if pool < B * k:
-        raise ConfigError(f"{'per_class: ' if cfg.per_class else ''}train.batch_size * train.d_steps = "
-                          f"{B * k} exceeds the {pool} training images"
-                          + (" of the smallest class" if cfg.per_class else ""))
-    steps_per_epoch = pool // (B * k)
+    steps_per_epoch = _check_batches(cfg, data)
     if cfg.per_class:
         B *= N_CLASSES
     per_step = B * k
