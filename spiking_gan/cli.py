@@ -282,6 +282,7 @@ def cmd_classify(args) -> None:
 def cmd_inspect(args) -> None:
     from analysis.inspect import inspect_sample
     from training.runinfo import check_out_dir, make_out_dir
+    from training.gan import N_PIXELS
     from training.trainer import load_gan
 
     neurons = None
@@ -293,7 +294,7 @@ def cmd_inspect(args) -> None:
     out = args.out or os.path.join(args.run, "inspect")
     action = check_out_dir(out, "inspect", reuse=True)
     gan, cfg, meta = load_gan(args.run)
-    n_pixels = int(gan.g[-1].shape[-1])  # G's output neurons (a per-class bank: (C, n_in, n_out))
+    n_pixels = N_PIXELS  # G's output neurons
     if neurons is not None and not all(0 <= n < n_pixels for n in neurons):
         raise UserError(f"--neurons must be G output (pixel) indices in 0..{n_pixels - 1}, got {args.neurons}")
     make_out_dir(out, "inspect", action)

@@ -72,8 +72,8 @@ def test_a_section_defaults_to_its_parents_default(tmp_path):
     cfg = cm.load(str(p), GanConfig)
     assert (cfg.neuron.t_max, cfg.neuron.model, cfg.train.epochs) == (32, "ramp", 3)
     assert cfg.generator.hidden == GanConfig().generator.hidden == [512]
-    p.write_text("[train]\nepochs = 3\n")
+    p.write_text("[train]\nepochs = 30\n")
     c = cm.load(str(p), ClassifierConfig)
-    assert (c.train.epochs, c.train.batch_size, c.train.average_from) == (3, 10, 15)
+    assert (c.train.epochs, c.train.batch_size, c.train.average_from) == (30, 10, 15)
     with pytest.raises(ConfigError, match="classifier is the S4NN network"):
         cm.from_dict(ClassifierConfig, {"neuron": {"model": "ramp"}})

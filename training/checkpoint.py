@@ -69,7 +69,8 @@ def load(path: str, require: Sequence[str] = ()) -> Tuple[Dict[str, List[np.ndar
                 raise CheckpointError(f"{where}: metadata {key!r} is {meta[key]!r}, expected a count >= 0")
         if "rng_state" in require and not isinstance(meta["rng_state"], dict):
             raise CheckpointError(f"{where}: metadata 'rng_state' is not a generator state")
-        nets = {n: [numeric_array(arrays, f"{n}_{k}", where, ndim=(2, 3), dtype=None) for k in range(L)]
+        # weights are matrices (or banks of them); the ramp model also stores biases and Adam moments
+        nets = {n: [numeric_array(arrays, f"{n}_{k}", where, ndim=(1, 2, 3), dtype=None) for k in range(L)]
                 for n, L in networks.items()}
     except CheckpointError:
         raise

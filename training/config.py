@@ -110,7 +110,7 @@ class ClassifierConfig:
 
 
 #: Epochs of the main job (the shipped single-pair recipe).
-MAIN_JOB_EPOCHS = 200
+MAIN_JOB_EPOCHS = 120
 
 
 @dataclass

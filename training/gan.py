@@ -71,6 +71,7 @@ from models.coding import decide, decode_times, encode_images, sample_noise_time
 from models.network import init_network, neuron_params
 from models.neuron import NeuronParams
 from training import backprop, exact
+from training.checkpoint import CheckpointError
 from training.config import GanConfig
 from training.losses import earliest_output_time, loss_value, output_error, softmax_error, targets
 
@@ -156,8 +157,21 @@ class Gan:
             out[f"{name}_adam_m"], out[f"{name}_adam_v"] = opt.m, opt.v
         return out
 
-    def load_state(self, arrays: Dict[str, List[np.ndarray]], adam_steps: Optional[Dict[str, int]] = None) -> None:
-        """Set the arrays of :meth:`state` (float32), e.g. from a checkpoint."""
+    def load_state(self, arrays: Dict[str, List[np.ndarray]], adam_steps: Optional[Dict[str, int]] = None,
+                   where: str = "checkpoint") -> None:
+        """Set the arrays of :meth:`state` (float32), e.g. from a checkpoint.
+
+        Raises :class:`training.checkpoint.CheckpointError` naming ``where`` and the array if
+        one is missing or has another shape than this GAN's.
+        """
+        for key, mine in self.state().items():
+            got = arrays.get(key)
+            if got is None or len(got) != len(mine):
+                raise CheckpointError(f"{where}: has no {key} arrays for {len(mine)} layers "
+                                      f"(a checkpoint of another model?)")
+            for k, (a, b) in enumerate(zip(got, mine)):
+                if a.shape != b.shape:
+                    raise CheckpointError(f"{where}: {key}_{k} has shape {a.shape}, this GAN needs {b.shape}")
         f32 = {k: [np.asarray(a, np.float32) for a in v] for k, v in arrays.items()}
         if not self.ramp:
             self.g, self.d = f32["g"], f32["d"]

@@ -166,7 +166,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     nets, meta = checkpoint.load(path)
     checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
     gan = Gan.init(cfg, np.random.default_rng(0))
-    gan.load_state(nets, meta.get("adam_steps"))
+    gan.load_state(nets, meta.get("adam_steps"), path)
     return gan, cfg, meta
 
 
@@ -198,7 +198,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     start_epoch, step = 0, 0
     if resumed is not None:
         nets, meta = resumed
-        gan.load_state(nets, meta.get("adam_steps"))
+        gan.load_state(nets, meta.get("adam_steps"), ckpt_path)
         rng.bit_generator.state = meta["rng_state"]
         start_epoch, step = meta["epoch"], meta["step"]
         if progress:
