@@ -42,8 +42,8 @@ single-pair: setup
 # Where the S4NN single pair's collapse comes from: the spiking pair, a spiking G against an ANN D
 # and an ANN G through the spiking D, for the paper's rule and for the ramp rule.
 controls: setup
-	$(BIN)/python -m analysis.controls --config configs/s4nn_single.toml --out figures/controls_s4nn
-	$(BIN)/python -m analysis.controls --config configs/quick_single.toml --epochs 60 --out figures/controls_ramp
+	$(BIN)/python -m experiments.controls --config configs/s4nn_single.toml --out figures/controls_s4nn
+	$(BIN)/python -m experiments.controls --config configs/quick_single.toml --epochs 60 --out figures/controls_ramp
 
 # The paper's S4NN rule with one pair per class (configs/s4nn_per_class.toml) with both losses on
 # 3 seeds (about 45 minutes): figures/per_class_losses/, figures/quick_ttfs.png, quick_aggressive.png.

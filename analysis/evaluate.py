@@ -54,6 +54,7 @@ from analysis.spikes import (completion_times, decision_ties, last_spike_times,
                              sparsity, spikes_before)
 from models.coding import decide, decode_times
 from training.data import load_dataset
+from training.trainer import load_gan
 
 #: Noise seed of the evaluation samples (separate from any training stream).
 EVAL_SEED = 12345
@@ -217,7 +218,6 @@ def evaluate_run(run_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
     dict, also carrying ``epoch``, ``loss``, ``loss_variant`` and ``loss_alpha`` of the
     checkpoint; with ``return_activity`` the tuple ``(dict, Activity)``
     """
-    from training.trainer import load_gan
 
     gan, cfg, meta = load_gan(run_dir)
     data = load_dataset(cfg.data)

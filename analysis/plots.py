@@ -163,7 +163,7 @@ def plot_traces(t_ms: np.ndarray, traces: Sequence[np.ndarray], thresholds: Sequ
 
 
 # ----------------------------------------------------------------------------------------------
-# activity of a trained run (see analysis/report.py)
+# activity of a trained run (see experiments/report.py)
 
 #: Colours of the layers of each network (hidden..., output): blues for G, oranges/reds for D.
 NET_PALETTES = {"G": ["#1f77b4", "#17becf", "#6a3d9a", "#9ecae1"],
@@ -516,7 +516,7 @@ def as_float(v) -> float:
 
 
 def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = "") -> None:
-    """The collapse controls (:mod:`analysis.controls`): G's pixel-error cosine per epoch, and
+    """The collapse controls (:mod:`experiments.controls`): G's pixel-error cosine per epoch, and
     classifier-FID and within-class diversity of each pair's samples."""
     plt = _pyplot()
     names = list(results)

@@ -20,7 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from training.sweep import load_sweep, run_sweep  # noqa: E402
+from experiments.sweep import load_sweep, run_sweep  # noqa: E402
 
 
 def sweep_text(epochs: int, max_train: int) -> str:

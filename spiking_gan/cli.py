@@ -226,6 +226,7 @@ def _load_config(args, cls):
 
 # ------------------------------------------------------------------------ train
 def cmd_train(args) -> None:
+    from experiments.report import write_epoch_grid
     from training.config import GanConfig
     from training.trainer import train_gan
 
@@ -233,10 +234,10 @@ def cmd_train(args) -> None:
         raise UserError("--resume continues the run in --out, --force replaces it: give one of them")
     if args.resume and not args.config:  # the run's recorded config, maybe extended
         summary = train_gan(None, args.out, resume=True, progress=not args.quiet,
-                            overrides=_overrides(args))
+                            overrides=_overrides(args), on_epoch=write_epoch_grid)
     else:  # without --config: the defaults, i.e. the main job (configs/quick_single.toml)
         summary = train_gan(_load_config(args, GanConfig), args.out, resume=args.resume,
-                            progress=not args.quiet, force=args.force)
+                            progress=not args.quiet, force=args.force, on_epoch=write_epoch_grid)
     print(f"run {args.out}: " + ", ".join(f"{k} {v:.3g}" for k, v in summary.items()
                                           if isinstance(v, (int, float))))
 
@@ -305,7 +306,7 @@ def cmd_inspect(args) -> None:
 
 # ------------------------------------------------------------------------ sweep
 def cmd_sweep(args) -> None:
-    from training.sweep import load_sweep, point_label, run_sweep
+    from experiments.sweep import load_sweep, point_label, run_sweep
 
     from training.runinfo import check_out_dir, make_out_dir
 
@@ -337,7 +338,7 @@ def cmd_sweep(args) -> None:
 
 # --------------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> None:
-    from analysis.report import format_metrics, run_report
+    from experiments.report import format_metrics, run_report
     from training.runinfo import check_out_dir, make_out_dir
     from training.trainer import load_gan
 
@@ -355,7 +356,7 @@ def cmd_evaluate(args) -> None:
 def cmd_compare_losses(args) -> None:
     import time
 
-    from analysis.compare import compare_losses
+    from experiments.compare import compare_losses
     from training.config import GanConfig
 
     variants = _variant_list(args.variants)
@@ -371,7 +372,7 @@ def cmd_compare_losses(args) -> None:
 
 # ---------------------------------------------------------------------- figures
 def cmd_figures(args) -> None:
-    from analysis.figures import make_figures
+    from experiments.figures import make_figures
 
     variants = _variant_list(args.variants)
     make_figures(args.out, full=args.full, n_seeds=_n_seeds(args), runs_dir=args.runs_dir,

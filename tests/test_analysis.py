@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from analysis import compare, plots, report, stats
+from analysis import plots, stats
+from experiments import compare, report
 from analysis.evaluate import Activity, activity_measures
 from models.coding import decide
 from analysis.spikes import (completion_times, decision_ties, firing_probability,

@@ -263,7 +263,7 @@ def test_compare_losses_seed_and_seeds_are_unambiguous(capsys):
 
 def test_sweep_seed_plot_is_not_a_line():
     """The sweep's per-seed plot joined seeds with lines as if seed were an axis."""
-    from analysis.sweep_report import group_key, is_categorical
+    from experiments.sweep_report import group_key, is_categorical
     assert is_categorical([0, 1, 2], "seed") and is_categorical([0, 1, 2], "base.seed")
     assert not is_categorical([0.1, 0.2], "loss.alpha")
     rows = [{"seed": s, "loss.kind": k} for s in (0, 1) for k in ("ttfs", "aggressive")]

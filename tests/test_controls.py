@@ -1,11 +1,11 @@
-"""The collapse controls (analysis/controls.py) on the tiny networks and real digits."""
+"""The collapse controls (experiments/controls.py) on the tiny networks and real digits."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-from analysis.controls import CONTROLS, run_controls, train_control
+from experiments.controls import CONTROLS, run_controls, train_control
 from training import config as cm
 from training.config import GanConfig
 from training.data import load_dataset

@@ -94,3 +94,12 @@ def test_adam_matches_the_reference_formula():
     # constant gradient: m_hat = g, v_hat = g^2 -> three steps of lr * sign(g)
     np.testing.assert_allclose(p[0], [1.0 - 0.3, -2.0 + 0.3], atol=1e-5)
     assert opt.t == 3
+
+
+def test_revive_passes_the_error_only_to_units_dead_on_the_whole_batch():
+    T = 16
+    a = np.array([[-3.0, 5.0, -1.0, 20.0], [-2.0, -4.0, -6.0, 20.0]], np.float32)
+    np.testing.assert_array_equal(exact.gate(a, T), [[0, 1, 0, 0], [0, 0, 0, 0]])
+    # unit 0 and 2 never fire: revived for both samples; unit 1 fires once: exact gate;
+    # unit 3 fires at every window opening (a >= T): not dead, stays closed
+    np.testing.assert_array_equal(exact.gate(a, T, revive=True), [[1, 1, 1, 0], [1, 0, 1, 0]])

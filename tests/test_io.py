@@ -103,7 +103,7 @@ def test_one_base_error_class():
     """Every user-facing error derives from SpikingGanError (what the CLI reports as one line)."""
     from training.data import DataError
     from training.runinfo import OutputError
-    from training.sweep import SweepError
+    from experiments.sweep import SweepError
     for cls in (FileFormatError, checkpoint.CheckpointError, ConfigError, RunError, OutputError,
                 SweepError, DataError):
         assert issubclass(cls, SpikingGanError), cls

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from experiments.report import write_epoch_grid
+
 from spiking_gan.cli import main
 from training import checkpoint
 from training import config as cm
@@ -154,7 +156,7 @@ def test_batch_larger_than_data_leaves_nothing(tmp_path, capsys):
 
 
 def test_compare_and_figures_bad_options_leave_no_folder(tmp_path, capsys):
-    from analysis.figures import make_figures
+    from experiments.figures import make_figures
 
     for argv in (["compare-losses", "--config", TINY, "--variants", "Z"],
                  ["compare-losses", "--config", TINY, "--n-seeds", "0"],
@@ -216,8 +218,10 @@ def test_files_get_umask_permissions_also_after_resume(tmp_path, umask, capsys):
     for mask in (0o022, 0o002):
         umask(mask)
         out = tmp_path / f"run{mask}"
-        train_gan(cm.load(TINY, GanConfig, {"train.epochs": 1}), str(out), progress=False)
-        train_gan(None, str(out), resume=True, progress=False, overrides={"train.epochs": 2})
+        train_gan(cm.load(TINY, GanConfig, {"train.epochs": 1}), str(out), progress=False,
+                  on_epoch=write_epoch_grid)
+        train_gan(None, str(out), resume=True, progress=False, overrides={"train.epochs": 2},
+                  on_epoch=write_epoch_grid)
         modes = {p: m for p, (_, m) in ((p, v) for p, v in snapshot(out).items() if v)}
         assert set(modes.values()) == {0o666 & ~mask}, modes
         assert "metrics.jsonl" in modes and "samples/epoch_002.png" in modes

@@ -1,4 +1,4 @@
-"""Parameter sweeps on Dask: ``training/sweep.py``, ``analysis/sweep_report.py``, ``spiking-gan sweep``.
+"""Parameter sweeps on Dask: ``experiments/sweep.py``, ``experiments/sweep_report.py``, ``spiking-gan sweep``.
 
 Everything runs for real: LocalClusters of worker processes, a separately started
 ``dask scheduler`` + ``dask worker``, real training and evaluation of the tiny test GAN.
@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from spiking_gan.cli import main
-from training.sweep import SweepError, load_sweep
+from experiments.sweep import SweepError, load_sweep
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from experiments.report import write_epoch_grid
 from spiking_gan.cli import main
 from training import checkpoint
 from training import config as cm
@@ -41,7 +42,7 @@ def test_gan_lr_decay_scales_every_update(tmp_path):
 
 def test_train_writes_a_complete_run(tmp_path):
     out = tmp_path / "run"
-    summary = train_gan(tiny(), str(out), progress=False)
+    summary = train_gan(tiny(), str(out), progress=False, on_epoch=write_epoch_grid)
     for f in ("config.toml", "run.json", "checkpoint.npz", "checkpoint.json", "metrics.jsonl", "summary.json"):
         assert (out / f).exists(), f
     assert sorted(os.listdir(out / "samples")) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]

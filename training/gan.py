@@ -1,63 +1,31 @@
 """The Spiking-GAN: a spiking generator G and a spiking discriminator D.
 
-G: noise spike times (``noise_dim`` neurons) -> hidden IF layer(s) -> 784 IF
-output neurons, one per pixel (``x = 1 - t / t_max``, no spike = black).
-D: 784 input spike times (a real or generated image) -> hidden IF layer(s) ->
-2 output neurons, *real* (0) and *fake* (1); D decides with its first spike.
+G: noise spike times (``noise_dim`` neurons) -> hidden layer(s) -> 784 output
+neurons, one per pixel (``x = 1 - t / t_max``, no spike = black).
+D: 784 input spike times (a real or generated image) -> hidden layer(s) -> 2
+output neurons, *real* (0) and *fake* (1); D decides with its first spike.
 
-One training step (:func:`gan_step`):
+Two neuron models, one per learning rule (``neuron.model``):
 
-* ``d_steps`` D steps: the TTFS loss (baseline or Aggressive) of D on a real
-  batch with target *real* and on a generated batch with target *fake*;
-* one G step: the loss of D on a generated batch with target *real*; the error
-  is propagated through D (weights frozen) to D's input spike times, which are
-  G's output spike times, and on through G with the same S4NN rule.
+* ``"if"``, the paper's: IF neurons with jump synapses trained with S4NN's
+  ``dt/dV = -1`` rule (plain SGD). Remedies the paper leaves open: silent pixels
+  (and D's silent hidden neurons in the G step) get the error they would have
+  had if they had spiked (``train.silent_pixel_remedy``); real images reach D
+  ``train.real_delay`` steps late (G's latency), else D tells real from fake by
+  the clock; ``per_class`` trains one such pair per class as weight banks.
+* ``"ramp"``: windowed ramp IF neurons (:mod:`models.ramp`) trained with their
+  exact spike-time gradient (:mod:`training.exact`) and Adam; D's loss is the
+  TTFS loss of ``loss.kind`` on its output spike times plus a softmax over their
+  earliness (``ramp.d_loss``), G's the softmax one with target *real*.
 
-Silent pixels. A G output neuron that does not fire (a black pixel) would get
-no error through D, since only inputs that spiked before D's neurons carry one
-(``[t_i < t_j]``); left alone, such pixels die for good. The remedy used here
-(``train.silent_pixel_remedy``, on by default): a silent pixel receives the
-error it would have if it had spiked at step 0, ``e_in = e_D1 @ W_D0.T``,
-i.e. whether D would like it to be bright. It is applied to G's output
-through D only; ``tests/test_gan.py`` shows that pixels which start dead stay
-dead without it and come back with it.
-The same rule is applied to D's *hidden* neurons in the G step
-(:func:`_error_through_d`): on a dark generated image D's hidden layer can be
-entirely silent, and then the plain S4NN rule sends G no error at all (G stays
-black for good; observed with t_max 64, G lr [2, 5]). D's own update (D step) is
-plain S4NN.
-
-G's target is always the baseline relative TTFS one (target *real*), whatever
-``loss.kind`` is: ``loss.kind`` only selects D's loss. With the Aggressive
-target in the G step (*real* neuron at ``tau - alpha`` even when D is already
-fooled) G is pushed to make every pixel brighter without end and collapses to
-all-white images within ~10 epochs (observed: 99% pixels on, D fooled 98%).
-
-Real images reach D ``train.real_delay`` steps late (default: G's minimum
-latency, one step per G layer; :meth:`Gan.encode_real`). A generated pixel
-cannot spike before that, a real white pixel spikes at step 0: without the
-delay D separates real from fake by the clock alone (measured at t_max 64: 54
-real pixels per image at step 0, the first generated one at step 8 on median),
-and D's error tells G "every pixel earlier", which grows bright blobs.
-
-Initialisation (see configs/s4nn_single.toml): every noise neuron spikes once, so a
-positive-only G hidden init (S4NN U[0, 5]) fires every hidden neuron at nearly
-the same time for every z and G's output is z-independent (grey squares with
-S4NN's output U[0, 48]). A mixed-sign hidden init with large spread
-(U[-40, 30]) gives a sparse, early, z-dependent code; a mixed-sign output init
-(U[-10, 14]) starts with ~15% of pixels on.
-
-One GAN per class (``per_class = true``, beyond the paper): ten G/D pairs of
-the paper's architecture, pair ``c`` trained on the images of class ``c`` only,
-and sampled as a mixture of the classes (:meth:`Gan.generate`: balanced
-classes). Every layer of G and D is a *weight bank* (10, n_in, n_out) and a
-sample's class chooses its matrices (:mod:`models.kernel`), so a batch of all
-ten classes runs as one network of the same size, and each pair learns exactly
-as if trained alone (per-class gradient means, dead-neuron counts and G-step
-batches). Why: one unconditional pair collapses onto a blob of all digits (the
-error D sends back barely differs between fakes), one pair per class has only
-one mode to find, and gives recognisable digits with both losses (README).
-
+One training step (:func:`gan_step`): ``train.d_steps`` D steps (:func:`d_step`:
+real images with target *real*, fresh fakes with target *fake*), then one G
+step: D's error on fresh fakes with target *real* is propagated through the
+frozen D to its input spike times (:func:`pixel_error`), which are G's output
+times, and on through G (:func:`g_update`). G's target is always the baseline
+relative TTFS one whatever ``loss.kind`` is (the Aggressive target in the G step
+turns G white within ~10 epochs). Why each choice was made, with the numbers:
+``docs/experiments.md``.
 """
 from __future__ import annotations
 
@@ -433,7 +401,8 @@ def g_update(gan: Gan, cfg: GanConfig, g_trace, err: np.ndarray, lr_scale: float
     if gan.ramp:
         rc = cfg.ramp
         leaks = [0.0] * (len(gan.g) - 1) + [rc.pixel_leak]
-        grads, _ = exact.backward(gan.g, g_trace, err, leaks=leaks)
+        revive = [False] * (len(gan.g) - 1) + [rc.revive_dead_pixels]
+        grads, _ = exact.backward(gan.g, g_trace, err, leaks=leaks, revive=revive)
         gan.opt["g"].step(exact.parameters(gan.g), exact.flat_grads(grads), lr_scale * rc.lr_g,
                           beta1=rc.beta1, beta2=rc.beta2)
         return

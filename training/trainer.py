@@ -21,7 +21,7 @@ import json
 import os
 import signal
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -170,8 +170,13 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     return gan, cfg, meta
 
 
+#: ``on_epoch(epoch, gan, cfg, out_dir)``: called after every epoch, before its checkpoint.
+EpochCallback = Callable[[int, Gan, GanConfig, str], None]
+
+
 def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
-              progress: bool = True, overrides: Optional[Dict] = None, force: bool = False) -> Dict[str, float]:
+              progress: bool = True, overrides: Optional[Dict] = None, force: bool = False,
+              on_epoch: Optional[EpochCallback] = None) -> Dict[str, float]:
     """Train (or resume) a Spiking-GAN run in ``out_dir``; returns the final epoch's metrics.
 
     Parameters
@@ -183,10 +188,10 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     progress : tqdm bar and one line per epoch
     overrides : on resume, dotted keys that may change (``train.epochs``)
     force : replace a finished or interrupted train run in ``out_dir``
+    on_epoch : progress callback after every epoch, e.g.
+        :func:`experiments.report.epoch_grid_writer` (the run's ``samples/epoch_NNN.png``)
     """
     from tqdm import tqdm
-
-    from analysis.plots import plot_grid
 
     cfg, data, resumed = prepare_run(cfg, out_dir, resume, overrides, force)
     rng = np.random.default_rng(cfg.seed)
@@ -215,7 +220,6 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     if cfg.per_class:
         B *= N_CLASSES
     per_step = B * k
-    grid_rng_seed = [cfg.seed, 7]
     summary: Dict[str, float] = {}
 
     def on_term(signum, frame):  # turn kill (SIGTERM) into a clean interruption
@@ -253,12 +257,8 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                 if not all(np.all(np.isfinite(w)) for w in ws):
                     raise RunError(f"training diverged: non-finite weights in {name} at epoch {epoch + 1}; "
                                    f"lower the learning rates (last checkpoint kept)")
-            if cfg.train.sample_grid:
-                images, _ = gan.generate(np.random.default_rng(grid_rng_seed), cfg.train.sample_grid)
-                plot_grid(images, os.path.join(out_dir, "samples", f"epoch_{epoch + 1:03d}.png"),
-                          title=f"epoch {epoch + 1}, {cfg.loss.kind} loss"
-                          + (", one class per column" if gan.per_class else ""),
-                          ncols=10 if gan.per_class else 8)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, gan, cfg, out_dir)
             meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
                     "loss": cfg.loss.kind, "seed": cfg.seed}
             if gan.ramp:

@@ -49,11 +49,18 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from analysis import plots
-from analysis.stats import mean_std
+from analysis.ann_gan import load_ann_gan
+from analysis.ann_gan import save_ann_gan, train_ann_gan
 from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
+from analysis.quality import evaluate_samples
+from analysis.stats import mean_std
+from experiments.report import read_metrics, write_epoch_grid
 from training import config as config_mod
 from training.config import config_diff
+from training.data import load_dataset
+from training.losses import VARIANTS
 from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_dir, run_record
+from training.trainer import RunError, train_gan
 
 #: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
 MEASURES = [
@@ -120,7 +127,6 @@ def loss_arms(variants: Optional[Sequence[str]] = None) -> List[Arm]:
     -------
     list of Arm, ``ttfs`` first
     """
-    from training.losses import VARIANTS
 
     arms = [Arm(BASE, {"loss.kind": "ttfs"})]
     if not variants:
@@ -160,11 +166,10 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
     training.trainer.RunError
         ``run_dir`` holds a run of another config.
     """
-    from training.trainer import RunError, train_gan
 
     cfg_path = os.path.join(run_dir, "config.toml")
     if not os.path.exists(cfg_path):
-        train_gan(cfg, run_dir, progress=progress)
+        train_gan(cfg, run_dir, progress=progress, on_epoch=write_epoch_grid)
         return "trained"
     diff = config_diff(config_mod.to_dict(config_mod.load(cfg_path)), config_mod.to_dict(cfg))
     if diff:
@@ -172,7 +177,7 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
                        "delete it or use another output/runs folder")
     if os.path.exists(os.path.join(run_dir, "summary.json")) or _last_epoch(run_dir) >= cfg.train.epochs:
         return "reused"
-    train_gan(cfg, run_dir, resume=True, progress=progress)
+    train_gan(cfg, run_dir, resume=True, progress=progress, on_epoch=write_epoch_grid)
     return "resumed"
 
 
@@ -211,7 +216,6 @@ def cached_evaluation(run_dir: str, n_samples: int, classifier_cache: Optional[s
 
 def train_seconds(run_dir: str) -> float:
     """Training wall clock of a run: the sum of its epochs' ``epoch_seconds`` (NaN if unknown)."""
-    from analysis.report import read_metrics
 
     path = os.path.join(run_dir, "metrics.jsonl")
     if not os.path.exists(path):
@@ -262,8 +266,6 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
     -------
     list of rows (:data:`ANN_COLUMNS`), ``loss`` = "ann"
     """
-    from analysis.ann_gan import save_ann_gan, train_ann_gan
-    from analysis.quality import evaluate_samples
 
     os.makedirs(ann_dir, exist_ok=True)
     budget = ann_budget(cfg)
@@ -298,7 +300,6 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
 
 def _cached_ann_row(base: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The cached row of ``base.json`` if it has this key and ``base.npz`` loads, else None."""
-    from analysis.ann_gan import load_ann_gan
 
     try:
         with open(base + ".json") as fh:
@@ -496,7 +497,6 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     -------
     dict with ``rows``, ``ann_rows``, ``runs`` ({label: [run folders]}) and ``files``
     """
-    from training.data import load_dataset
 
     if n_seeds < 1:
         raise ValueError(f"--n-seeds must be >= 1, got {n_seeds}")

@@ -23,11 +23,15 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
+
 from analysis import plots
 from analysis.evaluate import EVAL_SEED, Activity, evaluate_run
+from analysis.inspect import inspect_sample
 from analysis.spikes import completion_times, last_spike_times
 from models.coding import decide, decode_times
 from training.runinfo import atomic_json
+from training.trainer import load_gan
 
 #: Files of a run report, in the order they are written, with a one-line description.
 REPORT_FILES = {
@@ -129,8 +133,6 @@ def run_report(run_dir: str, out_dir: str, n_samples: int = 1000, seed: int = EV
     -------
     dict with ``metrics`` (the dict written to metrics.json) and ``files`` (name -> path)
     """
-    from analysis.inspect import inspect_sample
-    from training.trainer import load_gan
 
     metrics, act = evaluate_run(run_dir, n_samples, seed, with_quality, classifier_cache,
                                 return_activity=True)
@@ -166,3 +168,17 @@ def format_metrics(metrics: Dict[str, Any]) -> str:
         if isinstance(v, list):
             lines.append(f"{k:<{width}}  " + ", ".join(f"{x:.3g}" for x in v))
     return "\n".join(lines)
+
+
+def write_epoch_grid(epoch: int, gan, cfg, out_dir: str) -> str:
+    """``out_dir/samples/epoch_NNN.png``: ``train.sample_grid`` samples of the GAN after ``epoch``,
+    from the same noise every epoch (seed ``[cfg.seed, 7]``); a :data:`training.trainer.EpochCallback`.
+    Returns the path ('' when ``train.sample_grid`` is 0)."""
+    if not cfg.train.sample_grid:
+        return ""
+    images, _ = gan.generate(np.random.default_rng([cfg.seed, 7]), cfg.train.sample_grid)
+    path = os.path.join(out_dir, "samples", f"epoch_{epoch:03d}.png")
+    plots.plot_grid(images, path, title=f"epoch {epoch}, {cfg.loss.kind} loss"
+                    + (", one class per column" if gan.per_class else ""),
+                    ncols=10 if gan.per_class else 8)
+    return path

@@ -3,12 +3,12 @@
 :func:`make_figures` writes into ``out_dir``:
 
 ``loss_comparison.csv`` / ``.md`` / ``.png``, ``ann_reference.csv``
-    the loss comparison (:func:`analysis.compare.compare_losses`: TTFS vs Aggressive TTFS on
+    the loss comparison (:func:`experiments.compare.compare_losses`: TTFS vs Aggressive TTFS on
     the same seeds, with the non-spiking ANN GAN as the quality reference).
 ``samples.png``
     64 real test digits, 64 samples of the ANN GAN and 64 of each loss (first seed), side by side.
 ``{loss}/...``
-    the run report (:func:`analysis.report.run_report`) of the first seed of each loss:
+    the run report (:func:`experiments.report.run_report`) of the first seed of each loss:
     metrics.json, samples, Brian2 raster and membrane traces, sparsity, inference-time and
     spike-time histograms, training curves.
 ``README.md``
@@ -27,10 +27,15 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from analysis import plots
-from analysis.compare import compare_losses
+from analysis.ann_gan import load_ann_gan
 from analysis.evaluate import EVAL_SEED
-from analysis.report import REPORT_FILES, run_report
+from experiments.compare import compare_losses
+from experiments.report import REPORT_FILES, run_report
+from training import config as config_mod
+from training.config import GanConfig
+from training.data import load_dataset
 from training.runinfo import atomic_write, git_commit
+from training.trainer import load_gan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Config of each mode.
@@ -40,8 +45,6 @@ MODE_CONFIGS = {"quick": os.path.join(ROOT, "configs", "s4nn_single.toml"),
 
 def _sample_panels(res: Dict[str, Any], data, n: int = 64) -> List[tuple]:
     """(title, images) of the real digits, the ANN GAN (first seed) and each loss (first seed)."""
-    from analysis.ann_gan import load_ann_gan
-    from training.trainer import load_gan
 
     panels = [("real test digits", data.test_images[:n] / 255.0)]
     fid = {}
@@ -121,9 +124,6 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
     -------
     dict of written file -> description
     """
-    from training import config as config_mod
-    from training.config import GanConfig
-    from training.data import load_dataset
 
     t0 = time.perf_counter()
     config_path = config_path or MODE_CONFIGS["full" if full else "quick"]

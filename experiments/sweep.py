@@ -29,7 +29,7 @@ Output folder ``OUT``
 ``points/<id>/point.json``     the point's id and overrides
 ``points/<id>/result.json``    written atomically: status ``done`` (metrics, checkpoint,
                                elapsed_s, attempts) or ``failed`` (error, attempts)
-``summary.csv``, ``summary.md``, ``plots/*.png``   see :mod:`analysis.sweep_report`
+``summary.csv``, ``summary.md``, ``plots/*.png``   see :mod:`experiments.sweep_report`
 
 A point id is ``<key=value,...>-<hash>``, the hash being that of the point's full config:
 a re-run finds a finished point again whatever the order of the grid, and a point whose
@@ -58,9 +58,16 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from analysis.evaluate import classifier_for
+from analysis.evaluate import evaluate_run
+from analysis.quality import limit_blas_threads
+from experiments.report import write_epoch_grid
+from experiments.sweep_report import write_report
 from training import config as config_mod
 from training.config import ConfigError, GanConfig
+from training.data import load_dataset
 from training.runinfo import atomic_json, run_record
+from training.trainer import train_gan
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -380,16 +387,13 @@ def run_point(task: Dict[str, Any], attempt: int) -> Dict[str, Any]:
     task : dict from :func:`point_task`
     attempt : 1 for the first try of this sweep invocation, 2 for the first retry, ...
     """
-    from analysis.evaluate import evaluate_run
-    from analysis.quality import limit_blas_threads
-    from training.trainer import train_gan
 
     t0 = time.perf_counter()
     run_dir = task["dir"]
     resumed = os.path.exists(os.path.join(run_dir, "config.toml"))
     cfg = config_mod.from_dict(GanConfig, task["config"])
     with limit_blas_threads(1):
-        train_gan(cfg, run_dir, resume=resumed, progress=False)
+        train_gan(cfg, run_dir, resume=resumed, progress=False, on_epoch=write_epoch_grid)
         metrics = evaluate_run(run_dir, n_samples=task["n_eval_samples"],
                                classifier_cache=task["classifier_cache"])
     result = {"status": "done", "point": task["id"], "overrides": task["overrides"],
@@ -441,8 +445,6 @@ def classifier_caches(points: Sequence[Point], out: str) -> Dict[str, str]:
 
 def train_classifiers(points: Sequence[Point], caches: Dict[str, str]) -> None:
     """Train (or load) each needed quality classifier once, before any worker needs it."""
-    from analysis.evaluate import classifier_for
-    from training.data import load_dataset
 
     first = {}
     for p in points:
@@ -536,7 +538,6 @@ def run_sweep(sweep: Sweep, out: str, scheduler: Optional[str] = None, workers: 
     """
     from tqdm import tqdm
 
-    from analysis.sweep_report import write_report
 
     t0 = time.perf_counter()
     out = os.path.abspath(out)

@@ -1,4 +1,4 @@
-"""Report of a parameter sweep (:mod:`training.sweep`): summary table and plots.
+"""Report of a parameter sweep (:mod:`experiments.sweep`): summary table and plots.
 
 Written into the sweep's output folder ``OUT``:
 

@@ -32,9 +32,11 @@ import numpy as np
 
 from analysis import ann_gan
 from analysis.evaluate import classifier_for
+from analysis.plots import plot_controls, plot_grid
 from analysis.quality import evaluate_samples
 from models.coding import decode_times, encode_images, encode_values
 from training import backprop
+from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
 from training.exact import Adam
@@ -152,7 +154,6 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
                  progress: bool = True, classifier_cache: Optional[str] = None) -> Dict[str, Any]:
     """Train every control of ``kinds`` and write ``controls.json``, ``controls.png`` and one
     sample grid per control into ``out_dir``; returns the results (without the images)."""
-    from analysis.plots import plot_controls, plot_grid
 
     os.makedirs(out_dir, exist_ok=True)
     data = load_dataset(cfg.data)
@@ -175,7 +176,6 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
 def main(argv: Optional[Sequence[str]] = None) -> int:  # pragma: no cover - thin wrapper
     import argparse
 
-    from training import config as config_mod
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="GAN config (the spiking half of every control)")
     ap.add_argument("--out", required=True, help="output folder")
