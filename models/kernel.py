@@ -177,12 +177,12 @@ def distinct_steps(t_in: np.ndarray, horizon: int) -> np.ndarray:
     """Number of distinct steps ``< horizon`` among each sample's input spikes, int (batch,)."""
     t_in = np.asarray(t_in)
     out = np.empty(len(t_in), dtype=np.int64)
-    rows = np.arange(min(_COUNT_ROWS, len(t_in)))[:, None]
+    rows = np.arange(min(_COUNT_ROWS, len(t_in)))[:, None] * (horizon + 1)
     for s in range(0, len(t_in), _COUNT_ROWS):
         t = np.minimum(t_in[s:s + _COUNT_ROWS], horizon)
-        present = np.zeros((len(t), horizon + 1), dtype=bool)
-        present[rows[:len(t)], t] = True
-        out[s:s + len(t)] = np.count_nonzero(present[:, :horizon], axis=1)
+        present = np.zeros(len(t) * (horizon + 1), dtype=bool)
+        present[rows[:len(t)] + t] = True
+        out[s:s + len(t)] = np.count_nonzero(present.reshape(len(t), horizon + 1)[:, :horizon], axis=1)
     return out
 
 
@@ -210,10 +210,11 @@ def _chunk_forward(t_in: np.ndarray, w_flat: np.ndarray, threshold, horizon: int
     """
     C = len(t_in)
     n_out = w_flat.shape[1]
-    flat = np.flatnonzero(t_in < horizon)  # the input spikes, sorted by sample, then input
+    spiking = t_in < horizon
+    flat = np.flatnonzero(spiking)  # the input spikes, sorted by sample, then input
     if not flat.size:
         return
-    b_ev = (flat // n_in).astype(np.int32)
+    b_ev = np.repeat(np.arange(C, dtype=np.int32), np.count_nonzero(spiking, axis=1))
     step = t_in.ravel()[flat].astype(np.int32)
     # rank of every spike's step among its sample's distinct steps
     slot = b_ev * np.int32(horizon) + step
