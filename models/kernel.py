@@ -67,6 +67,10 @@ _BLOCK_RANKS = 16
 #: Weights R, R - 1, ..., 1 of the ranks of a block (the last R of them for a block of R ranks).
 _RANK_WEIGHTS = np.arange(_BLOCK_RANKS, 0, -1, dtype=np.int16)
 
+#: At most this many (sample, input) pairs per chunk: bounds the event arrays of a chunk
+#: (~40 bytes per input spike) when few output neurons would allow very many samples.
+_CHUNK_INPUTS = 1 << 20
+
 #: Samples whose distinct steps are counted at once when sorting a batch by them.
 _COUNT_ROWS = 4096
 
@@ -312,7 +316,7 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
     if batch and horizon > 0 and n_out:
         # chunks of samples with similar numbers of distinct steps (little padding)
         order = np.argsort(distinct_steps(t_in, horizon), kind="stable")
-        per_chunk = int(np.clip(budget // (cell * _BLOCK_RANKS), 1, batch))
+        per_chunk = int(np.clip(min(budget // (cell * _BLOCK_RANKS), _CHUNK_INPUTS // max(n_in, 1)), 1, batch))
         block_ranks = int(np.clip(budget // (cell * per_chunk), 1, _BLOCK_RANKS))
         with one_blas_thread():
             for s in range(0, batch, per_chunk):
