@@ -1,6 +1,7 @@
 """GAN training throughput: samples/s of one Spiking-GAN step (``training.gan.gan_step``) with this
 kernel, with the kernel of an earlier commit (today's code path before the speed-up, loaded from
-git), and with every forward pass run by Brian2 (numpy target).
+git; also with one BLAS thread, as this kernel uses), and with every forward pass run by Brian2
+(numpy target).
 
 All variants execute exactly the same learning rule; the earlier kernel swaps the forward and
 backward passes of ``training.backprop`` for that commit's, the Brian2 variant only the forward
@@ -26,7 +27,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from models import brian  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
-from models.kernel import layer_events  # noqa: E402
+from models.kernel import layer_events, one_blas_thread  # noqa: E402
 from training import backprop, gan as gan_mod  # noqa: E402
 from training import config as cm  # noqa: E402
 from training.data import load_digits  # noqa: E402
@@ -135,6 +136,9 @@ def main():
         if reference is not None:
             with Swapped(reference.forward_trace, reference.backward):
                 rows.append((f"kernel of {args.reference}", *run_steps(cfg, data, args.steps)))
+                with one_blas_thread():  # separates the algorithm from BLAS threads waiting for a core
+                    rows.append((f"kernel of {args.reference}, one BLAS thread",
+                                 *run_steps(cfg, data, args.steps)))
         if reference is not None:
             same &= all(np.array_equal(a, b) for a, b in zip(rows[0][2], rows[1][2]))
         if args.brian_steps and not cfg.per_class:

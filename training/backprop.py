@@ -170,7 +170,7 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
     step = max(1, budget // max(1, n_out * e.itemsize))  # input spikes per chunk (>= groups)
     horizon = int(events.time.max()) + 1 if events.time.size else 0
     ends = np.cumsum(np.bincount(events.sample, minlength=batch))  # spikes up to each sample
-    s0 = 0
+    s0 = 0 if want_grad or want_input_error else batch
     while s0 < batch:  # chunks of whole samples; their spikes are contiguous
         a = int(ends[s0 - 1]) if s0 else 0
         s1 = int(min(max(np.searchsorted(ends, a + step, side="right"), s0 + 1), batch))
