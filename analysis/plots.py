@@ -9,6 +9,16 @@ from analysis.spikes import firing_probability, sparsity
 from analysis.stats import mean_std
 
 
+def _finish(fig, path: str, title: str = "", dpi: int = 120) -> None:
+    """Title, tight layout, write ``path`` (PNG) and close the figure."""
+    import matplotlib.pyplot as plt
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -59,11 +69,7 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
                           ncol=len(marks))
     axes[-1, 0].set_xlim(0, t_max * dt_ms)
     axes[-1, 0].set_xlabel("time (ms)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, path, title)
 
 
 def plot_grid(images: np.ndarray, path: str, title: str = "", ncols: int = 8) -> None:
@@ -155,11 +161,7 @@ def plot_traces(t_ms: np.ndarray, traces: Sequence[np.ndarray], thresholds: Sequ
         ax.set_title(lab, fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     axes[-1, 0].set_xlabel("time (ms)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(fig, path, title)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,10 +247,7 @@ def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, pat
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _finish(fig, path, title, dpi=110)
 
 
 def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndarray,
@@ -303,10 +302,7 @@ def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndar
         ax.set_xlim(0, t_max_ms + 2 * width)
         ax.legend(fontsize=7, loc="best")
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _finish(fig, path, title, dpi=110)
 
 
 def plot_spike_time_histograms(panels: Sequence[Tuple[str, Dict[str, np.ndarray]]], t_max: int,
@@ -346,10 +342,7 @@ def plot_spike_time_histograms(panels: Sequence[Tuple[str, Dict[str, np.ndarray]
     for ax in axes.ravel()[n:]:
         ax.set_axis_off()
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        _finish(fig, path, title, dpi=110)
 
 
 #: Panels of the training curves: (title, y label, [(metrics.jsonl key, legend label)], log y).
@@ -535,7 +528,4 @@ def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = ""
         ax.set_xticklabels([n.replace("_", "\n") for n in names], fontsize=7)
         ax.set_ylabel(label)
     axes[2].axhline(1.0, color="k", ls="--", lw=1)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, title, dpi=110)

@@ -466,10 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raster", help="write a spike raster PNG of sample 0 across all layers")
 
     p = command("train", "train a Spiking-GAN",
-                "Train the Spiking-GAN (spiking G and D, S4NN rule) into a run folder: config.toml, "
-                "run.json, checkpoint.npz (every epoch), metrics.jsonl, samples/*.png. The folder is "
-                "created with its parents; an existing run is continued with --resume or replaced "
-                "with --force.", cmd_train)
+                "Train a Spiking-GAN into a run folder (config.toml, run.json, checkpoint.npz every "
+                "epoch, metrics.jsonl, samples/*.png). Without --config: the main job, one pair of "
+                "windowed ramp neurons with exact gradients (configs/quick_single.toml); "
+                "configs/s4nn_single.toml is the paper's IF neurons with S4NN's rule. An existing run "
+                "is continued with --resume or replaced with --force.", cmd_train)
     _add_config_args(p)
     p.add_argument("--out", required=True, help="run folder, e.g. runs/quick")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last "

@@ -210,3 +210,16 @@ def test_dead_neuron_monitor_counts_each_bank_on_its_own_samples():
     for c in range(3):   # only never-firing neurons of each network were re-drawn
         changed = np.flatnonzero(np.any(weights[0][c] != before[0][c], axis=0))
         assert np.all(fired[bank == c][:, changed].sum(axis=0) == 0)
+
+
+def test_softmax_error_and_one_sided_label_smoothing():
+    from training.losses import softmax_error
+    a = np.array([[8.0, 0.0], [0.0, 0.0]])
+    g = softmax_error(a, np.array([0, 1]), temperature=8.0)
+    p = 1 / (1 + np.exp(-1.0))                      # softmax([1, 0])[0]
+    np.testing.assert_allclose(g, [[(p - 1) / 8, (1 - p) / 8], [0.5 / 8, -0.5 / 8]], rtol=1e-6)
+    # the earliest output (largest earliness) is pushed up for its label: dL/da < 0 there
+    assert g[0, 0] < 0 and g[1, 1] < 0
+    gs = softmax_error(a, np.array([0, 1]), 8.0, smoothing=0.1, smooth_rows=np.array([True, False]))
+    np.testing.assert_allclose(gs[0], [(p - 0.9) / 8, (1 - p - 0.1) / 8], rtol=1e-6)
+    np.testing.assert_allclose(gs[1], g[1])

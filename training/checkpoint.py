@@ -88,6 +88,9 @@ def check_shapes(nets: Dict[str, List[np.ndarray]], expected: Dict[str, List[int
     """
     for name, sizes in expected.items():
         ws = nets.get(name)
+        if ws and any(w.ndim not in (2, 3) for w in ws):
+            raise CheckpointError(f"checkpoint {path}: {name} weights have shapes {[w.shape for w in ws]}, "
+                                  f"expected matrices")
         got = None if not ws else [ws[0].shape[-2]] + [w.shape[-1] for w in ws]
         if got != list(sizes):
             raise CheckpointError(f"checkpoint {path} does not match the config: {name} has layers "
