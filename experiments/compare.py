@@ -67,20 +67,23 @@ MEASURES = [
     "decision_time_ms", "decision_time_real_ms", "decision_time_fake_ms", "no_decision_rate",
     "spikes_total", "spikes_g", "spikes_d", "spikes_d_to_decision",
     "classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
-    "d_accuracy_real", "d_accuracy_fake", "d_tie_rate", "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
+    "within_class_diversity", "decision_latency_ms", "d_accuracy_real", "d_accuracy_fake", "d_tie_rate", "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
 ]
 #: The measures that need the quality classifier.
-QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score")
+QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
+                    "within_class_diversity")
 #: Columns of ``loss_comparison.csv``.
 COLUMNS = ["loss", "seed", "kind", "variant", "alpha", "epochs", *MEASURES, "train_seconds", "run"]
 #: Columns of ``ann_reference.csv``.
 ANN_COLUMNS = ["loss", "seed", "epochs", "batch_size", "g_sizes", "d_sizes", "classifier_fid", "kid",
-               "class_coverage", "mean_confidence", "inception_score", "train_seconds"]
+               "class_coverage", "mean_confidence", "inception_score", "within_class_diversity",
+               "train_seconds"]
 #: Rows of the markdown table: (key, description with unit).
 TABLE_MEASURES = [
     ("decision_time_ms", "D decision time (ms), real + generated"),
     ("decision_time_real_ms", "D decision time on real images (ms)"),
     ("decision_time_fake_ms", "D decision time on generated images (ms)"),
+    ("decision_latency_ms", "D latency from its input window (ms; ramp: + hidden windows)"),
     ("spikes_total", "spikes per sample, G + D"),
     ("spikes_g", "spikes of G per sample"),
     ("spikes_d", "spikes of D per image"),
@@ -95,6 +98,7 @@ TABLE_MEASURES = [
     ("class_coverage", "class coverage (fraction of the 10 digits)"),
     ("mean_confidence", "mean classifier confidence"),
     ("inception_score", "inception-style score (max 10)"),
+    ("within_class_diversity", "within-class diversity (real digits = 1)"),
     ("train_seconds", "training wall clock (s)"),
 ]
 #: The paper's claims: relative change of Aggressive TTFS against TTFS (fractions).

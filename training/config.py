@@ -137,7 +137,8 @@ class RampConfig:
     label_smoothing: float = _f(0.0, lo=0.0, hi=0.5, doc="one-sided label smoothing of D's softmax "
                                 "target on real images (0 = none)")
     revive_dead_pixels: bool = _f(False, doc="a pixel neuron silent on a whole batch gets D's error "
-                                  "straight through (else the exact gradient never reaches it again)")
+                                  "straight through (else the exact gradient never reaches it again; "
+                                  "measured not seed-robust, docs/experiments.md 1.3)")
     pixel_leak: float = _f(0.0, lo=0.0, hi=1.0, doc="fraction of the error that reaches a pixel neuron "
                            "outside its window (silent or firing at the opening; 0 = exact gradient)")
 
