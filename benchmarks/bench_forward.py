@@ -30,7 +30,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 from models import kernel  # noqa: E402
 from models.coding import encode_images  # noqa: E402
 from models.network import default_ranges, init_uniform  # noqa: E402

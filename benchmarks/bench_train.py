@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 from models import brian  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
 from models.kernel import layer_events, one_blas_thread  # noqa: E402
 from training import backprop, gan as gan_mod  # noqa: E402

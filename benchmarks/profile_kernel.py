@@ -18,8 +18,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from bench_forward import PARAMS, inputs  # noqa: E402
 from models import kernel  # noqa: E402
 

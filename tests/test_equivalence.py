@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-from conftest import dyadic_weights
 from models import brian, kernel, ramp
 from models.neuron import NeuronParams
 
@@ -38,7 +37,7 @@ def test_hand_worked_single_neuron(target):
     ((25, 15, 12, 3), (3.0, 1.5, 2.0), 64),
     ((12, 8), (1.0,), 20),
 ])
-def test_random_networks(target, sizes, thresholds, t_max, rng):
+def test_random_networks(target, sizes, thresholds, t_max, rng, dyadic_weights):
     weights = dyadic_weights(rng, sizes)
     params = NeuronParams(thresholds, t_max=t_max)
     t_in = rng.integers(0, t_max + 1, size=(7, sizes[0]))
@@ -48,7 +47,7 @@ def test_random_networks(target, sizes, thresholds, t_max, rng):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_adversarial_inputs(target, rng):
+def test_adversarial_inputs(target, rng, dyadic_weights):
     sizes, t_max = (16, 10, 4), 24
     weights = dyadic_weights(rng, sizes, low=-0.5, high=1.0)
     # exact landings: neuron 0 of layer 1 sums to exactly 2.0 with all inputs, neuron 1 to
@@ -85,7 +84,7 @@ def test_float_weights_float64_kernel(rng):
 
 
 @pytest.mark.brian2
-def test_latency_two_steps(rng):
+def test_latency_two_steps(rng, dyadic_weights):
     """latency = 2 is a synaptic delay of one dt in Brian2 and a shift in the kernel."""
     sizes, t_max = (20, 10, 3), 40
     weights = dyadic_weights(rng, sizes)
@@ -112,7 +111,7 @@ def test_digits_through_s4nn_sized_network(rng):
 @pytest.mark.brian2
 @pytest.mark.standalone
 @pytest.mark.slow
-def test_cpp_standalone(rng, tmp_path):
+def test_cpp_standalone(rng, tmp_path, dyadic_weights):
     sizes, t_max = (15, 8, 3), 30
     weights = dyadic_weights(rng, sizes)
     params = NeuronParams((2.0, 1.0), t_max=t_max)

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from conftest import dyadic_weights
 from models.kernel import forward
 from models.neuron import NeuronParams, causal_mask
 from training import backprop
@@ -76,7 +75,7 @@ def reference_backward(weights, t_in, times, e_out, latency):
 
 
 @pytest.mark.parametrize("latency", [1, 2])
-def test_event_driven_backward_equals_mask_formula(latency):
+def test_event_driven_backward_equals_mask_formula(latency, dyadic_weights):
     rng = np.random.default_rng(3)
     sizes, t_max = (30, 20, 6), 40
     weights = [w.astype(np.float32) for w in dyadic_weights(rng, sizes)]
@@ -147,7 +146,7 @@ def test_aggressive_target_is_floored_at_the_earliest_reachable_time():
 
 
 # ------------------------------------------------------------------ weight banks
-def _bank_case(seed=7, n_banks=3, batch=12):
+def _bank_case(dyadic_weights, seed=7, n_banks=3, batch=12):
     rng = np.random.default_rng(seed)
     sizes, t_max = (30, 20, 6), 40
     nets = [dyadic_weights(rng, sizes) for _ in range(n_banks)]
@@ -160,8 +159,8 @@ def _bank_case(seed=7, n_banks=3, batch=12):
     return weights, params, t_in, bank, rng
 
 
-def test_weight_bank_forward_equals_each_network_alone():
-    weights, params, t_in, bank, _ = _bank_case()
+def test_weight_bank_forward_equals_each_network_alone(dyadic_weights):
+    weights, params, t_in, bank, _ = _bank_case(dyadic_weights)
     times = forward(weights, t_in, params, bank=bank)
     for c in range(weights[0].shape[0]):
         alone = forward([w[c] for w in weights], t_in[bank == c], params)
@@ -169,9 +168,9 @@ def test_weight_bank_forward_equals_each_network_alone():
             np.testing.assert_array_equal(a[bank == c], b)
 
 
-def test_weight_bank_backward_equals_each_network_alone():
+def test_weight_bank_backward_equals_each_network_alone(dyadic_weights):
     """dW[c] is the mean over class c's samples only; each sample's input error is its network's."""
-    weights, params, t_in, bank, rng = _bank_case()
+    weights, params, t_in, bank, rng = _bank_case(dyadic_weights)
     e_out = rng.normal(size=(len(t_in), 6)).astype(np.float32)
     tr = backprop.forward_trace(weights, t_in, params, bank=bank)
     grads, e_in = backprop.backward(weights, tr, e_out, params, input_error=True, silent_inputs_full_error=True)
@@ -185,8 +184,8 @@ def test_weight_bank_backward_equals_each_network_alone():
         np.testing.assert_allclose(e_in[rows], e_c, rtol=1e-6, atol=1e-7)
 
 
-def test_weight_bank_needs_one_valid_index_per_sample():
-    weights, params, t_in, bank, _ = _bank_case()
+def test_weight_bank_needs_one_valid_index_per_sample(dyadic_weights):
+    weights, params, t_in, bank, _ = _bank_case(dyadic_weights)
     with pytest.raises(ValueError, match="needs bank"):
         forward(weights, t_in, params)
     with pytest.raises(ValueError, match="indices in 0..2"):
@@ -195,8 +194,8 @@ def test_weight_bank_needs_one_valid_index_per_sample():
         forward([w[0] for w in weights], t_in, params, bank=bank)
 
 
-def test_dead_neuron_monitor_counts_each_bank_on_its_own_samples():
-    weights, params, t_in, bank, rng = _bank_case()
+def test_dead_neuron_monitor_counts_each_bank_on_its_own_samples(dyadic_weights):
+    weights, params, t_in, bank, rng = _bank_case(dyadic_weights)
     weights[0][1, :, 5] = -100.0                          # neuron 5 of network 1 can never fire
     before = [w.copy() for w in weights]
     mon = backprop.DeadNeuronMonitor((30, 20, 6), min_rate=1e-3, n_banks=3)

@@ -9,8 +9,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _python(code: str) -> str:
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     return res.stdout
@@ -27,7 +26,6 @@ def test_brian2_is_imported_only_by_commands_that_simulate_with_it(tmp_path):
 
 
 # ---------------------------------------------------------------- chunked = unchunked, bit for bit
-from conftest import dyadic_weights  # noqa: E402
 from models import kernel  # noqa: E402
 from models.coding import encode_images  # noqa: E402
 from models.neuron import THRESHOLD_EPS_MV, NeuronParams  # noqa: E402
@@ -101,7 +99,7 @@ def test_chunked_forward_equals_the_unchunked_definition_bit_for_bit():
                 np.testing.assert_array_equal(got, ref, err_msg=f"{dtype.__name__}, chunk {chunk_bytes}")
 
 
-def test_chunked_forward_with_weight_bank_and_latency(rng):
+def test_chunked_forward_with_weight_bank_and_latency(rng, dyadic_weights):
     sizes, t_max = (20, 12, 5), 40
     weights = [np.stack([dyadic_weights(np.random.default_rng(c), sizes)[k] for c in range(3)])
                for k in range(2)]
