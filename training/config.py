@@ -134,13 +134,6 @@ class RampConfig:
                      "times: the TTFS loss of loss.kind, a softmax over their earliness, or their sum")
     g_loss: str = _f("softmax", choices=("ttfs", "softmax", "both"), doc="G's loss through D (target real)")
     temperature: float = _f(32.0, lo=1e-3, hi=1e6, doc="steps of earliness per unit of the softmax logit")
-    label_smoothing: float = _f(0.0, lo=0.0, hi=0.5, doc="one-sided label smoothing of D's softmax "
-                                "target on real images (0 = none)")
-    revive_dead_pixels: bool = _f(False, doc="a pixel neuron silent on a whole batch gets D's error "
-                                  "straight through (else the exact gradient never reaches it again; "
-                                  "measured not seed-robust, docs/experiments.md 1.3)")
-    pixel_leak: float = _f(0.0, lo=0.0, hi=1.0, doc="fraction of the error that reaches a pixel neuron "
-                           "outside its window (silent or firing at the opening; 0 = exact gradient)")
 
 
 @dataclass

@@ -17,15 +17,14 @@ Unlike S4NN's ``dt/dV = -1`` the error reaching an input is gated per sample
 and neuron, exactly as in a ReLU network: that is what lets each fake receive
 its own error from D.
 
-``leak`` (a slope in [0, 1]) lets a fraction of the error through a closed gate
-of chosen layers: a neuron that stopped firing (``a <= 0``) or fires at its
-window's opening (``a >= T``) gets no exact gradient and stays there for ever;
-with a leak it can come back (used for G's pixels: see :mod:`training.gan`).
+A neuron that stopped firing on every sample (``a <= 0``) gets no exact gradient
+and stays silent for ever; the surrogates tried against it (a leak through closed
+gates, reviving units silent on a whole batch) are measured in docs/experiments.md.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import numpy as np
 
@@ -111,24 +110,13 @@ def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trac
     return Trace(np.asarray(x_in), xs, pre, t_max)
 
 
-def gate(a: np.ndarray, t_max: int, leak: float = 0.0, revive: bool = False) -> np.ndarray:
-    """``dx/da``: 1 inside ``0 < a < T``, ``leak`` outside (float32, shape of ``a``).
-
-    ``revive``: a neuron silent on *every* sample of the batch (``a <= 0`` throughout: a dead
-    unit, which the exact gradient never reaches again) passes the error straight through,
-    as if it had fired; units that fire on some samples keep their exact gate.
-    """
-    inside = (a > 0) & (a < t_max)
-    if revive:
-        inside |= (a <= 0).all(axis=0, keepdims=True)
-    if leak == 0.0:
-        return inside.astype(np.float32)
-    return np.where(inside, np.float32(1.0), np.float32(leak))
+def gate(a: np.ndarray, t_max: int) -> np.ndarray:
+    """``dx/da``: 1 inside ``0 < a < T`` (the neuron fired, and not at its window's opening), else 0."""
+    return ((a > 0) & (a < t_max)).astype(np.float32)
 
 
 def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_output: bool = True,
-             leaks: Optional[Sequence[float]] = None, input_grad: bool = False,
-             weight_grads: bool = True, revive: Optional[Sequence[bool]] = None):
+             input_grad: bool = False, weight_grads: bool = True):
     """Exact gradients of a loss through a ramp network.
 
     Parameters
@@ -139,8 +127,6 @@ def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_outp
         ``gate_output`` is False it is taken as ``dL/da`` of the output layer (the
         loss reads the output spike times straight through their clip, as S4NN's
         output error does for a silent neuron)
-    leaks : per layer, the slope through a closed gate (default 0: exact)
-    revive : per layer, pass the error to units dead on the whole batch (see :func:`gate`)
     input_grad : also return ``dL/dx_in`` (batch, n_0)
     weight_grads : compute the parameter gradients (False: only ``dL/dx_in``)
 
@@ -150,13 +136,11 @@ def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_outp
     g_in : float32 array (batch, n_0) or None
     """
     n = len(layers)
-    leaks = list(leaks) if leaks is not None else [0.0] * n
-    revive = list(revive) if revive is not None else [False] * n
     grads: List = [None] * n
     g = np.asarray(g_out, np.float32)
     for k in range(n - 1, -1, -1):
         if k < n - 1 or gate_output:
-            g = g * gate(trace.pre[k], trace.t_max, leaks[k], revive[k])
+            g = g * gate(trace.pre[k], trace.t_max)
         layer = layers[k]
         if weight_grads:
             x = trace.layer_input(k).astype(np.float32) - np.float32(layer.centre)

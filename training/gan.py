@@ -322,15 +322,14 @@ def _g_metrics(gan: Gan, g_trace, d_trace, e: np.ndarray) -> Dict[str, float]:
 
 
 def _ramp_output_grad(gan: Gan, cfg: GanConfig, trace: exact.Trace, labels: np.ndarray, loss: str,
-                      kind: str = "", smoothing: float = 0.0) -> tuple:
+                      kind: str = "") -> tuple:
     """``dL/da`` of the ramp D's two output neurons (mean over the batch) and the TTFS error.
 
     ``loss`` "ttfs": the TTFS loss ``kind`` on the output spike times, read straight
     through the window's clip: ``dL/da = e = (T - t) / t_max`` (S4NN's output error, the
     gradient of ``t_max / 2 * sum e^2`` with ``dt/da = -1``); "softmax": cross-entropy of
     a softmax over the output earliness ``a / temperature`` (the earliest spike is the most
-    probable verdict); "both": their sum. ``smoothing``: one-sided label smoothing of the
-    softmax target of the *real* samples (D step).
+    probable verdict); "both": their sum.
     """
     n = len(labels)
     e = _d_loss(gan, cfg, trace, labels, kind)
@@ -338,7 +337,7 @@ def _ramp_output_grad(gan: Gan, cfg: GanConfig, trace: exact.Trace, labels: np.n
     if loss in ("ttfs", "both"):
         g += e
     if loss in ("softmax", "both"):
-        g += softmax_error(trace.pre[-1], labels, cfg.ramp.temperature, smoothing, labels == REAL)
+        g += softmax_error(trace.pre[-1], labels, cfg.ramp.temperature)
     return g / np.float32(n), e
 
 
@@ -356,7 +355,7 @@ def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scal
     target = np.r_[np.full(B, REAL), np.full(B, FAKE)]
     if gan.ramp:
         rc = cfg.ramp
-        g_out, e = _ramp_output_grad(gan, cfg, trace, target, rc.d_loss, smoothing=rc.label_smoothing)
+        g_out, e = _ramp_output_grad(gan, cfg, trace, target, rc.d_loss)
         grads, _ = exact.backward(gan.d, trace, g_out, gate_output=False)
         gan.opt["d"].step(exact.parameters(gan.d), exact.flat_grads(grads), lr_scale * rc.lr_d,
                           beta1=rc.beta1, beta2=rc.beta2)
@@ -405,9 +404,7 @@ def g_update(gan: Gan, cfg: GanConfig, g_trace, err: np.ndarray, lr_scale: float
     """Update G from its pixel error ``err`` (:func:`pixel_error`'s convention) on trace ``g_trace``."""
     if gan.ramp:
         rc = cfg.ramp
-        leaks = [0.0] * (len(gan.g) - 1) + [rc.pixel_leak]
-        revive = [False] * (len(gan.g) - 1) + [rc.revive_dead_pixels]
-        grads, _ = exact.backward(gan.g, g_trace, err, leaks=leaks, revive=revive)
+        grads, _ = exact.backward(gan.g, g_trace, err)
         gan.opt["g"].step(exact.parameters(gan.g), exact.flat_grads(grads), lr_scale * rc.lr_g,
                           beta1=rc.beta1, beta2=rc.beta2)
         return

@@ -134,16 +134,12 @@ def loss_value(e: np.ndarray) -> float:
     return float(0.5 * np.mean(np.sum(np.square(e, dtype=np.float64), axis=1)))
 
 
-def softmax_error(a: np.ndarray, labels: np.ndarray, temperature: float,
-                  smoothing: float = 0.0, smooth_rows=None) -> np.ndarray:
+def softmax_error(a: np.ndarray, labels: np.ndarray, temperature: float) -> np.ndarray:
     """Gradient of the cross-entropy of ``softmax(a / temperature)`` with respect to ``a``.
 
     ``a`` (n, k) is the continuous earliness of the output neurons' first spikes (in
     steps; the ramp model's pre-activation), so the softmax makes the *earliest*
     output the most probable class: the first-spike decision, made differentiable.
-    ``smoothing``: the target of the rows ``smooth_rows`` (bool (n,), default all) puts
-    ``1 - smoothing`` on the label and spreads ``smoothing`` over the other outputs
-    (one-sided label smoothing when only D's real images are smoothed).
 
     Returns
     -------
@@ -153,10 +149,5 @@ def softmax_error(a: np.ndarray, labels: np.ndarray, temperature: float,
     z -= z.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)
-    n, k = p.shape
-    target = np.zeros_like(p)
-    target[np.arange(n), np.asarray(labels)] = 1.0
-    if smoothing:
-        rows = np.ones(n, bool) if smooth_rows is None else np.asarray(smooth_rows, bool)
-        target[rows] = target[rows] * (1.0 - smoothing) + (1.0 - target[rows]) * smoothing / (k - 1)
-    return ((p - target) / temperature).astype(np.float32)
+    p[np.arange(len(p)), np.asarray(labels)] -= 1.0
+    return (p / temperature).astype(np.float32)
