@@ -133,8 +133,6 @@ class RampConfig:
     d_loss: str = _f("both", choices=("ttfs", "softmax", "both"), doc="D's loss on its two output spike "
                      "times: the TTFS loss of loss.kind, a softmax over their earliness, or their sum")
     g_loss: str = _f("softmax", choices=("ttfs", "softmax", "both"), doc="G's loss through D (target real)")
-    blank_fakes: float = _f(0.0, lo=0.0, hi=1.0, doc="fraction of D's fakes replaced by blank images "
-                            "(no pixel spikes), so that G cannot fool D by going dark")
     temperature: float = _f(32.0, lo=1e-3, hi=1e6, doc="steps of earliness per unit of the softmax logit")
 
 

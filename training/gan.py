@@ -437,10 +437,6 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     for j, real in enumerate(real_batches):
         y = real_labels[j] if gan.per_class else None
         fake = gan.generate_times(rng, len(real), y).output
-        if gan.ramp and cfg.ramp.blank_fakes:  # D also learns that a blank image is fake
-            k = int(round(cfg.ramp.blank_fakes * len(fake)))
-            fake = fake.copy()
-            fake[:k] = gan.g_params.t_max
         m.update(d_step(gan, cfg, real, fake, lr_scale, y, dead_d))
     # G step, through the frozen D; every class's G gets as many samples as its D saw
     y = np.asarray(real_labels[-1]) if gan.per_class else None
