@@ -67,6 +67,13 @@ per-class: setup
 	$(BIN)/spiking-gan sample --run runs/digit7_aggressive --n 1000 --out runs/digit7_aggressive/samples.npz \
 	    --grid figures/per_class_7_aggressive.png
 
+# Every committed figure and table (about an hour on 2 cores; finished runs are reused): the S4NN
+# study (figures/*.png, *.md, ttfs/, aggressive/), the single ramp pair, the per-class S4NN GANs.
+figures: setup single-pair losses per-class
+	$(BIN)/spiking-gan figures --out figures/ --quiet
+	$(BIN)/spiking-gan simulate --layers 784,400,2 --seed 0 --batch 32 --digits --backend brian2 \
+	    --out runs/simulate.npz --raster figures/simulate_raster.png
+
 test: setup
 	$(BIN)/pytest -q
 

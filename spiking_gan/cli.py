@@ -106,7 +106,7 @@ def cmd_simulate(args) -> None:
     from models import kernel
     from models.coding import encode_images
     from models.files import npz_bytes, output_group
-    from models.network import check_weights, default_ranges, init_uniform, parse_layers
+    from models.network import check_weights, fan_in_ranges, init_uniform, parse_layers
     from models.neuron import NeuronParams
 
     if args.target != "numpy" and args.backend != "brian2":
@@ -124,7 +124,7 @@ def cmd_simulate(args) -> None:
                             f"({','.join(map(str, sizes))})")
     else:
         sizes = _parse(parse_layers, "--layers", args.layers or "784,400,2")
-        weights = init_uniform(rng_weights, sizes, default_ranges(len(sizes) - 1))
+        weights = init_uniform(rng_weights, sizes, fan_in_ranges(sizes))
     _parse(check_weights, f"--weights {args.weights}", weights, sizes)
     thresholds = list(args.threshold)
     if len(thresholds) == 1:

@@ -66,3 +66,14 @@ def test_simulate_missing_folder_and_nan_weights(tmp_path, capsys):
 def test_unknown_backend_is_a_usage_error(tmp_path, capsys):
     assert main(["simulate", "--backend", "nest", "--out", str(tmp_path / "s.npz")]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_random_networks_of_any_size_fire(tmp_path):
+    """simulate's random init scales with each layer's fan-in (S4NN's ranges at 784-400-2)."""
+    from models.network import fan_in_ranges
+    assert fan_in_ranges([784, 400, 2]) == [(0.0, 5.0), (0.0, 48.0)]
+    out = tmp_path / "small.npz"
+    assert main(["simulate", "--layers", "50,30,20,5", "--batch", "8", "--seed", "0", "--out", str(out)]) == 0
+    z = np.load(out)
+    for k in (1, 2, 3):
+        assert (z[f"times_{k}"] < z["t_max"]).any(), f"layer {k} is silent"
