@@ -508,6 +508,11 @@ def as_float(v) -> float:
         return float("nan")
 
 
+#: Axis labels of the collapse controls (experiments/controls.py).
+CONTROL_LABELS = {"spiking": "spiking G\nspiking D", "spiking_g_ann_d": "spiking G\nANN D",
+                  "ann_g_spiking_d": "ANN G\nspiking D", "ann": "ANN G\nANN D"}
+
+
 def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = "") -> None:
     """The collapse controls (:mod:`experiments.controls`): G's pixel-error cosine per epoch, and
     classifier-FID and within-class diversity of each pair's samples."""
@@ -516,7 +521,8 @@ def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = ""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for k, name in enumerate(names):
         cos = results[name]["error_cosine"]
-        axes[0].plot(np.arange(1, len(cos) + 1), cos, marker="o", ms=3, color=f"C{k}", label=name)
+        axes[0].plot(np.arange(1, len(cos) + 1), cos, marker="o", ms=3, color=f"C{k}",
+                     label=CONTROL_LABELS.get(name, name).replace("\n", " + "))
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("mean pairwise cosine of G's pixel error")
     axes[0].set_ylim(-0.05, 1.05)
@@ -525,7 +531,7 @@ def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = ""
                            (axes[2], "within_class_diversity", "within-class diversity (real = 1)")):
         ax.bar(range(len(names)), [results[n][key] for n in names], color=[f"C{k}" for k in range(len(names))])
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([n.replace("_", "\n") for n in names], fontsize=7)
+        ax.set_xticklabels([CONTROL_LABELS.get(n, n) for n in names], fontsize=8)
         ax.set_ylabel(label)
     axes[2].axhline(1.0, color="k", ls="--", lw=1)
     _finish(fig, path, title, dpi=110)
