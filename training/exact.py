@@ -29,6 +29,7 @@ from typing import List, Sequence
 import numpy as np
 
 from models import ramp
+from models.kernel import one_blas_thread
 
 
 @dataclass
@@ -102,11 +103,12 @@ def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trac
     """Float32 forward pass (:func:`models.ramp.layer_forward` on each layer's thresholds)."""
     xs, pre = [], []
     x = np.asarray(x_in)
-    for layer in layers:
-        a = (layer.b + (x.astype(np.float32) - np.float32(layer.centre)) @ layer.w).astype(np.float32)
-        x = ramp.quantise(a, t_max)
-        xs.append(x)
-        pre.append(a)
+    with one_blas_thread():  # the same sums on every machine: GAN training amplifies any last-bit change
+        for layer in layers:
+            a = (layer.b + (x.astype(np.float32) - np.float32(layer.centre)) @ layer.w).astype(np.float32)
+            x = ramp.quantise(a, t_max)
+            xs.append(x)
+            pre.append(a)
     return Trace(np.asarray(x_in), xs, pre, t_max)
 
 
@@ -138,6 +140,12 @@ def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_outp
     n = len(layers)
     grads: List = [None] * n
     g = np.asarray(g_out, np.float32)
+    with one_blas_thread():
+        return _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads)
+
+
+def _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads):
+    n = len(layers)
     for k in range(n - 1, -1, -1):
         if k < n - 1 or gate_output:
             g = g * gate(trace.pre[k], trace.t_max)
