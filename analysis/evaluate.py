@@ -35,8 +35,8 @@ Definitions (all means are over samples)
 
 For the windowed ramp model (``neuron.model = "ramp"``) every layer fires in its own
 window of ``t_max`` steps: spike times are counted from the start of each layer's window,
-and ``decision_time_ms`` also reports D's full latency from its input window in
-``decision_latency_ms`` (the windows of D's hidden layers included).
+and ``decision_latency_ms`` adds the windows of D's hidden layers: D's latency counted from
+the end of its input window (once every input spike has arrived).
 Quality measures (``classifier_fid``, ``kid``, ``class_coverage``, ``mean_confidence``,
 ``inception_score``): :func:`analysis.quality.evaluate_samples` on ``n_samples`` samples
 against the real test images.

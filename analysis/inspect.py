@@ -35,7 +35,7 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     gp, dp = gan.g_params, gan.d_params
     T = gp.t_max
     z = gan.g_input(np.random.default_rng(seed), sample + 1)[sample:]
-    label = None if not gan.conditional else gan.default_labels(sample + 1)[sample:]
+    label = None if not gan.per_class else gan.default_labels(sample + 1)[sample:]
     g_w, d_w, g_th, d_th = gan.networks(0 if label is None else int(label[0]))  # per_class: that class's
     model = gan.model
     n_g = len(g_w)

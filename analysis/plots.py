@@ -98,6 +98,13 @@ def grid_canvas(images: np.ndarray, ncols: int = 8):
     return canvas, nrows, ncols
 
 
+def plot_samples(images: np.ndarray, path: str, title: str, per_class: bool) -> None:
+    """A GAN's sample grid: 8 columns, or for a per-class GAN 10 columns, one class each
+    (its samples come in the order 0, 1, ..., 9, 0, ...)."""
+    plot_grid(images, path, title=title + (", one class per column" if per_class else ""),
+              ncols=10 if per_class else 8)
+
+
 def plot_grids(panels: Sequence[Tuple[str, np.ndarray]], path: str, title: str = "", ncols: int = 8) -> None:
     """Several image grids side by side (e.g. real digits and the samples of each model).
 

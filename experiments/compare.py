@@ -83,7 +83,7 @@ TABLE_MEASURES = [
     ("decision_time_ms", "D decision time (ms), real + generated"),
     ("decision_time_real_ms", "D decision time on real images (ms)"),
     ("decision_time_fake_ms", "D decision time on generated images (ms)"),
-    ("decision_latency_ms", "D latency from its input window (ms; ramp: + hidden windows)"),
+    ("decision_latency_ms", "D latency from the end of its input window (ms; ramp: + hidden windows)"),
     ("spikes_total", "spikes per sample, G + D"),
     ("spikes_g", "spikes of G per sample"),
     ("spikes_d", "spikes of D per image"),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ from analysis.evaluate import classifier_for
 from analysis.plots import plot_controls, plot_grid
 from analysis.quality import evaluate_samples
 from models.coding import decode_times, encode_images, encode_values
+from models.errors import SpikingGanError
 from training import backprop
 from training import config as config_mod
 from training.config import GanConfig
@@ -176,13 +178,21 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
 def main(argv: Optional[Sequence[str]] = None) -> int:  # pragma: no cover - thin wrapper
     import argparse
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", required=True, help="GAN config (the spiking half of every control)")
-    ap.add_argument("--out", required=True, help="output folder")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--config", help="GAN config of the spiking half of every control; none: the "
+                    "main job, configs/quick_single.toml")
+    ap.add_argument("--out", default="runs/controls", help="output folder")
     ap.add_argument("--epochs", type=int, help="override train.epochs")
     args = ap.parse_args(argv)
     over = {"train.epochs": args.epochs} if args.epochs else {}
-    summary = run_controls(config_mod.load(args.config, GanConfig, over), args.out)
+    try:
+        cfg = (config_mod.load(args.config, GanConfig, over) if args.config
+               else config_mod.override(GanConfig(), over))
+        summary = run_controls(cfg, args.out)
+    except SpikingGanError as exc:  # a user error: one line, as the spiking-gan command does
+        print(f"experiments.controls: error: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps({k: {m: v[m] for m in ("classifier_fid", "class_coverage", "within_class_diversity")}
                       for k, v in summary["controls"].items()}, indent=1))
     return 0

@@ -178,7 +178,5 @@ def write_epoch_grid(epoch: int, gan, cfg, out_dir: str) -> str:
         return ""
     images, _ = gan.generate(np.random.default_rng([cfg.seed, 7]), cfg.train.sample_grid)
     path = os.path.join(out_dir, "samples", f"epoch_{epoch:03d}.png")
-    plots.plot_grid(images, path, title=f"epoch {epoch}, {cfg.loss.kind} loss"
-                    + (", one class per column" if gan.per_class else ""),
-                    ncols=10 if gan.per_class else 8)
+    plots.plot_samples(images, path, f"epoch {epoch}, {cfg.loss.kind} loss", gan.per_class)
     return path

@@ -252,17 +252,15 @@ def cmd_sample(args) -> None:
         _check_out_file(args.grid, "--grid", FIGURE_SUFFIXES)
     gan, cfg, meta = load_gan(args.run)
     images, times = gan.generate(np.random.default_rng(args.seed), args.n)
-    extra = {"labels": gan.default_labels(args.n)} if gan.conditional else {}
+    extra = {"labels": gan.default_labels(args.n)} if gan.per_class else {}
     _make_parents(out, args.grid)
     with output_group() as group:  # the .npz and the grid appear together or not at all
         group.write(out, npz_bytes(dict(images=images, spike_times=times, t_max=np.array(cfg.neuron.t_max),
                                         epoch=np.array(meta["epoch"]), **extra), compress=True))
         if args.grid:
-            from analysis.plots import plot_grid
-            plot_grid(images[:100 if gan.conditional else 64], group.path(args.grid),
-                      title=f"{os.path.basename(os.path.normpath(args.run))}, epoch {meta['epoch']}"
-                      + (", one class per column" if gan.conditional else ""),
-                      ncols=10 if gan.conditional else 8)
+            from analysis.plots import plot_samples
+            plot_samples(images[:100 if gan.per_class else 64], group.path(args.grid),
+                         f"{os.path.basename(os.path.normpath(args.run))}, epoch {meta['epoch']}", gan.per_class)
         group.commit()
     print(f"wrote {args.n} samples of {args.run} (epoch {meta['epoch']}) to {out}")
     if args.grid:

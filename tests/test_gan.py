@@ -91,7 +91,7 @@ def test_per_class_gan_trains_each_class_as_if_alone():
     """A step on a batch of one class moves only that class's G and D, exactly as a lone GAN would."""
     cfg = tiny(per_class=True, **{"train.l2": 0.0})
     gan = Gan.init(cfg, np.random.default_rng(0))
-    assert gan.conditional and gan.g[0].shape == (10, 10, 16) and gan.d[-1].shape == (10, 16, 2)
+    assert gan.per_class and gan.g[0].shape == (10, 10, 16) and gan.d[-1].shape == (10, 16, 2)
     lone_cfg = tiny(**{"train.l2": 0.0})
     lone = Gan.init(lone_cfg, np.random.default_rng(1))
     lone.g, lone.d = ([w[3].copy() for w in ws] for ws in (gan.g, gan.d))

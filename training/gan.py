@@ -106,11 +106,6 @@ class Gan:
     def ramp(self) -> bool:
         return self.model == "ramp"
 
-    @property
-    def conditional(self) -> bool:
-        """True if samples have a class (``per_class``: it chooses the networks)."""
-        return self.per_class
-
     # ------------------------------------------------------------ parameters as arrays
     def state(self) -> Dict[str, List[np.ndarray]]:
         """Every array of the GAN by name (what a checkpoint stores): weights ``g``, ``d``;
@@ -177,7 +172,7 @@ class Gan:
 
     def default_labels(self, n: int) -> Optional[np.ndarray]:
         """Balanced classes ``0, 1, ..., 9, 0, 1, ...`` for ``n`` samples (None if unconditional)."""
-        return np.arange(n) % N_CLASSES if self.conditional else None
+        return np.arange(n) % N_CLASSES if self.per_class else None
 
     def g_input(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """G's input spike times: fresh noise ``z`` (n, noise_dim)."""
@@ -222,14 +217,14 @@ class Gan:
         return kernel.forward(self.d, image_times, self.d_params, bank=self.bank(labels))
 
     def decision_offset(self) -> int:
-        """Steps from D's input window to its output window (ramp model: one window per
+        """Steps from the end of D's input window to its output window (ramp model: one window per
         hidden layer; 0 for the IF model, whose layers share one window)."""
         return ramp.window_start(len(self.d) - 1, self.d_params.t_max) if self.ramp else 0
 
     def generate_times(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None):
         """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if per class,
         default :meth:`default_labels`)."""
-        if self.conditional and labels is None:
+        if self.per_class and labels is None:
             labels = self.default_labels(n)
         return self.g_trace(self.g_input(rng, n), labels)
 
@@ -239,7 +234,7 @@ class Gan:
 
         A per-class GAN makes the classes ``labels`` (default :meth:`default_labels`).
         """
-        if self.conditional and labels is None:
+        if self.per_class and labels is None:
             labels = self.default_labels(n)
         # filled batch by batch: memory stays ~ the two results, whatever n (sample --n 100000)
         times = np.empty((n, N_PIXELS), np.int32)
