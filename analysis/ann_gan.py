@@ -101,6 +101,68 @@ def softplus(z: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
+# one GAN step, shared with experiments.controls
+
+
+class Mlp:
+    """One half of a non-spiking GAN: an MLP's weights and biases with their own Adam state.
+
+    ``w`` and ``b`` are the lists :func:`init_mlp` returns; updates change them in place.
+    """
+
+    def __init__(self, w: List[np.ndarray], b: List[np.ndarray]):
+        self.w, self.b = w, b
+        self.opt = Adam.like(w + b)
+
+    @classmethod
+    def init(cls, rng: np.random.Generator, sizes: Sequence[int]) -> "Mlp":
+        return cls(*init_mlp(rng, sizes))
+
+    def forward(self, x: np.ndarray):
+        """:func:`mlp_forward`: last pre-activation and every layer's input."""
+        return mlp_forward(self.w, self.b, x)
+
+    def step(self, inputs, delta: np.ndarray, lr: float, beta1: float, beta2: float) -> None:
+        """One Adam step from ``delta`` = dL/d(last pre-activation) (batch, n_out)."""
+        gws, gbs, _ = mlp_backward(self.w, inputs, delta)
+        self.opt.step(self.w + self.b, gws + gbs, lr, beta1, beta2)
+
+
+def d_step(d: Mlp, real01: np.ndarray, fake01: np.ndarray, lr: float, beta1: float,
+           beta2: float) -> Tuple[np.ndarray, np.ndarray]:
+    """One update of D on m real and m fake images (m, 784) in [0, 1]: real -> 1, fake -> 0.
+
+    Minimises ``mean softplus(-D(x)) + mean softplus(D(G(z)))``; returns D's logits on the
+    real and on the fake images (m,) each, before the update.
+    """
+    m = len(real01)
+    inv_m = np.float32(1.0 / m)
+    logit, inputs = d.forward(np.concatenate([real01, fake01]))
+    lr_, lf_ = logit[:m, 0], logit[m:, 0]
+    # dL/dlogit: softplus(-l)' = -sigmoid(-l); softplus(l)' = sigmoid(l)
+    delta = np.concatenate([-sigmoid(-lr_), sigmoid(lf_)]) * inv_m
+    d.step(inputs, delta[:, None], lr, beta1, beta2)
+    return lr_, lf_
+
+
+def pixel_grad(d: Mlp, fake01: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``dL_G/d(intensity)`` of fakes (m, 784) under the non-saturating G loss
+    ``mean softplus(-D(G(z)))`` through D (not updated), and D's logits on them (m,)."""
+    logit, inputs = d.forward(fake01)
+    logit = logit[:, 0]
+    delta = (-sigmoid(-logit) * np.float32(1.0 / len(fake01)))[:, None]
+    _, _, dx = mlp_backward(d.w, inputs, delta, need_input_grad=True)
+    return dx, logit
+
+
+def g_step(g: Mlp, g_inputs, fake01: np.ndarray, grad01: np.ndarray, lr: float, beta1: float,
+           beta2: float) -> None:
+    """One update of G (sigmoid pixels ``fake01``, forward inputs ``g_inputs``) from the
+    gradient ``grad01`` of its loss with respect to the pixel intensities (m, 784)."""
+    g.step(g_inputs, grad01 * fake01 * (1.0 - fake01), lr, beta1, beta2)
+
+
+# ----------------------------------------------------------------------------------------------
 # the model
 
 
@@ -222,11 +284,11 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
     if noise_dim < 1 or batch_size < 1 or epochs < 0:
         raise ValueError("noise_dim and batch_size must be >= 1, epochs >= 0")
     rng = np.random.default_rng(seed)
-    gw, gb = init_mlp(rng, [noise_dim, *_sizes(g_hidden), N_PIXELS])
-    dw, db = init_mlp(rng, [N_PIXELS, *_sizes(d_hidden), 1])
-    g_opt, d_opt = Adam.like(gw + gb), Adam.like(dw + db)
+    g = Mlp.init(rng, [noise_dim, *_sizes(g_hidden), N_PIXELS])
+    d = Mlp.init(rng, [N_PIXELS, *_sizes(d_hidden), 1])
     hist: Dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "seconds": []}
-    gan = AnnGan(noise_dim, gw, gb, dw, db, hist)
+    gan = AnnGan(noise_dim, g.w, g.b, d.w, d.b, hist)
+    gw, dw = g.w, d.w
     n = x.shape[0]
     bar = None
     if progress:
@@ -240,30 +302,16 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
             for s in range(0, n, batch_size):
                 real = x[order[s:s + batch_size]]
                 m = real.shape[0]
-                inv_m = np.float32(1.0 / m)
                 # --- D step: real -> 1, fake -> 0
-                z = centre_noise(rng.random((m, noise_dim), dtype=np.float32))
-                g_logit, _ = mlp_forward(gw, gb, z)
-                fake = sigmoid(g_logit)
-                d_logit, d_in = mlp_forward(dw, db, np.concatenate([real, fake]))
-                d_logit = d_logit[:, 0]
-                lr_, lf_ = d_logit[:m], d_logit[m:]
-                # dL/dlogit: softplus(-l)' = -sigmoid(-l); softplus(l)' = sigmoid(l)
-                delta = np.concatenate([-sigmoid(-lr_), sigmoid(lf_)]) * inv_m
-                gws, gbs, _ = mlp_backward(dw, d_in, delta[:, None])
-                d_opt.step(dw + db, gws + gbs, lr, beta1, beta2)
+                fake = sigmoid(g.forward(centre_noise(rng.random((m, noise_dim), dtype=np.float32)))[0])
+                lr_, lf_ = d_step(d, real, fake, lr, beta1, beta2)
                 d_loss = float(softplus(-lr_).mean() + softplus(lf_).mean())
                 d_real, d_fake = float(sigmoid(lr_).mean()), float(sigmoid(lf_).mean())
                 # --- G step: non-saturating, maximise log D(G(z))
-                z = centre_noise(rng.random((m, noise_dim), dtype=np.float32))
-                g_logit, g_in = mlp_forward(gw, gb, z)
+                g_logit, g_in = g.forward(centre_noise(rng.random((m, noise_dim), dtype=np.float32)))
                 fake = sigmoid(g_logit)
-                d_logit, d_in = mlp_forward(dw, db, fake)
-                d_logit = d_logit[:, 0]
-                delta = (-sigmoid(-d_logit) * inv_m)[:, None]
-                _, _, dx = mlp_backward(dw, d_in, delta, need_input_grad=True)
-                gws, gbs, _ = mlp_backward(gw, g_in, dx * fake * (1.0 - fake))
-                g_opt.step(gw + gb, gws + gbs, lr, beta1, beta2)
+                grad01, d_logit = pixel_grad(d, fake)
+                g_step(g, g_in, fake, grad01, lr, beta1, beta2)
                 g_loss = float(softplus(-d_logit).mean())
                 sums += np.array([d_loss, g_loss, d_real, d_fake]) * m
             sums /= n

@@ -41,7 +41,6 @@ from training import backprop
 from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
-from training.exact import Adam
 from training.gan import (Gan, d_step, error_cosine, g_update, gan_step, intensity_gradient,
                           pixel_error, pixel_error_from_intensity)
 from training.runinfo import atomic_json
@@ -49,39 +48,6 @@ from training.runinfo import atomic_json
 CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
 #: The ANN half's optimiser (the ANN GAN's: DCGAN's Adam).
 ANN_LR, ANN_BETA1, ANN_BETA2 = 2e-4, 0.5, 0.999
-
-
-class _AnnHalf:
-    """A non-spiking G or D: an MLP of :mod:`analysis.ann_gan` with its own Adam."""
-
-    def __init__(self, rng: np.random.Generator, sizes: Sequence[int]):
-        self.w, self.b = ann_gan.init_mlp(rng, sizes)
-        self.opt = Adam.like(self.w + self.b)
-
-    def forward(self, x: np.ndarray):
-        return ann_gan.mlp_forward(self.w, self.b, x)
-
-    def update(self, inputs, delta: np.ndarray, need_input_grad: bool = False):
-        gws, gbs, dx = ann_gan.mlp_backward(self.w, inputs, delta, need_input_grad)
-        self.opt.step(self.w + self.b, gws + gbs, ANN_LR, ANN_BETA1, ANN_BETA2)
-        return dx
-
-    def input_grad(self, inputs, delta: np.ndarray) -> np.ndarray:
-        return ann_gan.mlp_backward(self.w, inputs, delta, need_input_grad=True)[2]
-
-
-def _ann_d_step(d: _AnnHalf, real01: np.ndarray, fake01: np.ndarray) -> None:
-    """Non-saturating D update: real -> 1, fake -> 0."""
-    m = len(real01)
-    logit, inputs = d.forward(np.concatenate([real01, fake01]))
-    lr_, lf_ = logit[:m, 0], logit[m:, 0]
-    d.update(inputs, (np.concatenate([-ann_gan.sigmoid(-lr_), ann_gan.sigmoid(lf_)]) / np.float32(m))[:, None])
-
-
-def _ann_d_pixel_grad(d: _AnnHalf, fake01: np.ndarray) -> np.ndarray:
-    """``dL_G/d(intensity)`` of the fakes under the non-saturating G loss, mean over the batch."""
-    logit, inputs = d.forward(fake01)
-    return d.input_grad(inputs, (-ann_gan.sigmoid(-logit[:, 0]) / np.float32(len(fake01)))[:, None])
 
 
 def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Dict[str, Any]:
@@ -101,8 +67,9 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
     real01 = (data.train_images / 255.0).reshape(len(real_t), -1).astype(np.float32)
     B = cfg.train.batch_size
     sizes = Gan.sizes(cfg)
-    ann_d = _AnnHalf(rng, sizes["d"][:-1] + [1]) if kind in ("spiking_g_ann_d", "ann") else None
-    ann_g = _AnnHalf(rng, sizes["g"]) if kind in ("ann_g_spiking_d", "ann") else None
+    ann_d = ann_gan.Mlp.init(rng, sizes["d"][:-1] + [1]) if kind in ("spiking_g_ann_d", "ann") else None
+    ann_g = ann_gan.Mlp.init(rng, sizes["g"]) if kind in ("ann_g_spiking_d", "ann") else None
+    opt = (ANN_LR, ANN_BETA1, ANN_BETA2)
     dead = [backprop.DeadNeuronMonitor(sizes[n], 0.0) for n in ("g", "d")]
     cosines: List[float] = []
     epochs = range(cfg.train.epochs)
@@ -117,19 +84,19 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
             if kind == "spiking":
                 cos.append(gan_step(gan, cfg, [real_t[idx]], rng, *dead)["g_error_cosine"])
             elif kind == "spiking_g_ann_d":
-                _ann_d_step(ann_d, real01[idx], decode_times(gan.generate_times(rng, B).output, T))
+                ann_gan.d_step(ann_d, real01[idx], decode_times(gan.generate_times(rng, B).output, T), *opt)
                 g_trace = gan.generate_times(rng, B)
-                grad01 = _ann_d_pixel_grad(ann_d, decode_times(g_trace.output, T))
+                grad01 = ann_gan.pixel_grad(ann_d, decode_times(g_trace.output, T))[0]
                 g_update(gan, cfg, g_trace, pixel_error_from_intensity(gan, grad01))
                 cos.append(error_cosine(grad01))
             elif kind == "ann":
                 z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
-                _ann_d_step(ann_d, real01[idx], ann_gan.sigmoid(ann_g.forward(z)[0]))
+                ann_gan.d_step(ann_d, real01[idx], ann_gan.sigmoid(ann_g.forward(z)[0]), *opt)
                 z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
                 logit, inputs = ann_g.forward(z)
                 fake01 = ann_gan.sigmoid(logit)
-                grad01 = _ann_d_pixel_grad(ann_d, fake01)
-                ann_g.update(inputs, grad01 * fake01 * (1.0 - fake01))
+                grad01 = ann_gan.pixel_grad(ann_d, fake01)[0]
+                ann_gan.g_step(ann_g, inputs, fake01, grad01, *opt)
                 cos.append(error_cosine(grad01))
             else:
                 z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
@@ -140,7 +107,7 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
                 fake01 = ann_gan.sigmoid(logit)
                 _, _, err = pixel_error(gan, cfg, encode_values(fake01, T))
                 grad01 = intensity_gradient(gan, err) / np.float32(B)
-                ann_g.update(inputs, grad01 * fake01 * (1.0 - fake01))
+                ann_gan.g_step(ann_g, inputs, fake01, grad01, *opt)
                 cos.append(error_cosine(grad01))
         cosines.append(float(np.nanmean(cos)))
     eval_rng = np.random.default_rng([cfg.seed, 99])

@@ -247,6 +247,46 @@ def test_ann_gan_gradients_match_finite_differences():
     assert (loss(ws, xp) - loss(ws, xm)) / (2 * e) == pytest.approx(dx[2, 3], rel=1e-5, abs=1e-8)
 
 
+def test_ann_gan_step_functions():
+    """The shared GAN step of analysis.ann_gan (also used by experiments.controls): the pixel
+    gradient is that of G's loss mean softplus(-D(x)) (finite differences), a D step lowers D's
+    loss on its batch, and a G step raises D's verdict on G's next fakes from the same noise."""
+    rng = np.random.default_rng(2)
+    d = ann_gan.Mlp.init(rng, [12, 9, 1])
+    g = ann_gan.Mlp.init(rng, [4, 8, 12])
+    fake = rng.random((6, 12)).astype(np.float32)
+    grad, logit = ann_gan.pixel_grad(d, fake)
+    assert grad.shape == fake.shape and logit.shape == (6,)
+
+    def g_loss(x):
+        out, _ = ann_gan.mlp_forward([w.astype(np.float64) for w in d.w], d.b, x)
+        return np.logaddexp(0, -out[:, 0]).mean()
+
+    e = 1e-4
+    for i, j in [(0, 0), (3, 7), (5, 11)]:
+        xp, xm = fake.astype(np.float64), fake.astype(np.float64)
+        xp[i, j] += e
+        xm[i, j] -= e
+        assert (g_loss(xp) - g_loss(xm)) / (2 * e) == pytest.approx(grad[i, j], rel=1e-3, abs=1e-7)
+
+    real = rng.random((6, 12)).astype(np.float32)
+
+    def d_loss():
+        out, _ = d.forward(np.concatenate([real, fake]))
+        return float(ann_gan.softplus(-out[:6, 0]).mean() + ann_gan.softplus(out[6:, 0]).mean())
+
+    before = d_loss()
+    for _ in range(5):
+        ann_gan.d_step(d, real, fake, 1e-2, 0.5, 0.999)
+    assert d_loss() < before
+    z = ann_gan.centre_noise(rng.random((6, 4), dtype=np.float32))
+    logit_g, g_in = g.forward(z)
+    fake = ann_gan.sigmoid(logit_g)
+    before = ann_gan.pixel_grad(d, fake)[1].mean()
+    ann_gan.g_step(g, g_in, fake, ann_gan.pixel_grad(d, fake)[0], 1e-2, 0.5, 0.999)
+    assert ann_gan.pixel_grad(d, ann_gan.sigmoid(g.forward(z)[0]))[1].mean() > before
+
+
 def test_evaluate_samples_noise_worse_than_real(digits, clf):
     ref = digits.test_images[:500] / 255.0
     real = digits.test_images[500:] / 255.0
