@@ -10,7 +10,7 @@ from training import backprop
 from training import config as cm
 from training.config import GanConfig
 from training.data import load_digits, random_shift
-from training.gan import REAL, Gan, _d_loss, _error_through_d, gan_step
+from training.gan import REAL, Gan, _d_loss, _error_through_d, gan_step, pixel_error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "data", "tiny_gan.toml")
@@ -141,6 +141,27 @@ def test_ramp_step_trains_both_networks_with_adam():
     g_w, _, g_th, _ = gan.networks()
     z = gan.g_input(np.random.default_rng(2), 30)
     assert np.mean(forward_ramp(g_w, g_th, z, cfg.neuron.t_max)[-1] != gan.g_times(z)[-1]) < 1e-3
+
+
+def test_d_bias_init_makes_d_hidden_fire_on_blank_images_and_pass_an_error_to_g():
+    """ramp.d_bias_init: D's hidden neurons start firing on a blank image (every pixel silent),
+    so D passes an error back to every pixel of it; with zero biases none of them fires and
+    the blank image gets no error at all."""
+    T = 16
+    blank = np.full((4, 784), T, np.int32)  # no pixel fires
+    errs = {}
+    for init in (0.0, 0.5):
+        cfg = tiny(**{"neuron.model": "ramp", "neuron.t_max": T, "ramp.d_bias_init": init})
+        gan = Gan.init(cfg, np.random.default_rng(0))
+        hidden = gan.d_times(blank)[0]
+        _, _, err = pixel_error(gan, cfg, blank)
+        errs[init] = err
+        if init:
+            assert np.all(hidden == T - int(init * T))  # every hidden neuron fires, at the same step
+            assert np.all(gan.d[-1].b == 0)  # the output layer keeps its zero bias
+        else:
+            assert np.all(hidden == T)  # all silent
+    assert not np.any(errs[0.0]) and np.all(np.abs(errs[0.5]).sum(axis=1) > 0)
 
 
 def test_error_cosine():

@@ -85,6 +85,8 @@ class Gan:
                  for k, (a, b) in enumerate(zip(sizes["g"][:-1], sizes["g"][1:]))]
             d = [exact.init_layer(rng, a, b, 0.0, cfg.ramp.init_gain)
                  for a, b in zip(sizes["d"][:-1], sizes["d"][1:])]
+            for layer in d[:-1]:  # hidden layers: firing on every image at the start (ramp.d_bias_init)
+                layer.b += np.float32(cfg.ramp.d_bias_init * T)
             opt = {"g": exact.Adam.like(exact.parameters(g)), "d": exact.Adam.like(exact.parameters(d))}
             return cls(g, d, gp, dp, cfg.generator.noise_dim, 0, False, "ramp", opt)
         n_nets = N_CLASSES if cfg.per_class else 1
