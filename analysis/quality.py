@@ -35,6 +35,7 @@ import numpy as np
 from scipy import linalg, special
 
 from analysis.diversity import within_class_diversity
+from analysis.speckle import speckle
 from models.files import FileFormatError, load_npz, numeric_array, save_npz
 from training.exact import Adam
 
@@ -571,7 +572,8 @@ def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: 
         ``classifier_fid`` (float, lower is better), ``kid`` (float, lower is better),
         ``class_coverage`` (float in [0.1, 1]), ``mean_confidence`` (float),
         ``inception_score`` (float in [1, 10]), ``n_samples`` (int),
-        ``within_class_diversity`` (float, real digits about 1; :mod:`analysis.diversity`).
+        ``within_class_diversity`` (float, real digits about 1; :mod:`analysis.diversity`),
+        ``speckle`` (float, lit pixels that stand alone; real digits about 0.002; :mod:`analysis.speckle`).
     """
     with limit_blas_threads(blas_threads):
         return _evaluate(as_unit_images(images01), clf, as_unit_images(reference_images01),
@@ -592,4 +594,5 @@ def _evaluate(x, clf, ref, kid_subsets, kid_subset_size, min_share, seed) -> Dic
         "mean_confidence": mean_confidence(probs),
         "inception_score": inception_score(probs),
         "n_samples": int(x.shape[0]),
+        "speckle": speckle(x),
     }

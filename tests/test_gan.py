@@ -10,7 +10,8 @@ from training import backprop
 from training import config as cm
 from training.config import GanConfig
 from training.data import load_digits, random_shift
-from training.gan import REAL, Gan, _d_loss, _error_through_d, gan_step, pixel_error
+from training import exact
+from training.gan import REAL, Gan, _d_loss, _error_through_d, d_step, gan_step, pixel_error
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "data", "tiny_gan.toml")
@@ -162,6 +163,24 @@ def test_d_bias_init_makes_d_hidden_fire_on_blank_images_and_pass_an_error_to_g(
         else:
             assert np.all(hidden == T)  # all silent
     assert not np.any(errs[0.0]) and np.all(np.abs(errs[0.5]).sum(axis=1) > 0)
+
+
+def test_r1_penalty_flattens_d_at_real_images():
+    """ramp.r1: D trained on the same real and fake batches ends with a smaller input gradient
+    of its real-minus-fake logit at the real images than without the penalty."""
+    data = load_digits()
+    norms = {}
+    for r1 in (0.0, 1.0):
+        cfg = tiny(**{"neuron.model": "ramp", "ramp.r1": r1, "ramp.d_bias_init": 0.5, "ramp.lr_d": 2e-3})
+        gan = Gan.init(cfg, np.random.default_rng(0))
+        real = gan.encode_real(data.train_images[:20])
+        fake = gan.generate_times(np.random.default_rng(1), 20).output
+        for _ in range(30):
+            d_step(gan, cfg, real, fake)
+        trace = gan.d_trace(real)
+        d = np.array([1.0, -1.0], np.float32) / np.float32(cfg.ramp.temperature)
+        norms[r1] = exact.input_gradient_penalty(gan.d, trace, d)[0]
+    assert norms[1.0] < 0.5 * norms[0.0]
 
 
 def test_error_cosine():

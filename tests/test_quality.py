@@ -294,7 +294,7 @@ def test_evaluate_samples_noise_worse_than_real(digits, clf):
     r_real = quality.evaluate_samples(real, clf, ref, kid_subsets=10, kid_subset_size=200)
     r_noise = quality.evaluate_samples(noise, clf, ref, kid_subsets=10, kid_subset_size=200)
     assert set(r_real) == {"classifier_fid", "kid", "class_coverage", "mean_confidence",
-                           "inception_score", "n_samples", "within_class_diversity"}
+                           "inception_score", "n_samples", "within_class_diversity", "speckle"}
     assert r_noise["classifier_fid"] > 10 * r_real["classifier_fid"]
     assert r_noise["kid"] > r_real["kid"]
     assert r_real["class_coverage"] == 1.0 and r_real["inception_score"] > 8
@@ -314,3 +314,18 @@ def test_evaluate_samples_of_a_short_ann_gan_run(digits, clf):
                                       kid_subsets=5, kid_subset_size=200)
     assert r_fake["n_samples"] == 300
     assert r_fake["classifier_fid"] > r_real["classifier_fid"]
+
+
+def test_speckle_counts_lit_pixels_that_stand_alone(digits):
+    from analysis.speckle import speckle
+    real = digits.test_images / 255.0
+    assert speckle(real) < 0.01  # pen strokes are connected
+    img = np.zeros((1, 28, 28))
+    img[0, 5, 5:15] = 1.0  # a stroke of 10 pixels: the two ends have one neighbour each
+    assert speckle(img) == pytest.approx(2 / 10)
+    img[0, 20, 20] = img[0, 20, 24] = 1.0  # two lone pixels
+    assert speckle(img) == pytest.approx(4 / 12)
+    assert speckle(np.zeros((3, 784))) == 0.0
+    rng = np.random.default_rng(0)
+    noisy = np.where(rng.random(real[:200].shape) < 0.03, 1.0, real[:200])  # 3 % salt
+    assert speckle(noisy) > 10 * speckle(real[:200])

@@ -338,6 +338,22 @@ def _ramp_output_grad(gan: Gan, cfg: GanConfig, trace: exact.Trace, labels: np.n
     return g / np.float32(n), e
 
 
+def _add_r1(gan: Gan, cfg: GanConfig, trace: exact.Trace, B: int, grads: list) -> list:
+    """D's gradients plus those of the R1 penalty ``ramp.r1`` at the batch's B real images.
+
+    The penalty is ``gamma / 2 * E ||ds/d(intensity)||^2`` of the softmax logit ``s =
+    (a_real - a_fake) / temperature``; a pixel's earliness is ``t_max * intensity``, so in
+    steps the weight is ``gamma * t_max^2`` (:func:`training.exact.input_gradient_penalty`).
+    """
+    T = trace.t_max
+    real = exact.Trace(trace.x_in[:B], [x[:B] for x in trace.xs], [a[:B] for a in trace.pre], T)
+    direction = np.zeros(2, np.float32)
+    direction[REAL], direction[FAKE] = 1.0, -1.0
+    _, pen = exact.input_gradient_penalty(gan.d, real, direction / np.float32(cfg.ramp.temperature))
+    w = np.float32(cfg.ramp.r1 * T * T)
+    return [(gw + w * pw, gb) for (gw, gb), (pw, _) in zip(grads, pen)]
+
+
 def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scale: float = 1.0,
            labels: Optional[np.ndarray] = None,
            dead_d: Optional[backprop.DeadNeuronMonitor] = None) -> Dict[str, float]:
@@ -354,6 +370,8 @@ def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scal
         rc = cfg.ramp
         g_out, e = _ramp_output_grad(gan, cfg, trace, target, rc.d_loss)
         grads, _ = exact.backward(gan.d, trace, g_out, gate_output=False)
+        if rc.r1 > 0:
+            grads = _add_r1(gan, cfg, trace, B, grads)
         gan.opt["d"].step(exact.parameters(gan.d), exact.flat_grads(grads), lr_scale * rc.lr_d,
                           beta1=rc.beta1, beta2=rc.beta2)
     else:
