@@ -186,6 +186,24 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
     return "resumed"
 
 
+def _train_job(job) -> str:
+    run_cfg, run_dir = job
+    return train_or_reuse(run_cfg, run_dir, progress=False)
+
+
+def _train_in_parallel(jobs, workers: int, progress: bool) -> None:
+    """:func:`train_or_reuse` of every ``(cfg, run_dir)`` in ``jobs``, ``workers`` processes at once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if progress:
+        print(f"training {len(jobs)} runs, {workers} at a time", flush=True)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for (_, run_dir), status in zip(jobs, pool.map(_train_job, jobs)):
+            if progress:
+                print(f"{run_dir}: {status}", flush=True)
+
+
 def file_sha256(path: str) -> str:
     """SHA-256 of a file's bytes (hex)."""
     h = hashlib.sha256()
@@ -484,7 +502,7 @@ def comparison_markdown(rows: Sequence[Dict[str, Any]], ann_rows: Sequence[Dict[
 def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] = None,
                    variants: Optional[Sequence[str]] = None, n_samples: int = 1000, ann: bool = True,
                    cache_dir: Optional[str] = None, progress: bool = True, header: str = "",
-                   command: str = "compare-losses") -> Dict[str, Any]:
+                   command: str = "compare-losses", workers: int = 1) -> Dict[str, Any]:
     """Train, evaluate and compare the TTFS and Aggressive TTFS losses (see module docstring).
 
     Parameters
@@ -503,6 +521,8 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     header : provenance lines for the markdown file
     command : the command whose output folders ``out_dir`` (and a given ``runs_dir``) are
         (``run.json``; :func:`training.runinfo.check_out_dir`)
+    workers : train up to this many runs at once, in separate processes (each run is the
+        same as when trained alone: training pins BLAS to one thread)
 
     Returns
     -------
@@ -513,6 +533,8 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
         raise ValueError(f"--n-seeds must be >= 1, got {n_seeds}")
     if n_samples < 2:
         raise ValueError(f"--n must be >= 2, got {n_samples}")
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
     seeds = [cfg.seed + k for k in range(n_seeds)]
     arms = loss_arms(variants)
     # every input is checked before a folder is created (training.runinfo.check_out_dir)
@@ -528,6 +550,10 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     else:
         make_out_dir(runs_dir, command, runs_action, run_record(cfg.seed))
     clf = classifier_for(data, cache_dir)                # trained once, up front, then loaded by every run
+    jobs = [(config_mod.override(cfg, dict(arm.overrides, seed=seed)), os.path.join(runs_dir, run_name(arm.label, seed)))
+            for arm in arms for seed in seeds]
+    if workers > 1:
+        _train_in_parallel(jobs, workers, progress)
     rows, runs = [], {}
     total = len(arms) * len(seeds)
     done = 0

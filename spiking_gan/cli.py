@@ -360,7 +360,7 @@ def cmd_compare_losses(args) -> None:
     variants = _variant_list(args.variants)
     cfg = _load_config(args, GanConfig)
     res = compare_losses(cfg, args.out, _n_seeds(args), variants=variants, n_samples=args.n,
-                         ann=not args.no_ann, progress=not args.quiet,
+                         ann=not args.no_ann, progress=not args.quiet, workers=args.workers,
                          header=f"Produced by `spiking-gan {' '.join(args.argv)}` on "
                                 f"{time.strftime('%Y-%m-%d %H:%M %Z')}.")
     with open(res["files"]["loss_comparison.md"]) as fh:
@@ -527,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     _add_comparison_args(p)
     p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN reference")
+    p.add_argument("--workers", type=COUNT, default=1,
+                   help="train this many runs at once, in separate processes (same results)")
 
     p = command("figures", "regenerate every figure and table of the study",
                 "Train (or reuse) the runs of the study and write all figures and tables to OUT: loss "

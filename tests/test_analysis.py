@@ -226,6 +226,15 @@ def test_compare_losses_end_to_end(compared, capsys):
 
 
 @pytest.mark.brian2
+def test_compare_losses_workers_train_the_same_runs(compared, tmp_path):
+    """--workers 2 trains the runs in parallel processes: the same checkpoints, bit for bit."""
+    out = tmp_path / "parallel"
+    assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--quiet", "--no-ann", "--workers", "2"]) == 0
+    for name in ("ttfs_seed3", "ttfs_seed4", "aggressive_seed3", "aggressive_seed4"):
+        assert (compare.file_sha256(str(out / "runs" / name / "checkpoint.npz"))
+                == compare.file_sha256(str(compared / "runs" / name / "checkpoint.npz"))), name
+
+
 def test_figures_command_reuses_runs(compared, tmp_path, capsys):
     out = tmp_path / "figures"
     assert main(["figures", "--out", str(out), "--runs-dir", str(compared / "runs"), "--config", TINY,

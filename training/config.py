@@ -134,9 +134,9 @@ class RampConfig:
                      "times: the TTFS loss of loss.kind, a softmax over their earliness, or their sum")
     g_loss: str = _f("softmax", choices=("ttfs", "softmax", "both"), doc="G's loss through D (target real)")
     temperature: float = _f(32.0, lo=1e-3, hi=1e6, doc="steps of earliness per unit of the softmax logit")
-    r1: float = _f(0.0, lo=0.0, hi=1e6, doc="weight gamma of the R1 penalty on D at real images, "
+    r1: float = _f(1.0, lo=0.0, hi=1e6, doc="weight gamma of the R1 penalty on D at real images, "
                    "gamma/2 E||ds/d(intensity)||^2 with s = D's real-minus-fake softmax logit")
-    d_bias_init: float = _f(0.0, lo=0.0, hi=1.0, doc="initial bias of D's hidden neurons, in windows "
+    d_bias_init: float = _f(0.5, lo=0.0, hi=1.0, doc="initial bias of D's hidden neurons, in windows "
                             "(t_max): 0.5 lowers their thresholds by half a window, so that at the start "
                             "every one fires on any image, a blank one included")
 
