@@ -33,7 +33,7 @@ demo: setup
 # comparison and the ANN reference in figures/single_pair/, the seed-0 grids
 # figures/single_pair_{ttfs,aggressive}.png.
 single-pair: setup
-	$(BIN)/spiking-gan compare-losses --config configs/quick_single.toml --n-seeds 3 --out figures/single_pair --quiet
+	$(BIN)/spiking-gan compare-losses --config configs/quick_single.toml --n-seeds 3 --out figures/single_pair --quiet --workers 2
 	for l in ttfs aggressive; do \
 	  $(BIN)/spiking-gan sample --run figures/single_pair/runs/$${l}_seed0 --n 1000 \
 	      --out figures/single_pair/runs/$${l}_seed0/samples.npz --grid figures/single_pair_$$l.png; \
