@@ -544,7 +544,7 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     action = check_out_dir(out_dir, command, reuse=True)
     runs_action = None if own_runs else check_out_dir(runs_dir, command, reuse=True, option="--runs-dir")
     data = load_dataset(cfg.data)
-    make_out_dir(out_dir, command, action, run_record(cfg.seed))
+    make_out_dir(out_dir, command, action, run_record(cfg.seed), refresh=True)  # records this invocation
     if own_runs:
         os.makedirs(runs_dir, exist_ok=True)
     else:

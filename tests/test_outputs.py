@@ -298,3 +298,17 @@ def test_simulate_command_leaves_nothing_in_the_temp_folder(tmp_path):
     r = subprocess.run([sys.executable, "-c", crash], cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "a crash after" in r.stderr
     assert os.listdir(temp) == []
+
+
+def test_reused_output_folder_keeps_or_refreshes_its_record(tmp_path):
+    """A reused folder keeps its run.json (a resumed run's record of how it started), unless the
+    caller rewrites the whole output each time (compare-losses: refresh=True)."""
+    from training.runinfo import RUN_FILE, make_out_dir
+
+    out = tmp_path / "cmp"
+    make_out_dir(str(out), "compare-losses", "new", {"seed": 0})
+    make_out_dir(str(out), "compare-losses", "reuse", {"seed": 1})
+    assert json.loads((out / RUN_FILE).read_text())["seed"] == 0
+    make_out_dir(str(out), "compare-losses", "reuse", {"seed": 2}, refresh=True)
+    rec = json.loads((out / RUN_FILE).read_text())
+    assert rec["seed"] == 2 and rec["command"] == "compare-losses"

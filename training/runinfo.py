@@ -159,7 +159,7 @@ def check_out_dir(path: str, command: str, reuse: bool = False, force: bool = Fa
 
 
 def make_out_dir(path: str, command: str, action: str, record: Optional[Dict[str, Any]] = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, refresh: bool = False) -> None:
     """Create (or empty, for ``action == "replace"``) the output folder ``path`` checked by
     :func:`check_out_dir`, and record ``command`` in its ``run.json``.
 
@@ -171,6 +171,8 @@ def make_out_dir(path: str, command: str, action: str, record: Optional[Dict[str
     record : the ``run.json`` content (default :func:`run_record` without a seed); a reused
         folder keeps its ``run.json`` if it has one
     quiet : do not say what ``--force`` replaces (it is said on stderr otherwise)
+    refresh : a reused folder's ``run.json`` is replaced by ``record`` (for outputs that are
+        rewritten by every invocation, such as a loss comparison's tables)
     """
     if action == "replace":
         entries = sorted(os.listdir(path))
@@ -185,6 +187,6 @@ def make_out_dir(path: str, command: str, action: str, record: Optional[Dict[str
                 os.unlink(full)
     os.makedirs(path, exist_ok=True)
     rec_path = os.path.join(path, RUN_FILE)
-    if action == "reuse" and os.path.exists(rec_path):
+    if action == "reuse" and os.path.exists(rec_path) and not refresh:
         return
     atomic_json(rec_path, dict(record or run_record(None), command=command))
