@@ -43,7 +43,7 @@ from training.config import GanConfig
 from training.data import load_dataset
 from training.gan import (Gan, d_step, error_cosine, g_update, gan_step, intensity_gradient,
                           pixel_error, pixel_error_from_intensity)
-from training.runinfo import atomic_json
+from training.runinfo import atomic_json, run_record
 
 CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
 #: The ANN half's optimiser (the ANN GAN's: DCGAN's Adam).
@@ -135,7 +135,8 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
         plot_grid(res["images"][:64], os.path.join(out_dir, f"{kind}.png"),
                   title=f"{kind}: classifier-FID {quality['classifier_fid']:.0f}, "
                         f"diversity {quality['within_class_diversity']:.2f}")
-    summary = {"model": cfg.neuron.model, "epochs": cfg.train.epochs, "seed": cfg.seed, "controls": results}
+    summary = {"model": cfg.neuron.model, "epochs": cfg.train.epochs, "seed": cfg.seed, "controls": results,
+               "config": config_mod.to_dict(cfg), "record": run_record(cfg.seed)}
     atomic_json(os.path.join(out_dir, "controls.json"), summary)
     plot_controls(results, os.path.join(out_dir, "controls.png"),
                   title=f"{cfg.neuron.model} model, {cfg.train.epochs} epochs, seed {cfg.seed}")
