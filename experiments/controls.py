@@ -124,6 +124,7 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
     """Train every control of ``kinds`` and write ``controls.json``, ``controls.png`` and one
     sample grid per control into ``out_dir``; returns the results (without the images)."""
 
+    record = run_record(cfg.seed)  # the commit and its state now, before anything is written
     os.makedirs(out_dir, exist_ok=True)
     data = load_dataset(cfg.data)
     clf = classifier_for(data, classifier_cache or out_dir)
@@ -136,7 +137,7 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
                   title=f"{kind}: classifier-FID {quality['classifier_fid']:.0f}, "
                         f"diversity {quality['within_class_diversity']:.2f}")
     summary = {"model": cfg.neuron.model, "epochs": cfg.train.epochs, "seed": cfg.seed, "controls": results,
-               "config": config_mod.to_dict(cfg), "record": run_record(cfg.seed)}
+               "config": config_mod.to_dict(cfg), "record": record}
     atomic_json(os.path.join(out_dir, "controls.json"), summary)
     plot_controls(results, os.path.join(out_dir, "controls.png"),
                   title=f"{cfg.neuron.model} model, {cfg.train.epochs} epochs, seed {cfg.seed}")
