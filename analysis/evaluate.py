@@ -77,6 +77,8 @@ class Activity:
         The TTFS-encoded real test images.
     t_max : int
     dt_ms : float
+    decision_offset : int, steps from the end of D's input window to its output window
+    windowed : bool, every layer fires in its own window of ``t_max`` steps (the ramp model)
     """
 
     z: np.ndarray
@@ -87,6 +89,7 @@ class Activity:
     t_max: int
     dt_ms: float
     decision_offset: int = 0
+    windowed: bool = False
 
     @property
     def d_all(self) -> List[np.ndarray]:
@@ -121,7 +124,7 @@ def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -
     d_real = gan.d_times(real_t, real_y)
     d_fake = gan.d_times(g_times[-1], fake_y)
     return Activity(z, list(g_times), list(d_real), list(d_fake), real_t, int(gp.t_max), float(gp.dt_ms),
-                    gan.decision_offset())
+                    gan.decision_offset(), gan.ramp)
 
 
 def activity_measures(act: Activity) -> Dict[str, Any]:
@@ -151,7 +154,8 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
         "spikes_g": spikes_g,
         "spikes_d": spikes_d,
         "spikes_total": spikes_g + spikes_d,
-        "spikes_d_to_decision": float(spikes_before(d_all, td, T).mean()),
+        "spikes_d_to_decision": float(spikes_before(
+            d_all, td, T, [k * T for k in range(len(d_all))] if act.windowed else None).mean()),
         "g_spikes_per_layer": sp_g["spikes_per_sample"],
         "d_spikes_per_layer": sp_d["spikes_per_sample"],
         "g_silent_fraction": sp_g["silent_fraction"],

@@ -5,7 +5,7 @@ most once per sample, so "fired" and "number of spikes" are the same thing per n
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -48,24 +48,30 @@ def sparsity(times: Sequence[np.ndarray], t_max: int) -> Dict[str, list]:
     return out
 
 
-def spikes_before(times: Sequence[np.ndarray], t_decision: np.ndarray, t_max: int) -> np.ndarray:
+def spikes_before(times: Sequence[np.ndarray], t_decision: np.ndarray, t_max: int,
+                  window_starts: Optional[Sequence[int]] = None) -> np.ndarray:
     """Spikes per sample that occurred no later than that sample's decision time.
 
     Parameters
     ----------
-    times : list of int arrays (batch, n_k)
+    times : list of int arrays (batch, n_k), one per layer, the last one the output layer
     t_decision : int array (batch,)
-        Decision time of each sample (steps; ``t_max`` when there was no decision, in which
-        case every spike of the window counts).
+        Decision time of each sample (steps in the output layer's window; ``t_max`` when there
+        was no decision, in which case every spike of the window counts).
     t_max : int
         The no-spike time: silent neurons (``t == t_max``) never count.
+    window_starts : steps at which each layer's window opens (windowed ramp model: layer k
+        fires in its own window, ``k * t_max``, so that every hidden spike precedes the output
+        window); None: one shared window (the IF model)
 
     Returns
     -------
     counts : int array (batch,)
     """
-    td = np.asarray(t_decision)[:, None]
-    return sum(((np.asarray(t) <= td) & (np.asarray(t) < t_max)).sum(axis=1) for t in times)
+    starts = list(window_starts) if window_starts is not None else [0] * len(times)
+    td = np.asarray(t_decision)[:, None] + starts[-1]
+    return sum(((np.asarray(t) + s <= td) & (np.asarray(t) < t_max)).sum(axis=1)
+               for t, s in zip(times, starts))
 
 
 def decision_ties(t_out: np.ndarray, t_max: int) -> np.ndarray:

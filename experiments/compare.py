@@ -62,6 +62,9 @@ from training.losses import VARIANTS
 from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_dir, run_record
 from training.trainer import RunError, train_gan
 
+#: Bumped whenever a measure's definition changes, so that cached evaluations are redone
+#: (2: D spikes up to the decision count the ramp model's earlier windows).
+MEASURES_VERSION = 2
 #: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
 MEASURES = [
     "decision_time_ms", "decision_time_real_ms", "decision_time_fake_ms", "no_decision_rate",
@@ -218,10 +221,12 @@ def cached_evaluation(run_dir: str, n_samples: int, classifier_cache: Optional[s
     """:func:`analysis.evaluate.evaluate_run`, cached in ``run_dir/evaluation.json``.
 
     The cache is used only if it was made from the same checkpoint (SHA-256) with the same
-    ``n_samples``, ``seed`` and ``with_quality``, and holds every measure of :data:`MEASURES`.
+    ``n_samples``, ``seed``, ``with_quality`` and :data:`MEASURES_VERSION`, and holds every
+    measure of :data:`MEASURES`.
     """
     key = {"checkpoint_sha256": file_sha256(os.path.join(run_dir, "checkpoint.npz")),
-           "n_samples": int(n_samples), "seed": int(seed), "with_quality": bool(with_quality)}
+           "n_samples": int(n_samples), "seed": int(seed), "with_quality": bool(with_quality),
+           "measures_version": MEASURES_VERSION}
     path = os.path.join(run_dir, "evaluation.json")
     if os.path.exists(path):
         try:

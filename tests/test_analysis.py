@@ -40,6 +40,16 @@ def test_spikes_before_decision():
     np.testing.assert_array_equal(spikes_before([hidden, out], t, T), [2 + 1, 1 + 1])
 
 
+def test_spikes_before_decision_in_windows():
+    """Ramp model: the hidden layer fires in the window before the output layer's, so every
+    hidden spike precedes the decision, however late in its own window."""
+    T = 10
+    hidden = np.array([[0, 1, 6], [2, T, 9]])
+    out = np.array([[2, 7], [T, 0]])
+    _, t = decide(out, T)
+    np.testing.assert_array_equal(spikes_before([hidden, out], t, T, [0, T]), [3 + 1, 2 + 1])
+
+
 # ------------------------------------------------------------------ more hand-made rasters
 def test_spikes_before_ignores_silent_neurons_without_decision():
     T = 10
