@@ -312,3 +312,30 @@ def test_reused_output_folder_keeps_or_refreshes_its_record(tmp_path):
     make_out_dir(str(out), "compare-losses", "reuse", {"seed": 2}, refresh=True)
     rec = json.loads((out / RUN_FILE).read_text())
     assert rec["seed"] == 2 and rec["command"] == "compare-losses"
+
+
+def test_git_record_separates_code_changes_from_rewritten_figures(tmp_path, monkeypatch):
+    """A run is "dirty" when code has uncommitted changes, not when only committed figures were
+    rewritten (make figures rewrites them step after step)."""
+    import subprocess
+
+    from training import runinfo
+
+    repo = tmp_path / "repo"
+    (repo / "figures").mkdir(parents=True)
+    (repo / "code.py").write_text("x = 1\n")
+    (repo / "figures" / "table.md").write_text("a\n")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(runinfo, "REPO", str(repo))
+    assert runinfo.git_commit()["dirty"] is False
+    (repo / "figures" / "table.md").write_text("b\n")
+    rec = runinfo.git_commit()
+    assert rec["dirty"] is False and rec["outputs_changed"] is True
+    (repo / "code.py").write_text("x = 2\n")
+    assert runinfo.git_commit()["dirty"] is True

@@ -31,14 +31,27 @@ PACKAGES = ("numpy", "scipy", "brian2", "matplotlib", "mlxtend", "tqdm", "dask",
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+#: The committed outputs of the study: rewriting them (as ``make figures`` does step after step)
+#: does not change what the code computes, so it does not make a run "dirty".
+OUTPUTS_DIR = "figures"
+
+
+def _changed(*pathspec: str) -> bool:
+    out = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--", *pathspec],
+                         capture_output=True, text=True, timeout=10)
+    return out.stdout.strip() != ""
+
+
 def git_commit() -> Dict[str, Any]:
-    """The commit of this source tree and whether it has uncommitted changes."""
+    """The commit of this source tree: ``dirty`` when code, configs or docs have uncommitted
+    changes, ``outputs_changed`` when only committed figures (:data:`OUTPUTS_DIR`) do."""
     try:
         commit = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
-        return {"commit": commit or "unknown", "dirty": dirty if commit else None}
+        if not commit:
+            return {"commit": "unknown", "dirty": None}
+        return {"commit": commit, "dirty": _changed(".", f":(exclude){OUTPUTS_DIR}"),
+                "outputs_changed": _changed(OUTPUTS_DIR)}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
 
