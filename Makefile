@@ -67,9 +67,11 @@ per-class: setup
 	$(BIN)/spiking-gan sample --run runs/digit7_aggressive --n 1000 --out runs/digit7_aggressive/samples.npz \
 	    --grid figures/per_class_7_aggressive.png
 
-# Every committed figure and table (about an hour on 2 cores; finished runs are reused): the S4NN
-# study (figures/*.png, *.md, ttfs/, aggressive/), the single ramp pair, the per-class S4NN GANs.
-figures: setup single-pair losses per-class
+# Every committed figure and table (about an hour and a half on 2 cores; finished runs are
+# reused): the single ramp pair, the per-class S4NN GANs, the collapse controls and the S4NN
+# study (figures/*.png, *.md, ttfs/, aggressive/). Each step records its git commit; rewriting
+# committed figures does not count as uncommitted changes (training/runinfo.py).
+figures: setup single-pair losses per-class controls
 	$(BIN)/spiking-gan figures --out figures/ --quiet
 	$(BIN)/spiking-gan simulate --layers 784,400,2 --seed 0 --batch 32 --digits --backend brian2 \
 	    --out runs/simulate.npz --raster figures/simulate_raster.png
