@@ -306,9 +306,7 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
             print(f"ANN GAN seed {seed}: reusing {base}.npz", flush=True)
         if row is not None and any(k not in row for k in QUALITY_MEASURES):
             # a cache from before a measure was added: measure the saved GAN again, no retraining
-            images = load_ann_gan(base + ".npz").generate(n_samples, np.random.default_rng(EVAL_SEED))
-            q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED)
-            row.update({k: q[k] for k in QUALITY_MEASURES})
+            row.update(_ann_quality(load_ann_gan(base + ".npz"), classifier, data, n_samples))
             atomic_json(base + ".json", {"key": key, "row": row})
         if row is None:
             if progress:
@@ -321,15 +319,20 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
                                 batch_size=budget["batch_size"], seed=int(seed), progress=progress)
             seconds = time.perf_counter() - t0
             save_ann_gan(gan, base + ".npz", {"budget": key})
-            images = gan.generate(n_samples, np.random.default_rng(EVAL_SEED))
-            q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED)
             row = {"loss": "ann", "seed": int(seed), "epochs": budget["epochs"],
                    "batch_size": budget["batch_size"], "g_sizes": "-".join(map(str, gan.g_sizes)),
                    "d_sizes": "-".join(map(str, gan.d_sizes)), "train_seconds": seconds}
-            row.update({k: q[k] for k in QUALITY_MEASURES})
+            row.update(_ann_quality(gan, classifier, data, n_samples))
             atomic_json(base + ".json", {"key": key, "row": row})
         rows.append(row)
     return rows
+
+
+def _ann_quality(gan, classifier, data, n_samples: int) -> Dict[str, Any]:
+    """The :data:`QUALITY_MEASURES` of ``n_samples`` of an ANN GAN's samples (noise seed EVAL_SEED)."""
+    images = gan.generate(n_samples, np.random.default_rng(EVAL_SEED))
+    q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED)
+    return {k: q[k] for k in QUALITY_MEASURES}
 
 
 def _cached_ann_row(base: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -555,28 +558,23 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     else:
         make_out_dir(runs_dir, command, runs_action, run_record(cfg.seed))
     clf = classifier_for(data, cache_dir)                # trained once, up front, then loaded by every run
-    jobs = [(config_mod.override(cfg, dict(arm.overrides, seed=seed)), os.path.join(runs_dir, run_name(arm.label, seed)))
-            for arm in arms for seed in seeds]
+    plan = [(arm.label, seed, config_mod.override(cfg, dict(arm.overrides, seed=seed)),
+             os.path.join(runs_dir, run_name(arm.label, seed))) for arm in arms for seed in seeds]
     if workers > 1:
-        _train_in_parallel(jobs, workers, progress)
+        _train_in_parallel([(run_cfg, run_dir) for _, _, run_cfg, run_dir in plan], workers, progress)
     rows, runs = [], {}
-    total = len(arms) * len(seeds)
-    done = 0
-    for arm in arms:
-        for seed in seeds:
-            done += 1
-            run_cfg = config_mod.override(cfg, dict(arm.overrides, seed=seed))
-            run_dir = os.path.join(runs_dir, run_name(arm.label, seed))
-            if progress:
-                print(f"[{done}/{total}] {arm.label} seed {seed}: {run_dir}", flush=True)
-            status = train_or_reuse(run_cfg, run_dir, progress)
-            metrics = cached_evaluation(run_dir, n_samples, cache_dir)
-            rows.append(comparison_row(arm.label, seed, run_cfg, metrics, run_dir, train_seconds(run_dir)))
-            runs.setdefault(arm.label, []).append(run_dir)
-            if progress:
-                print(f"[{done}/{total}] {arm.label} seed {seed} ({status}): decision "
-                      f"{metrics['decision_time_ms']:.1f} ms, spikes {metrics['spikes_total']:.0f}, "
-                      f"classifier-FID {metrics['classifier_fid']:.1f}", flush=True)
+    total = len(plan)
+    for done, (label, seed, run_cfg, run_dir) in enumerate(plan, start=1):
+        if progress:
+            print(f"[{done}/{total}] {label} seed {seed}: {run_dir}", flush=True)
+        status = train_or_reuse(run_cfg, run_dir, progress)
+        metrics = cached_evaluation(run_dir, n_samples, cache_dir)
+        rows.append(comparison_row(label, seed, run_cfg, metrics, run_dir, train_seconds(run_dir)))
+        runs.setdefault(label, []).append(run_dir)
+        if progress:
+            print(f"[{done}/{total}] {label} seed {seed} ({status}): decision "
+                  f"{metrics['decision_time_ms']:.1f} ms, spikes {metrics['spikes_total']:.0f}, "
+                  f"classifier-FID {metrics['classifier_fid']:.1f}", flush=True)
     ann_rows = ann_reference(cfg, seeds, os.path.join(runs_dir, "ann"), data, clf, n_samples,
                              progress) if ann else []
     files = {name: os.path.join(out_dir, name) for name in
