@@ -77,8 +77,9 @@ class Activity:
         The TTFS-encoded real test images.
     t_max : int
     dt_ms : float
-    decision_offset : int, steps from the end of D's input window to its output window
-    windowed : bool, every layer fires in its own window of ``t_max`` steps (the ramp model)
+    d_window_starts : list of int, or None
+        Step at which each of D's layers opens its window, counted from the end of D's input
+        window (:meth:`training.gan.Gan.d_window_starts`); None: one shared window (IF model).
     """
 
     z: np.ndarray
@@ -88,8 +89,7 @@ class Activity:
     real_in: np.ndarray
     t_max: int
     dt_ms: float
-    decision_offset: int = 0
-    windowed: bool = False
+    d_window_starts: Optional[List[int]] = None
 
     @property
     def d_all(self) -> List[np.ndarray]:
@@ -124,7 +124,7 @@ def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -
     d_real = gan.d_times(real_t, real_y)
     d_fake = gan.d_times(g_times[-1], fake_y)
     return Activity(z, list(g_times), list(d_real), list(d_fake), real_t, int(gp.t_max), float(gp.dt_ms),
-                    gan.decision_offset(), gan.ramp)
+                    gan.d_window_starts())
 
 
 def activity_measures(act: Activity) -> Dict[str, Any]:
@@ -143,7 +143,7 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
         "decision_time_ms": float(td.mean() * dt),
         "decision_time_real_ms": float(td_real.mean() * dt),
         "decision_time_fake_ms": float(td_fake.mean() * dt),
-        "decision_latency_ms": float((td.mean() + act.decision_offset) * dt),
+        "decision_latency_ms": float((td.mean() + (act.d_window_starts or [0])[-1]) * dt),
         "no_decision_rate": float((td >= T).mean()),
         "d_accuracy_real": float((win_real == 0).mean()),
         "d_accuracy_fake": float((win_fake == 1).mean()),
@@ -154,8 +154,7 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
         "spikes_g": spikes_g,
         "spikes_d": spikes_d,
         "spikes_total": spikes_g + spikes_d,
-        "spikes_d_to_decision": float(spikes_before(
-            d_all, td, T, [k * T for k in range(len(d_all))] if act.windowed else None).mean()),
+        "spikes_d_to_decision": float(spikes_before(d_all, td, T, act.d_window_starts).mean()),
         "g_spikes_per_layer": sp_g["spikes_per_sample"],
         "d_spikes_per_layer": sp_d["spikes_per_sample"],
         "g_silent_fraction": sp_g["silent_fraction"],

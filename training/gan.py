@@ -218,10 +218,11 @@ class Gan:
             return self.d_trace(image_times).times
         return kernel.forward(self.d, image_times, self.d_params, bank=self.bank(labels))
 
-    def decision_offset(self) -> int:
-        """Steps from the end of D's input window to its output window (ramp model: one window per
-        hidden layer; 0 for the IF model, whose layers share one window)."""
-        return ramp.window_start(len(self.d) - 1, self.d_params.t_max) if self.ramp else 0
+    def d_window_starts(self) -> List[int]:
+        """Step at which each of D's layers opens its window, counted from the end of D's input
+        window (ramp model: one window per layer, ``0, T, 2T, ...``; the IF model's layers share
+        one window: all 0). The last entry is D's decision offset."""
+        return [ramp.window_start(k, self.d_params.t_max) if self.ramp else 0 for k in range(len(self.d))]
 
     def generate_times(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None):
         """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if per class,
