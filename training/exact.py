@@ -181,12 +181,13 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
     """
     n = len(layers)
     B = len(trace.x_in)
+    gates = [gate(a, trace.t_max) for a in trace.pre[:-1]]  # hidden layers; the read-out is ungated
     with one_blas_thread():
         q: List[np.ndarray] = [None] * n  # type: ignore[list-item]
         g = np.broadcast_to(np.asarray(direction, np.float32), (B, layers[-1].w.shape[1]))
         for k in range(n - 1, -1, -1):
             if k < n - 1:
-                g = g * gate(trace.pre[k], trace.t_max)
+                g = g * gates[k]
             q[k] = g
             g = g @ layers[k].w.T
         r = g  # (B, n_0) = ds/dx_in
@@ -196,7 +197,7 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
         for k in range(n):
             grads.append(((p.T @ q[k]) * inv_b, np.zeros_like(layers[k].b)))
             if k < n - 1:
-                p = (p @ layers[k].w) * gate(trace.pre[k], trace.t_max)
+                p = (p @ layers[k].w) * gates[k]
     return float(0.5 * np.mean(np.sum(r.astype(np.float64) ** 2, axis=1))), grads
 
 
