@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine (see README):
 #   make demo   set up .venv and run the main job
 #   make test   set up .venv and run the tests
+#   make lint   ruff (pyproject.toml) on the whole tree
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup demo single-pair controls losses per-class figures test bench clean
+.PHONY: setup demo single-pair controls losses per-class figures test lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -78,6 +79,9 @@ figures: setup single-pair losses per-class controls
 
 test: setup
 	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python benchmarks/bench_forward.py

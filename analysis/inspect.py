@@ -10,7 +10,6 @@ from analysis.plots import plot_raster, plot_traces
 from analysis.spikes import decision_ties
 from models import brian
 from models.coding import decide
-from models.ramp import window_start
 
 
 def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
@@ -28,34 +27,38 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     ``membrane.png`` (``StateMonitor`` traces of chosen G output neurons, i.e.
     pixels, and of D's two output neurons). Returns the paths.
 
-    The IF model's layers share one window of ``t_max`` steps; the ramp model's
-    layer ``k`` fires in its own window, so G's noise, G's layers and D's layers
-    are drawn one window after the other (D reads G's output window as its input).
+    Every layer is drawn at the time its window opens (``gan.g.neuron.window_start``): the
+    IF model's layers share one window of ``t_max`` steps; the ramp model's layer ``k`` fires
+    in its own window, so G's noise, G's layers and D's layers are drawn one window after the
+    other (D reads G's output window as its input).
     """
     gp, dp = gan.g_params, gan.d_params
     T = gp.t_max
     z = gan.g_input(np.random.default_rng(seed), sample + 1)[sample:]
     label = None if not gan.per_class else gan.default_labels(sample + 1)[sample:]
-    g_w, d_w, g_th, d_th = gan.networks(0 if label is None else int(label[0]))  # per_class: that class's
-    model = gan.model
+    index = 0 if label is None else int(label[0])  # per_class: that class's networks
+    (g_w, g_th), (d_w, d_th) = gan.g.brian_layers(index), gan.d.brian_layers(index)
+    neuron = gan.g.neuron
     n_g = len(g_w)
     g_out_layer = n_g
     if neurons is None:
-        probe = brian.simulate(g_w, z, gp, target=target, model=model, thetas=g_th).times[-1][0]
+        probe = brian.simulate(g_w, z, gp, target=target, neuron=neuron, thresholds=g_th).times[-1][0]
         neurons = default_neurons(probe, T)
     neurons = np.asarray(neurons, dtype=int)
     if neurons.size == 0 or neurons.min() < 0 or neurons.max() >= g_w[-1].shape[1]:
         raise ValueError(f"--neurons must be G output (pixel) indices in 0..{g_w[-1].shape[1] - 1}")
-    g_res = brian.simulate(g_w, z, gp, target=target, record_v={g_out_layer: neurons}, model=model, thetas=g_th)
+    g_res = brian.simulate(g_w, z, gp, target=target, record_v={g_out_layer: neurons}, neuron=neuron,
+                           thresholds=g_th)
     img_t = g_res.times[-1]
-    d_res = brian.simulate(d_w, img_t, dp, target=target, record_v={len(d_w): [0, 1]}, model=model, thetas=d_th)
+    d_res = brian.simulate(d_w, img_t, dp, target=target, record_v={len(d_w): [0, 1]}, neuron=gan.d.neuron,
+                           thresholds=d_th)
     os.makedirs(out_dir, exist_ok=True)
     names = (["noise"] + [f"G hidden {k}" for k in range(1, n_g)] + ["G output (pixels)"]
              + [f"D hidden {k}" for k in range(1, len(d_w))] + ["D output\n(0 real, 1 fake)"])
     layers = [z[0]] + [t[0] for t in g_res.times] + [t[0] for t in d_res.times]
-    # ramp model: layer j of the chain (noise = 0) fires in window j; D's input window is G's output's
-    offsets = ([window_start(j, T) for j in range(n_g + 1)] + [window_start(n_g + j, T) for j in range(1, len(d_w) + 1)]
-               if gan.ramp else [0] * len(layers))
+    # layer j of the chain (noise = 0) opens its window at window_start(j); D's input window is G's output's
+    start = neuron.window_start
+    offsets = [start(j, T) for j in range(n_g + 1)] + [start(n_g + j, T) for j in range(1, len(d_w) + 1)]
     t_end = offsets[-1] + T
     layers = [np.where(t < T, t + o, t_end) for t, o in zip(layers, offsets)]
     paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}
@@ -86,12 +89,12 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[in
     traces, ths, spikes, labels = [], [], [], []
     for j, nrn in enumerate(g_res.v_neurons[g_out_layer]):
         traces.append(on_axis(g_res.v_trace[g_out_layer][0, j], 0))
-        ths.append(float(g_th[-1][nrn]) if gan.ramp else gp.thresholds[-1])
+        ths.append(float(g_th[-1][nrn]))
         spikes.append(spike_ms(img_t[0, nrn], offsets[n_g]))
         labels.append(f"G output neuron {nrn} (pixel row {nrn // 28}, col {nrn % 28})")
     for j, name in enumerate(("real", "fake")):
         traces.append(on_axis(d_res.v_trace[len(d_w)][0, j], d_shift))
-        ths.append(float(d_th[-1][j]) if gan.ramp else dp.thresholds[-1])
+        ths.append(float(d_th[-1][j]))
         spikes.append(spike_ms(d_res.times[-1][0, j], offsets[-1]))
         labels.append(f"D output neuron '{name}'")
     plot_traces(t_axis, traces, ths, spikes, labels, paths["membrane"],

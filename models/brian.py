@@ -25,10 +25,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .neuron import (MODELS, NEURON_EQUATIONS, RAMP_EQUATIONS, RAMP_RATE_MV, RAMP_SYNAPSE_ON_PRE,
-                     RAMP_THRESHOLD_CONDITION, SYNAPSE_MODEL, SYNAPSE_ON_PRE, THRESHOLD_CONDITION,
-                     THRESHOLD_EPS_MV, NeuronParams)
-from .ramp import window_start
+from .neuron import IF_NEURON, RAMP_RATE_MV, SYNAPSE_MODEL, THRESHOLD_EPS_MV, NeuronModel, NeuronParams
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 #: What a compiling target says before its first (silent) compilation in a process.
@@ -91,8 +88,8 @@ class BrianResult:
 
 def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
              target: str = "numpy", record_v: Optional[Dict[int, Sequence[int]]] = None,
-             build_dir: Optional[str] = None, model: str = "if",
-             thetas: Optional[Sequence[np.ndarray]] = None) -> BrianResult:
+             build_dir: Optional[str] = None, neuron: NeuronModel = IF_NEURON,
+             thresholds: Optional[Sequence[np.ndarray]] = None) -> BrianResult:
     """Run a batch through the network in Brian2.
 
     Parameters
@@ -107,12 +104,12 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     build_dir : str, optional
         Project directory for ``cpp_standalone``, kept after the run (default: a fresh
         temporary folder, removed when the run ends, fails or is interrupted).
-    model : {"if", "ramp"}
-        The paper's IF neuron (thresholds ``params.thresholds``, one per layer) or the
-        windowed ramp neuron (:data:`models.neuron.RAMP_EQUATIONS`; each layer fires in
-        its own window, spike times are returned relative to it).
-    thetas : sequence of arrays (n_k,), mV
-        Per-neuron thresholds of the ramp model (required for ``model="ramp"``).
+    neuron : NeuronModel
+        The neuron's equations and windows (:data:`models.neuron.IF_NEURON`, the paper's, or
+        :data:`models.neuron.RAMP_NEURON`, whose layer ``k`` fires in its own window; spike
+        times are returned relative to each layer's window).
+    thresholds : sequence of arrays (n_k,), mV, optional
+        Per-neuron thresholds of every layer (default: ``params.thresholds``, one per layer).
 
     Returns
     -------
@@ -121,12 +118,12 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
     b2 = _brian2()
     if target not in TARGETS:
         raise ValueError(f"unknown Brian2 target {target!r}; choose one of {', '.join(TARGETS)}")
-    if model not in MODELS:
-        raise ValueError(f"unknown neuron model {model!r}; choose one of {', '.join(MODELS)}")
-    ramp = model == "ramp"
-    n_thresholds = (len(thetas) if thetas is not None else 0) if ramp else params.n_layers
-    if len(weights) != n_thresholds:
-        raise ValueError(f"{len(weights)} weight matrices but {n_thresholds} thresholds")
+    if thresholds is None:
+        if len(weights) != params.n_layers:
+            raise ValueError(f"{len(weights)} weight matrices but {params.n_layers} thresholds")
+        thresholds = [np.full(w.shape[1], th) for w, th in zip(weights, params.thresholds)]
+    if len(weights) != len(thresholds):
+        raise ValueError(f"{len(weights)} weight matrices but {len(thresholds)} threshold vectors")
     t_in = np.asarray(t_in)
     batch, n0 = t_in.shape
     sizes = [n0] + [w.shape[1] for w in weights]
@@ -157,23 +154,17 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
                                         t_in[b_idx, i_idx] * dt, name="layer_0")
         groups = [inputs]
         objects = [inputs]
-        for k, (w, theta) in enumerate(zip(weights, thetas if ramp else params.thresholds), start=1):
+        L = len(weights)
+        for k, (w, theta) in enumerate(zip(weights, thresholds), start=1):
             n_pre, n_post = w.shape
-            if ramp:  # fires in its own window, global steps kT .. (k + 1)T - 1
-                g = b2.NeuronGroup(batch * n_post, RAMP_EQUATIONS, threshold=RAMP_THRESHOLD_CONDITION,
-                                   refractory=(len(weights) + 2) * T * dt, method="euler",
-                                   namespace=ns, name=f"layer_{k}")
-                start = window_start(k, T)
-                g.t_on, g.t_from, g.t_until = (start + 0.5) * dt, (start - 0.5) * dt, (start + T - 0.5) * dt
-                g.theta = np.tile(np.asarray(theta, dtype=np.float64), batch) * b2.mV
-            else:
-                g = b2.NeuronGroup(batch * n_post, NEURON_EQUATIONS, threshold=THRESHOLD_CONDITION,
-                                   refractory=2 * params.t_max * dt, method="exact",
-                                   namespace=ns, name=f"layer_{k}")
-                g.theta = theta * b2.mV
-            syn = b2.Synapses(groups[-1], g, model=SYNAPSE_MODEL,
-                              on_pre=RAMP_SYNAPSE_ON_PRE if ramp else SYNAPSE_ON_PRE,
-                              delay=0 * dt if ramp else (params.latency - 1) * dt, name=f"synapses_{k}")
+            g = b2.NeuronGroup(batch * n_post, neuron.equations, threshold=neuron.threshold,
+                               refractory=neuron.refractory_steps(L, T) * dt, method=neuron.method,
+                               namespace=ns, name=f"layer_{k}")
+            for name, steps in neuron.window_constants(k, T).items():  # the layer's window
+                setattr(g, name, steps * dt)
+            g.theta = np.tile(np.asarray(theta, dtype=np.float64), batch) * b2.mV
+            syn = b2.Synapses(groups[-1], g, model=SYNAPSE_MODEL, on_pre=neuron.on_pre,
+                              delay=neuron.synaptic_delay_steps(params.latency) * dt, name=f"synapses_{k}")
             # block-diagonal connectivity: copy b of layer k-1 -> copy b of layer k
             pre = np.arange(n_pre)[:, None]
             post = np.arange(n_post)[None, :]
@@ -194,7 +185,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             objects.append(states[layer][1])
         net = b2.Network(*objects)
         _compile_note(target)
-        net.run(((len(weights) + 1) * T if ramp else T) * dt, namespace={})
+        net.run(neuron.run_steps(L, T) * dt, namespace={})
         if standalone:
             b2.device.build(directory=build_dir, compile=True, run=True, with_output=False)
 
@@ -207,7 +198,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             if k == 0:
                 continue
             out = np.full((batch, n), params.t_max, dtype=np.int32)
-            offset = window_start(k, T) if ramp else 0  # ramp: relative to the layer's window
+            offset = neuron.window_start(k, T)  # relative to the layer's window
             out[idx // n, idx % n] = np.rint(t_ms / params.dt_ms).astype(np.int32) - offset
             times.append(out)
         result = BrianResult(times=times, spikes=spikes)

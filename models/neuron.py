@@ -19,9 +19,11 @@ mV, instantaneous non-leaky synapses)::
     t_j    = min { t : V_j(t - 1) >= theta - EPS }      (first crossing, + latency)
     t_j    = t_max  if that time is >= t_max             (no spike)
 
-With the default ``latency = 1`` this is the S4NN reference convention
-``argmax(V >= theta) + 1``: an input spike arriving at step ``t`` is integrated
-during step ``t`` and the threshold is tested at the start of step ``t + 1``.
+With the default ``latency = 1`` this is the S4NN reference's timing
+(``argmax(V > thr) + 1``): an input spike arriving at step ``t`` is integrated
+during step ``t`` and the threshold is tested at the start of step ``t + 1``. The
+reference's test is strict (``V > thr``); this project's is ``V >= theta - EPS``, which
+differs only when a potential lands exactly on the threshold.
 Brian2's default schedule (``thresholds`` before ``synapses``) has exactly this
 one-step delay; a latency of ``L > 1`` is a synaptic delay of ``(L - 1) * dt``.
 
@@ -58,7 +60,7 @@ them. Physically it is far below any weight resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 
@@ -69,7 +71,7 @@ THRESHOLD_EPS_MV = 1e-6
 #: instantaneous synaptic jumps, so it has no differential equation.
 NEURON_EQUATIONS = """
 v : volt
-theta : volt (constant, shared)
+theta : volt (constant)
 """
 
 #: Brian2 threshold condition (``eps`` is :data:`THRESHOLD_EPS_MV` in mV).
@@ -100,8 +102,6 @@ RAMP_SYNAPSE_ON_PRE = "I_post += w"
 #: Slope of the potential in the output window, mV per step (the unit of ``x``).
 RAMP_RATE_MV = 1.0
 
-#: Neuron models: the paper's jump-synapse IF neuron (S4NN rule) and the windowed ramp (exact rule).
-MODELS = ("if", "ramp")
 
 
 @dataclass(frozen=True)
@@ -144,13 +144,87 @@ class NeuronParams:
     def n_layers(self) -> int:
         return len(self.thresholds)
 
-    @property
-    def window_ms(self) -> float:
-        """Simulated duration ``t_max * dt`` in ms."""
-        return self.t_max * self.dt_ms
 
-    def with_thresholds(self, thresholds: Sequence[float]) -> "NeuronParams":
-        return NeuronParams(tuple(thresholds), self.t_max, self.dt_ms, self.latency)
+class NeuronModel:
+    """What a simulator needs to know of a neuron model: its Brian2 equations and its windows.
+
+    Thresholds are per neuron (``theta``, mV) in both models. ``window_start`` says when a
+    layer may fire; a simulation of ``L`` layers runs until the last layer's window has closed,
+    and a neuron is refractory for longer than that (at most one spike).
+
+    Attributes
+    ----------
+    name : the config's ``neuron.model``
+    equations, threshold, on_pre : Brian2 strings (``eps``, ``tau`` and ``r`` in the namespace)
+    method : Brian2 integration method
+    """
+
+    name = ""
+    equations = ""
+    threshold = ""
+    on_pre = ""
+    method = ""
+
+    def window_start(self, layer: int, t_max: int) -> int:
+        """Global step at which layer ``layer`` (0 = the inputs) opens its window."""
+        raise NotImplementedError
+
+    def window_constants(self, layer: int, t_max: int) -> Dict[str, float]:
+        """Constants (in steps; the simulator multiplies by ``dt``) that gate layer ``layer``."""
+        return {}
+
+    def synaptic_delay_steps(self, latency: int) -> int:
+        """Synaptic delay in steps for a network of ``latency`` steps per layer."""
+        raise NotImplementedError
+
+    def run_steps(self, n_layers: int, t_max: int) -> int:
+        """Steps simulated for a network of ``n_layers`` layers: until its last window closes."""
+        return self.window_start(n_layers, t_max) + t_max
+
+    def refractory_steps(self, n_layers: int, t_max: int) -> int:
+        """A refractory period longer than the whole run: at most one spike per neuron."""
+        return self.run_steps(n_layers, t_max) + t_max
+
+
+class IfNeuron(NeuronModel):
+    """The paper's IF neuron: jump synapses, every layer in one window of ``t_max`` steps."""
+
+    name = "if"
+    equations = NEURON_EQUATIONS
+    threshold = THRESHOLD_CONDITION
+    on_pre = SYNAPSE_ON_PRE
+    method = "exact"
+
+    def window_start(self, layer: int, t_max: int) -> int:
+        return 0
+
+    def synaptic_delay_steps(self, latency: int) -> int:
+        return latency - 1
+
+
+class RampNeuron(NeuronModel):
+    """The windowed ramp neuron: current synapses, layer ``k`` fires in window ``k``
+    (global steps ``k T .. (k + 1) T - 1``), no synaptic delay."""
+
+    name = "ramp"
+    equations = RAMP_EQUATIONS
+    threshold = RAMP_THRESHOLD_CONDITION
+    on_pre = RAMP_SYNAPSE_ON_PRE
+    method = "euler"
+
+    def window_start(self, layer: int, t_max: int) -> int:
+        return layer * t_max
+
+    def window_constants(self, layer: int, t_max: int) -> Dict[str, float]:
+        # half-step margins: the tests ``t > t_from`` / ``t < t_until`` hold exactly on the window
+        start = self.window_start(layer, t_max)
+        return {"t_on": start + 0.5, "t_from": start - 0.5, "t_until": start + t_max - 0.5}
+
+    def synaptic_delay_steps(self, latency: int) -> int:
+        return 0
+
+
+IF_NEURON, RAMP_NEURON = IfNeuron(), RampNeuron()
 
 
 def causal_mask(t_in: np.ndarray, t_out: np.ndarray, latency: int = 1) -> np.ndarray:

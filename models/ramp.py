@@ -20,7 +20,7 @@ and the cost does not depend on how many spikes there are. ``a`` (the
 Spike times are reported per layer *relative to the layer's own window*, as
 for the IF kernel: ``t`` in ``0 .. T - 1`` for a spike, ``T`` for none. Layer
 ``k`` (1-based) fires in the global steps ``k T .. (k + 1) T - 1``
-(:func:`window_start`).
+(:meth:`models.neuron.RampNeuron.window_start`).
 """
 from __future__ import annotations
 
@@ -34,11 +34,6 @@ from .neuron import THRESHOLD_EPS_MV
 def earliness(t: np.ndarray, t_max: int) -> np.ndarray:
     """``x = T - t``: steps before the window's end (0 = no spike), same dtype as ``t``."""
     return t_max - np.asarray(t)
-
-
-def window_start(layer: int, t_max: int) -> int:
-    """Global step at which layer ``layer`` (0 = the inputs) opens its window."""
-    return layer * t_max
 
 
 def pre_activation(x_in: np.ndarray, w: np.ndarray, theta: np.ndarray, t_max: int,
@@ -71,7 +66,11 @@ def layer_forward(x_in: np.ndarray, w: np.ndarray, theta: np.ndarray, t_max: int
 
 def forward(weights: Sequence[np.ndarray], thetas: Sequence[np.ndarray], t_in: np.ndarray, t_max: int,
             dtype=np.float64) -> List[np.ndarray]:
-    """Spike times of every layer, the signature of :func:`models.kernel.forward`.
+    """Spike times of every layer of a ramp network (float64 by default; training runs the
+    float32 :func:`training.exact.forward_trace`).
+
+    Unlike :func:`models.kernel.forward` (one threshold per layer, in ``NeuronParams``) a
+    ramp layer has a threshold per neuron, given as ``thetas``.
 
     Parameters
     ----------

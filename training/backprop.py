@@ -34,6 +34,24 @@ from models.neuron import NeuronParams
 
 
 @dataclass
+class Layer:
+    """One layer of the paper's IF network.
+
+    Attributes
+    ----------
+    w : float32 array (n_in, n_out), mV, or a weight bank (C, n_in, n_out)
+    theta : float, the layer's threshold in mV
+    """
+
+    w: np.ndarray
+    theta: float
+
+    def thresholds(self, t_max: int) -> np.ndarray:
+        """Per-neuron thresholds (float64 (n_out,), mV): the layer's one threshold."""
+        return np.full(self.w.shape[-1], float(self.theta))
+
+
+@dataclass
 class Trace:
     """What the forward pass keeps for the backward pass.
 
@@ -54,7 +72,7 @@ class Trace:
     def output(self) -> np.ndarray:
         return self.times[-1]
 
-    def layer_input(self, k: int) -> np.ndarray:
+    def layer_input_times(self, k: int) -> np.ndarray:
         """Spike times feeding layer ``k`` (0-based; negative counts from the output layer)."""
         k = k % len(self.times)
         return self.t_in if k == 0 else self.times[k - 1]
@@ -232,7 +250,7 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     with one_blas_thread():  # small products: see models.kernel.one_blas_thread
         for k in range(L - 1, -1, -1):
             want = k > 0 or input_error
-            grads[k], e_below = layer_backward(trace.events[k], trace.layer_input(k), trace.times[k], e,
+            grads[k], e_below = layer_backward(trace.events[k], trace.layer_input_times(k), trace.times[k], e,
                                                weights[k], params.latency, want,
                                                silent_inputs_full_error, weight_grads)
             if want:

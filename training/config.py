@@ -13,6 +13,13 @@ differs, and ``tests/test_config.py`` fails when a shipped file and the defaults
 drift apart.
 Command-line flags and sweeps override values with dotted keys
 (``loss.kind``, ``generator.hidden``, ...) through :func:`override`.
+
+**Keys per model**: some keys are read by one neuron model only
+(:meth:`training.networks.Network.config_keys`: the IF model's thresholds, learning rates,
+init ranges, ``train.l2``, ...; the ramp model's ``[ramp]`` section). Such a key set to
+anything but its default under another ``neuron.model`` is an error naming the key and
+the model, in a TOML file, a ``--set`` and a sweep alike; :func:`to_toml` leaves the keys
+the run's model ignores out of the record.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
 from models.errors import SpikingGanError
+from training.networks import NETWORKS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,7 +53,7 @@ class NeuronConfig:
     t_max: int = _f(256, lo=8, hi=100_000, doc="window in steps (also the no-spike time)")
     dt_ms: float = _f(1.0, lo=1e-6, hi=1e3, doc="step in ms")
     latency: int = _f(1, lo=1, hi=1000, doc="steps from an input spike to the earliest output spike")
-    model: str = _f("if", choices=("if", "ramp"), doc="if: the paper's IF neuron (jump synapses), trained "
+    model: str = _f("if", choices=tuple(NETWORKS), doc="if: the paper's IF neuron (jump synapses), trained "
                     "with S4NN's rule; ramp: the windowed ramp IF neuron, trained with its exact gradient "
                     "(models/neuron.py)")
 
@@ -221,28 +229,68 @@ def _build(cls, data: Dict[str, Any], prefix: str = "", base=None):
     return obj
 
 
+def _leaves(d: Dict[str, Any], prefix: str = ""):
+    """``(dotted key, value)`` of every value of a nested config dict."""
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield prefix + k, v
+
+
+def _owner(key: str):
+    """The model whose :meth:`~training.networks.Network.config_keys` claim ``key`` (None: every model's)."""
+    for name, net in NETWORKS.items():
+        if any(key == k or (k.endswith(".") and key.startswith(k)) for k in net.config_keys()):
+            return name
+    return None
+
+
+def ignored_keys(cfg) -> List[str]:
+    """Dotted keys of ``cfg`` that its ``neuron.model`` does not read (another model's keys)."""
+    model = cfg.neuron.model
+    return [key for key, _ in _leaves(to_dict(cfg)) if _owner(key) not in (None, model)]
+
+
+def _check_model_keys(cfg: "GanConfig", prefix: str) -> None:
+    """A key the chosen model ignores must keep its default (else it would do nothing, silently)."""
+    default = dict(_leaves(to_dict(GanConfig())))
+    values = dict(_leaves(to_dict(cfg)))
+    for key in ignored_keys(cfg):
+        if values[key] != default[key]:
+            raise ConfigError(f"{prefix}{key}: read only by the {_owner(key)!r} model, and neuron.model is "
+                              f"{cfg.neuron.model!r}; remove the key (or set neuron.model = {_owner(key)!r})")
+
+
+def _check_layer_lists(net: "NetworkConfig", prefix: str) -> None:
+    n_layers = len(net.hidden) + 1
+    for key in ("thresholds", "lr"):
+        if len(getattr(net, key)) != n_layers:
+            raise ConfigError(f"{prefix}{key}: needs {n_layers} values (one per layer: "
+                              f"{len(net.hidden)} hidden + output), got {getattr(net, key)}")
+
+
 def _check_consistency(obj, prefix: str) -> None:
     if isinstance(obj, NetworkConfig):
-        n_layers = len(obj.hidden) + 1
-        for key in ("thresholds", "lr"):
-            if len(getattr(obj, key)) != n_layers:
-                raise ConfigError(f"{prefix}{key}: needs {n_layers} values (one per layer: "
-                                  f"{len(obj.hidden)} hidden + output), got {getattr(obj, key)}")
         for key in ("init_hidden", "init_output"):
             lo_hi = getattr(obj, key)
             if len(lo_hi) != 2 or lo_hi[0] > lo_hi[1]:
                 raise ConfigError(f"{prefix}{key}: expected [low, high] with low <= high, got {lo_hi}")
     if isinstance(obj, (ClassifierConfig, GanConfig)) and obj.neuron.latency >= obj.neuron.t_max:
         raise ConfigError(f"{prefix}neuron.latency must be below neuron.t_max")
-    if isinstance(obj, ClassifierConfig) and obj.neuron.model != "if":
-        raise ConfigError(f"{prefix}neuron.model: the classifier is the S4NN network (model = \"if\")")
+    if isinstance(obj, ClassifierConfig):
+        if obj.neuron.model != "if":
+            raise ConfigError(f"{prefix}neuron.model: the classifier is the S4NN network (model = \"if\")")
+        _check_layer_lists(obj.network, f"{prefix}network.")
+    if isinstance(obj, GanConfig):
+        _check_model_keys(obj, prefix)
+        for name in ("generator", "discriminator"):
+            if f"{name}.lr" not in ignored_keys(obj):
+                _check_layer_lists(getattr(obj, name), f"{prefix}{name}.")
     if isinstance(obj, ClassifierConfig) and obj.train.average_from > obj.train.epochs:
         raise ConfigError(f"{prefix}train.average_from: {obj.train.average_from} is above train.epochs "
                           f"({obj.train.epochs}); no epoch would be averaged")
     if isinstance(obj, GanConfig) and obj.per_class:
-        if obj.neuron.model != "if":
-            raise ConfigError(f"{prefix}per_class: one G/D pair per class exists for the IF model only; "
-                              f"the ramp model trains one pair on every class")
         if obj.data.classes:
             raise ConfigError(f"{prefix}per_class: trains one GAN per class of the whole data set; "
                               f"leave data.classes empty (one class alone: per_class = false)")
@@ -315,7 +363,7 @@ def parse_value(text: str) -> Any:
 
 
 def to_toml(cfg) -> str:
-    """Serialise a config as TOML (what a run folder records)."""
+    """Serialise a config as TOML (what a run folder records), without the keys its model ignores."""
     def fmt(v):
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -325,9 +373,15 @@ def to_toml(cfg) -> str:
             return "[" + ", ".join(fmt(x) for x in v) + "]"
         return repr(v)
 
+    data = to_dict(cfg)
+    for key in ignored_keys(cfg):  # at their defaults (else the config would not have loaded)
+        section, _, leaf = key.rpartition(".")
+        node = data[section] if section else data
+        del node[leaf]
     lines, tables = [], []
-    for k, v in to_dict(cfg).items():
-        (tables if isinstance(v, dict) else lines).append((k, v))
+    for k, v in data.items():
+        if v != {}:
+            (tables if isinstance(v, dict) else lines).append((k, v))
     out = [f"{k} = {fmt(v)}" for k, v in lines]
     for name, table in tables:
         out.append(f"\n[{name}]")

@@ -93,14 +93,23 @@ class Trace:
 
     @property
     def output(self) -> np.ndarray:
+        """Spike times of the output layer (``t_max`` = none)."""
         return (self.t_max - self.xs[-1]).astype(np.int32)
 
-    def layer_input(self, k: int) -> np.ndarray:
+    @property
+    def t_in(self) -> np.ndarray:
+        """Input spike times (``t_max`` = none)."""
+        return (self.t_max - np.asarray(self.x_in)).astype(np.int32)
+
+    def layer_input_earliness(self, k: int) -> np.ndarray:
+        """Earliness ``x`` of the inputs of layer ``k`` (0-based; negative counts from the output)."""
         return self.x_in if k % len(self.xs) == 0 else self.xs[k % len(self.xs) - 1]
 
 
 def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trace:
-    """Float32 forward pass (:func:`models.ramp.layer_forward` on each layer's thresholds)."""
+    """Float32 forward pass on the inputs' earliness ``x_in`` (batch, n_0), in the bias form
+    ``a = b + (x_in - c) @ W`` (the map of :func:`models.ramp.layer_forward` with the thresholds
+    :meth:`Layer.thresholds`), quantised by :func:`models.ramp.quantise`."""
     xs, pre = [], []
     x = np.asarray(x_in)
     with one_blas_thread():  # the same sums on every machine: GAN training amplifies any last-bit change
@@ -151,7 +160,7 @@ def _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads):
             g = g * gate(trace.pre[k], trace.t_max)
         layer = layers[k]
         if weight_grads:
-            x = trace.layer_input(k).astype(np.float32) - np.float32(layer.centre)
+            x = trace.layer_input_earliness(k).astype(np.float32) - np.float32(layer.centre)
             grads[k] = (x.T @ g, g.sum(axis=0))
         if k > 0 or input_grad:
             g = g @ layer.w.T

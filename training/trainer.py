@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from training import backprop, checkpoint
+from training import checkpoint
 from training import config as config_mod
 from training.config import ConfigError, GanConfig
 from training.data import load_dataset
@@ -166,7 +166,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     nets, meta = checkpoint.load(path)
     checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
     gan = Gan.init(cfg, np.random.default_rng(0))
-    gan.load_state(nets, meta.get("adam_steps"), path)
+    gan.load_state(nets, meta, path)
     return gan, cfg, meta
 
 
@@ -189,7 +189,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     overrides : on resume, dotted keys that may change (``train.epochs``)
     force : replace a finished or interrupted train run in ``out_dir``
     on_epoch : progress callback after every epoch, e.g.
-        :func:`experiments.report.epoch_grid_writer` (the run's ``samples/epoch_NNN.png``)
+        :func:`experiments.report.write_epoch_grid` (the run's ``samples/epoch_NNN.png``)
     """
     from tqdm import tqdm
 
@@ -197,23 +197,18 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     rng = np.random.default_rng(cfg.seed)
     gan = Gan.init(cfg, rng)
     t_real = gan.encode_real(data.train_images)
-    sizes = Gan.sizes(cfg)
     ckpt_path = os.path.join(out_dir, "checkpoint.npz")
     metrics_path = os.path.join(out_dir, "metrics.jsonl")
     start_epoch, step = 0, 0
     if resumed is not None:
         nets, meta = resumed
-        gan.load_state(nets, meta.get("adam_steps"), ckpt_path)
+        gan.load_state(nets, meta, ckpt_path)
         rng.bit_generator.state = meta["rng_state"]
         start_epoch, step = meta["epoch"], meta["step"]
         if progress:
             print(f"resuming {out_dir} after epoch {start_epoch}")
     _keep_metrics_until(metrics_path, start_epoch)
 
-    dead_g = backprop.DeadNeuronMonitor(sizes["g"], cfg.train.dead_min_rate, max(_banks(cfg), 1))
-    dead_d = backprop.DeadNeuronMonitor(sizes["d"], cfg.train.dead_min_rate, max(_banks(cfg), 1))
-    ranges = {"g": [tuple(cfg.generator.init_hidden)] * len(cfg.generator.hidden),
-              "d": [tuple(cfg.discriminator.init_hidden)] * len(cfg.discriminator.hidden)}
     B, k = cfg.train.batch_size, cfg.train.d_steps
     labels = data.train_labels
     steps_per_epoch = _check_batches(cfg, data)
@@ -239,8 +234,8 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                     ts = time.perf_counter()
                     idx = order[s * per_step:(s + 1) * per_step]
                     parts = [idx[j * B:(j + 1) * B] for j in range(k)]
-                    m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, dead_g, dead_d,
-                                 [labels[p] for p in parts], cfg.train.lr_decay ** epoch)
+                    m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, [labels[p] for p in parts],
+                                 cfg.train.lr_decay ** epoch)
                     step += 1
                     m["samples_per_s"] = per_step / (time.perf_counter() - ts)
                     epoch_metrics.append(m)
@@ -248,9 +243,9 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                     bar.set_postfix(d_real=f"{m['d_acc_real']:.2f}", d_fake=f"{m['d_acc_fake']:.2f}",
                                     t_dec=f"{m['decision_time_ms']:.0f}ms")
                 summary = _epoch_summary(epoch_metrics)
-                if not gan.ramp:  # S4NN's dead-neuron rule (the ramp model's G has the pixel leak)
-                    summary["revived_g"] = sum(dead_g.reinit(gan.g, ranges["g"], rng))
-                    summary["revived_d"] = sum(dead_d.reinit(gan.d, ranges["d"], rng))
+                for name in ("g", "d"):  # the networks' end-of-epoch rules (S4NN: dead neurons re-drawn)
+                    for key, value in getattr(gan, name).end_epoch(rng).items():
+                        summary[f"{key}_{name}"] = value
                 summary["epoch_seconds"] = time.perf_counter() - t0
                 log.write(json.dumps({"kind": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
             for name, ws in gan.state().items():
@@ -261,8 +256,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
                 on_epoch(epoch + 1, gan, cfg, out_dir)
             meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
                     "loss": cfg.loss.kind, "seed": cfg.seed}
-            if gan.ramp:
-                meta["adam_steps"] = gan.adam_steps()
+            meta.update(gan.counters())
             checkpoint.save(ckpt_path, gan.state(), meta)
             atomic_json(os.path.join(out_dir, "checkpoint.json"), meta)
             if progress:

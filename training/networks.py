@@ -1,0 +1,407 @@
+"""One interface for the trainable networks of every neuron model, and their registry.
+
+A *network* is one G or one D: its layers, how it is simulated (its neuron model,
+:class:`models.neuron.NeuronModel`), how its error flows back and how it learns. Every
+neuron model has one class here that follows :class:`Network`; :data:`NETWORKS` maps
+the config's ``neuron.model`` to it, and nothing else in the project asks which model
+a network is (``training.gan``, ``training.trainer``, ``analysis.inspect`` and
+``models.brian`` only call the interface).
+
+=========  ==========================================  ============================
+model      neuron (:mod:`models.neuron`)               learning
+=========  ==========================================  ============================
+``if``     the paper's IF neuron, jump synapses         S4NN's ``dt/dV = -1`` rule,
+                                                        SGD, dead-neuron re-init
+``ramp``   windowed ramp IF neuron, current synapses    exact spike-time gradient,
+                                                        Adam
+=========  ==========================================  ============================
+
+Units where two quantities meet: a trace's ``t_in`` / ``times`` / ``output`` are spike
+times in steps (``t_max`` = no spike) for every model; the ramp trace also keeps the
+earliness ``x = t_max - t`` its gradient is written in (``x_in``, ``xs``).
+
+Adding a model or a layer kind is one new class here plus one line in :data:`NETWORKS`
+(and its equations in :mod:`models.neuron`); :meth:`Network.config_keys` names the
+config keys only it reads, which the config check (:mod:`training.config`) turns into
+an error for every other model.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+
+import numpy as np
+
+from models import kernel
+from models.network import init_network, init_ranges, neuron_params
+from models.neuron import IF_NEURON, RAMP_NEURON, NeuronModel, NeuronParams
+from training import backprop, exact
+from training.losses import earliest_output_time, softmax_error
+
+if TYPE_CHECKING:  # the config module imports this one (for the registry)
+    from training.config import GanConfig
+
+#: Index of D's output neurons: *real* and *fake*.
+REAL, FAKE = 0, 1
+#: G's output neurons and D's inputs: one per pixel of a 28 x 28 image.
+N_PIXELS = 784
+
+
+@runtime_checkable
+class Layer(Protocol):
+    """One layer of TTFS neurons as every simulator sees it.
+
+    Attributes
+    ----------
+    w : float32 array (n_in, n_out), mV per input spike (IF) or per step of input
+        earliness (ramp); an IF weight bank is (C, n_in, n_out)
+    """
+
+    w: np.ndarray
+
+    def thresholds(self, t_max: int) -> np.ndarray:
+        """Per-neuron firing thresholds (float64 (n_out,), mV) that make the simulated neuron
+        this layer."""
+
+
+@runtime_checkable
+class Trace(Protocol):
+    """A forward pass as the learning rule keeps it."""
+
+    t_in: np.ndarray  # int (batch, n_0): input spike times, steps
+
+    @property
+    def times(self) -> List[np.ndarray]:
+        """Spike times (int32 (batch, n_k), steps) of layers 1..L, each relative to its window."""
+
+    @property
+    def output(self) -> np.ndarray:
+        """Spike times of the output layer."""
+
+
+@runtime_checkable
+class Network(Protocol):
+    """A trainable network of one neuron model (G or D).
+
+    Attributes
+    ----------
+    neuron : NeuronModel, what its neurons are (equations for Brian2, window timing)
+    params : NeuronParams, window, step, latency (and the IF model's layer thresholds)
+    layers : list of :class:`Layer`
+    """
+
+    neuron: NeuronModel
+    params: NeuronParams
+    layers: list
+
+    @classmethod
+    def config_keys(cls) -> Tuple[str, ...]:
+        """Dotted config keys (or ``section.`` prefixes) that only this model reads."""
+
+    @classmethod
+    def init(cls, cfg: "GanConfig", role: str, sizes: Sequence[int], rng: np.random.Generator,
+             n_banks: int = 0) -> "Network":
+        """A fresh network of role ``"g"`` or ``"d"`` with layer sizes ``sizes``."""
+
+    def trace(self, t_in: np.ndarray, bank: Optional[np.ndarray] = None) -> Trace:
+        """Forward pass on input spike times (batch, n_0), keeping what learning needs."""
+
+    def times(self, t_in: np.ndarray, bank: Optional[np.ndarray] = None) -> List[np.ndarray]:
+        """Spike times of every layer (relative to each layer's window), nothing kept."""
+
+    def earliest_output(self, trace: Trace) -> np.ndarray:
+        """Float32 (batch,): the earliest step at which an output neuron can fire (loss floor)."""
+
+    def loss_gradient(self, trace: Trace, labels: np.ndarray, e: np.ndarray, step: str) -> np.ndarray:
+        """The error the backward pass starts from, given the TTFS output error ``e`` (batch, n_L)
+        of a D step (``step = "d"``) or of the G step through D (``"g"``)."""
+
+    def backward(self, trace: Trace, error: np.ndarray, gate_output: bool = True,
+                 input_error: bool = False, weight_grads: bool = True, silent_inputs: bool = False):
+        """``(grads, input_error)``: the parameter gradients (per layer; None without
+        ``weight_grads``) and the error of the input spike times (None unless ``input_error``).
+
+        ``gate_output`` False: ``error`` is the gradient of a loss read on the output spike
+        times straight through the window's clip (D's loss); ``silent_inputs``: inputs that did
+        not spike get the error they would have had (the IF model's silent-pixel remedy)."""
+
+    def regularise(self, trace: Trace, grads: list, n_real: int) -> list:
+        """The gradients plus those of the network's penalties at the first ``n_real`` samples."""
+
+    def update(self, grads: list, lr_scale: float = 1.0) -> None:
+        """One step of the network's optimiser with learning rates times ``lr_scale``."""
+
+    def observe(self, trace: Trace) -> None:
+        """Count what the end-of-epoch rule needs (spikes of hidden neurons)."""
+
+    def end_epoch(self, rng: np.random.Generator) -> Dict[str, int]:
+        """The end-of-epoch rule; returns what it did (e.g. ``{"revived": n}``)."""
+
+    def state(self) -> Dict[str, List[np.ndarray]]:
+        """Every array a checkpoint stores, by family (``"weights"`` first)."""
+
+    def load_state(self, arrays: Dict[str, List[np.ndarray]], counters: Dict[str, int]) -> None:
+        """Set the arrays of :meth:`state` (float32) and the :meth:`counters`."""
+
+    def counters(self) -> Dict[str, int]:
+        """Integer state a checkpoint's metadata keeps (the optimiser's step count)."""
+
+    def window_starts(self) -> List[int]:
+        """Step at which each layer opens its window, counted from the end of the input window."""
+
+    def brian_layers(self, index: int = 0) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """What Brian2 simulates: weights (n_k, n_{k+1}) and per-neuron thresholds (mV) of each
+        layer (of network ``index`` of a weight bank)."""
+
+    def intensity_gradient(self, error: np.ndarray) -> np.ndarray:
+        """An input error (:meth:`backward`'s convention) as ``dL/d(intensity)`` in [0, 1]."""
+
+    def error_from_intensity(self, grad01: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`intensity_gradient`."""
+
+
+# ------------------------------------------------------------------------------ IF, S4NN
+class S4nnNetwork:
+    """The paper's IF network trained with S4NN's rule (plain SGD with L2 decay, per-layer
+    learning rates, dead hidden neurons re-initialised every epoch).
+
+    With ``n_banks`` > 0 every layer is a weight bank (C, n_in, n_out), one network per class,
+    and ``bank`` (each sample's class) picks the network of each sample (:mod:`models.kernel`).
+    """
+
+    neuron = IF_NEURON
+
+    def __init__(self, layers: List[backprop.Layer], params: NeuronParams, lr: Sequence[float],
+                 l2: float, init: Sequence[Tuple[float, float]], dead_min_rate: float,
+                 sizes: Sequence[int], n_banks: int = 0):
+        self.layers, self.params = layers, params
+        self.lr, self.l2, self.init_ranges = list(lr), float(l2), list(init)
+        self.dead = backprop.DeadNeuronMonitor(sizes, dead_min_rate, max(n_banks, 1))
+
+    @classmethod
+    def config_keys(cls) -> Tuple[str, ...]:
+        nets = [f"{n}.{k}" for n in ("generator", "discriminator")
+                for k in ("thresholds", "lr", "init_hidden", "init_output")]
+        return ("per_class", "neuron.latency", *nets,
+                "train.l2", "train.dead_min_rate", "train.silent_pixel_remedy", "train.real_delay")
+
+    @classmethod
+    def init(cls, cfg, role, sizes, rng, n_banks=0):
+        net = cfg.generator if role == "g" else cfg.discriminator
+        nets = [init_network(rng, sizes[0], net, sizes[-1]) for _ in range(max(n_banks, 1))]
+        weights = [np.stack(ws) for ws in zip(*nets)] if n_banks else nets[0]
+        params = neuron_params(cfg.neuron, net)
+        layers = [backprop.Layer(w, th) for w, th in zip(weights, params.thresholds)]
+        ranges = init_ranges(net)[:-1]  # hidden layers (S4NN's dead-neuron rule)
+        return cls(layers, params, net.lr, cfg.train.l2, ranges, cfg.train.dead_min_rate, sizes, n_banks)
+
+    @staticmethod
+    def input_delay(cfg) -> int:
+        """Steps by which real images reach D late (``train.real_delay``; -1 = G's latency).
+
+        A generated pixel of the IF model can spike no earlier than G's latency (one step per
+        G layer), a real pixel of intensity 255 spikes at step 0: without the delay D tells
+        real from fake by the clock alone (fakes are uniformly late), and G's error says
+        "every pixel earlier", so G grows bright blobs."""
+        delay = cfg.train.real_delay
+        if delay < 0:  # noise at step 0 -> output at step (layers x latency)
+            delay = (len(cfg.generator.hidden) + 1) * cfg.neuron.latency
+        return delay
+
+    @property
+    def weights(self) -> List[np.ndarray]:
+        return [layer.w for layer in self.layers]
+
+    def trace(self, t_in, bank=None):
+        return backprop.forward_trace(self.weights, t_in, self.params, bank=bank)
+
+    def times(self, t_in, bank=None):
+        return kernel.forward(self.weights, t_in, self.params, bank=bank)
+
+    def earliest_output(self, trace):
+        return earliest_output_time(trace.layer_input_times(-1), self.params.t_max, self.params.latency)
+
+    def loss_gradient(self, trace, labels, e, step):
+        return e  # S4NN: the output error itself (normalised per sample by the backward pass)
+
+    def backward(self, trace, error, gate_output=True, input_error=False, weight_grads=True,
+                 silent_inputs=False):
+        return backprop.backward(self.weights, trace, error, self.params, input_error=input_error,
+                                 silent_inputs_full_error=silent_inputs, weight_grads=weight_grads)
+
+    def regularise(self, trace, grads, n_real):
+        return grads
+
+    def update(self, grads, lr_scale=1.0):
+        backprop.sgd_step(self.weights, grads, [lr_scale * eta for eta in self.lr], self.l2)
+
+    def observe(self, trace):
+        self.dead.update(trace, self.params.t_max)
+
+    def end_epoch(self, rng):
+        return {"revived": sum(self.dead.reinit(self.weights, self.init_ranges, rng))}
+
+    def state(self):
+        return {"weights": self.weights}
+
+    def load_state(self, arrays, counters):
+        for layer, w in zip(self.layers, arrays["weights"]):
+            layer.w = w
+
+    def counters(self):
+        return {}
+
+    def window_starts(self):
+        return [self.neuron.window_start(k, self.params.t_max) for k in range(len(self.layers))]
+
+    def brian_layers(self, index=0):
+        T = self.params.t_max
+        return ([w[index] if w.ndim == 3 else w for w in self.weights],
+                [layer.thresholds(T) for layer in self.layers])
+
+    def intensity_gradient(self, error):
+        return error  # the desired shift of the spike times: dL/d(intensity) up to a positive factor
+
+    def error_from_intensity(self, grad01):
+        return np.asarray(grad01).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ ramp, exact
+class RampNetwork:
+    """Windowed ramp IF neurons trained with their exact spike-time gradient and Adam.
+
+    G's first layer centres its noise inputs (``c = T / 2``); D's hidden neurons start with
+    their thresholds lowered by ``ramp.d_bias_init`` windows (they fire on any image). D's
+    loss is ``ramp.d_loss`` (the TTFS loss, a softmax over the output earliness, or both),
+    the G step's ``ramp.g_loss``; D carries an R1 penalty ``ramp.r1`` at real images.
+    """
+
+    neuron = RAMP_NEURON
+
+    def __init__(self, layers: List[exact.Layer], params: NeuronParams, lr: float, rc):
+        self.layers, self.params = layers, params
+        self.lr, self.beta1, self.beta2 = float(lr), float(rc.beta1), float(rc.beta2)
+        self.losses = {"d": rc.d_loss, "g": rc.g_loss}
+        self.temperature, self.r1 = float(rc.temperature), float(rc.r1)
+        self.opt = exact.Adam.like(exact.parameters(layers))
+
+    @classmethod
+    def config_keys(cls) -> Tuple[str, ...]:
+        return ("ramp.",)
+
+    @classmethod
+    def init(cls, cfg, role, sizes, rng, n_banks=0):
+        if n_banks:
+            raise ValueError("the ramp model has no weight banks (one network per class)")
+        rc, T = cfg.ramp, cfg.neuron.t_max
+        pairs = list(zip(sizes[:-1], sizes[1:]))
+        if role == "g":  # noise centred at T / 2: a noise neuron's weight pushes both ways
+            layers = [exact.init_layer(rng, a, b, T / 2 if k == 0 else 0.0, rc.init_gain)
+                      for k, (a, b) in enumerate(pairs)]
+        else:
+            layers = [exact.init_layer(rng, a, b, 0.0, rc.init_gain) for a, b in pairs]
+            for layer in layers[:-1]:  # hidden layers fire on every image at the start
+                layer.b += np.float32(rc.d_bias_init * T)
+        net = cfg.generator if role == "g" else cfg.discriminator
+        return cls(layers, neuron_params(cfg.neuron, net), rc.lr_g if role == "g" else rc.lr_d, rc)
+
+    @staticmethod
+    def input_delay(cfg) -> int:
+        return 0  # a ramp pixel can fire at its window's opening, as a real one
+
+    def trace(self, t_in, bank=None):
+        T = self.params.t_max
+        return exact.forward_trace(self.layers, T - np.asarray(t_in), T)
+
+    def times(self, t_in, bank=None):
+        return self.trace(t_in).times
+
+    def earliest_output(self, trace):
+        return np.zeros(len(trace.output), np.float32)  # a ramp neuron can fire at its window's opening
+
+    def loss_gradient(self, trace, labels, e, step):
+        """``dL/da`` of the output neurons (mean over the batch): ``loss`` "ttfs": the TTFS error
+        read straight through the window's clip (``dL/da = e``, S4NN's output error with ``dt/da =
+        -1``); "softmax": cross-entropy of a softmax over the output earliness ``a / temperature``;
+        "both": their sum."""
+        loss = self.losses[step]
+        g = np.zeros_like(e)
+        if loss in ("ttfs", "both"):
+            g += e
+        if loss in ("softmax", "both"):
+            g += softmax_error(trace.pre[-1], labels, self.temperature)
+        return g / np.float32(len(labels))
+
+    def backward(self, trace, error, gate_output=True, input_error=False, weight_grads=True,
+                 silent_inputs=False):
+        return exact.backward(self.layers, trace, error, gate_output=gate_output, input_grad=input_error,
+                              weight_grads=weight_grads)
+
+    def regularise(self, trace, grads, n_real):
+        """Plus the R1 penalty ``gamma / 2 * E ||ds/d(intensity)||^2`` of the softmax logit ``s =
+        (a_real - a_fake) / temperature`` at the first ``n_real`` (real) images; a pixel's
+        earliness is ``t_max * intensity``, so in steps the weight is ``gamma * t_max^2``
+        (:func:`training.exact.input_gradient_penalty`)."""
+        if self.r1 <= 0:
+            return grads
+        T = trace.t_max
+        real = exact.Trace(trace.x_in[:n_real], [x[:n_real] for x in trace.xs],
+                           [a[:n_real] for a in trace.pre], T)
+        direction = np.zeros(2, np.float32)
+        direction[REAL], direction[FAKE] = 1.0, -1.0
+        _, pen = exact.input_gradient_penalty(self.layers, real, direction / np.float32(self.temperature))
+        w = np.float32(self.r1 * T * T)
+        return [(gw + w * pw, gb) for (gw, gb), (pw, _) in zip(grads, pen)]
+
+    def update(self, grads, lr_scale=1.0):
+        self.opt.step(exact.parameters(self.layers), exact.flat_grads(grads), lr_scale * self.lr,
+                      beta1=self.beta1, beta2=self.beta2)
+
+    def observe(self, trace):
+        pass  # no end-of-epoch rule
+
+    def end_epoch(self, rng):
+        return {}
+
+    def state(self):
+        return {"weights": [layer.w for layer in self.layers], "bias": [layer.b for layer in self.layers],
+                "adam_m": self.opt.m, "adam_v": self.opt.v}
+
+    def load_state(self, arrays, counters):
+        for layer, w, b in zip(self.layers, arrays["weights"], arrays["bias"]):
+            layer.w, layer.b = w, b
+        self.opt = exact.Adam(arrays["adam_m"], arrays["adam_v"], int(counters.get("adam_steps", 0)))
+
+    def counters(self):
+        return {"adam_steps": self.opt.t}
+
+    def window_starts(self):
+        T = self.params.t_max
+        return [self.neuron.window_start(k, T) for k in range(len(self.layers))]
+
+    def brian_layers(self, index=0):
+        T = self.params.t_max
+        return [layer.w for layer in self.layers], [layer.thresholds(T) for layer in self.layers]
+
+    def intensity_gradient(self, error):
+        return error * np.float32(self.params.t_max)  # x = t_max * intensity
+
+    def error_from_intensity(self, grad01):
+        return (grad01 / np.float32(self.params.t_max)).astype(np.float32)
+
+
+#: ``neuron.model`` -> its network class: the one place a model's name is mapped to code.
+NETWORKS: Dict[str, type] = {"if": S4nnNetwork, "ramp": RampNetwork}
+
+
+def network_class(model: str):
+    """The :class:`Network` class of ``neuron.model`` (a ValueError naming the known ones)."""
+    try:
+        return NETWORKS[model]
+    except KeyError:
+        raise ValueError(f"unknown neuron model {model!r}; choose one of {', '.join(NETWORKS)}") from None
+
+
+def sizes(cfg) -> Dict[str, List[int]]:
+    """Layer sizes of G (noise, hidden..., 784 pixels) and D (784, hidden..., real / fake)."""
+    return {"g": [cfg.generator.noise_dim, *cfg.generator.hidden, N_PIXELS],
+            "d": [N_PIXELS, *cfg.discriminator.hidden, 2]}
