@@ -1,8 +1,8 @@
 """Evaluate a trained Spiking-GAN run: inference time, spikes and sample quality, in one dict.
 
-This is the one place where the measures of the study (``../shared/DESIGN.md`` section 6) are
-computed from a run folder; ``spiking-gan evaluate``, the loss comparison and the sweeps all
-call :func:`evaluate_run`.
+This is the one place where the measures of the study (defined below; the spike measures
+come from :mod:`models.spikes`) are computed from a run folder; ``spiking-gan evaluate``, the
+loss comparison and the sweeps all call :func:`evaluate_run`.
 
 Definitions (all means are over samples)
 ----------------------------------------
@@ -50,9 +50,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from analysis import quality
-from analysis.spikes import (completion_times, decision_ties, last_spike_times,
-                             sparsity, spikes_before)
 from models.coding import decide, decode_times
+from models.spikes import completion_times, decision_ties, last_spike_times, sparsity, spikes_before
 from training.data import load_dataset
 from training.trainer import load_gan
 

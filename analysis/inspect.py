@@ -7,7 +7,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from analysis.plots import plot_raster, plot_traces
-from analysis.spikes import decision_ties
+from models.spikes import decision_ties
 from models import brian
 from models.coding import decide
 

@@ -1,29 +1,67 @@
-"""Matplotlib figures (PNG) of spiking activity. Every axis carries units."""
+"""Matplotlib figures (PNG) of spiking activity. Every axis carries units.
+
+Every figure of the project is a :class:`matplotlib.figure.Figure` made by
+:func:`new_figure` (no pyplot global state) and written by :func:`save_figure`, the one
+figure writer: atomically, in the format its file name's suffix names.
+"""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import io
+import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from analysis.spikes import firing_probability, sparsity
 from analysis.stats import mean_std
+from models.files import atomic_write
+from models.spikes import firing_probability, sparsity
+
+if TYPE_CHECKING:  # matplotlib itself is imported on first use (it takes ~1 s)
+    from matplotlib.figure import Figure
 
 
-def _finish(fig, path: str, title: str = "", dpi: int = 120) -> None:
-    """Title, tight layout, write ``path`` (PNG) and close the figure."""
-    import matplotlib.pyplot as plt
+def new_figure(**kwargs) -> Figure:
+    """A new :class:`matplotlib.figure.Figure` (``kwargs``: its ``figsize``, ``layout``, ...).
+
+    The figure belongs to no pyplot state: nothing has to be closed, and it is freed with
+    its last reference.
+    """
+    from matplotlib.figure import Figure
+    return Figure(**kwargs)
+
+
+def save_figure(fig: Figure, path: str, dpi: int = 120) -> str:
+    """Write ``fig`` to ``path`` atomically; returns ``path``.
+
+    The figure is rendered in memory, in the format named by the suffix of ``path``
+    (``.png``, ``.pdf``, ``.svg``, ``.jpg``; PNG when there is none), then written by
+    :func:`models.files.atomic_write`: a temporary file in the same folder, ``fsync``,
+    ``os.replace``, with the user's permissions. A failure while rendering writes nothing; one
+    while writing removes the temporary file. A reader never sees half a figure.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    path : str
+        Target file; its folder must exist.
+    dpi : int
+        Resolution of raster formats.
+    """
+    fmt = os.path.splitext(path)[1][1:].lower() or "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=dpi)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def _finish(fig: Figure, path: str, title: str = "", dpi: int = 120, title_size: Optional[float] = None,
+            **layout) -> None:
+    """Title (if any), tight layout (``layout``: its ``pad``, ``rect``), then
+    :func:`save_figure` to ``path``: every figure of this module ends here, title or not."""
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-
-
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+        fig.suptitle(title, **({"fontsize": title_size} if title_size else {}))
+    fig.tight_layout(**layout)
+    save_figure(fig, path, dpi=dpi)
 
 
 def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str,
@@ -44,12 +82,11 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
     marks : (time in ms, label) pairs drawn as dashed vertical lines across all panels
         (e.g. D's decision)
     """
-    plt = _pyplot()
     n = len(times)
     names = list(names) if names is not None else [f"layer {k}" for k in range(n)]
     heights = [max(0.8, min(2.5, len(t) / 200)) for t in times]
-    fig, axes = plt.subplots(n, 1, figsize=(8, 1.0 + 1.2 * sum(heights)), sharex=True,
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    fig = new_figure(figsize=(8, 1.0 + 1.2 * sum(heights)))
+    axes = fig.subplots(n, 1, sharex=True, gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, t, name in zip(axes[:, 0], times, names):
         t = np.asarray(t)
         idx = np.flatnonzero(t < t_max)
@@ -74,16 +111,14 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
 
 def plot_grid(images: np.ndarray, path: str, title: str = "", ncols: int = 8) -> None:
     """A grid of images (n, 28, 28) in [0, 1], white on black, as a PNG."""
-    plt = _pyplot()
     canvas, nrows, ncols = grid_canvas(images, ncols)
-    fig, ax = plt.subplots(figsize=(ncols * 0.6 + 0.4, nrows * 0.6 + (0.6 if title else 0.3)))
+    fig = new_figure(figsize=(ncols * 0.6 + 0.4, nrows * 0.6 + (0.6 if title else 0.3)))
+    ax = fig.subplots()
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _finish(fig, path, dpi=100, pad=0.2)
 
 
 def grid_canvas(images: np.ndarray, ncols: int = 8):
@@ -115,18 +150,14 @@ def plot_grids(panels: Sequence[Tuple[str, np.ndarray]], path: str, title: str =
     title : figure title
     ncols : images per row in each grid
     """
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.2), squeeze=False)
+    fig = new_figure(figsize=(3.6 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, images) in zip(axes[0], panels):
         canvas, _, _ = grid_canvas(images, ncols)
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(name, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, title, dpi=110, title_size=10)
 
 
 def plot_traces(t_ms: np.ndarray, traces: Sequence[np.ndarray], thresholds: Sequence[float],
@@ -141,11 +172,11 @@ def plot_traces(t_ms: np.ndarray, traces: Sequence[np.ndarray], thresholds: Sequ
     spike_ms : spike time of each trace in ms (``nan`` = no spike)
     labels : panel titles
     """
-    plt = _pyplot()
     n = len(traces)
     t_ms = np.asarray(t_ms)
     t_end = float(t_ms[-1]) if t_ms.size else 1.0
-    fig, axes = plt.subplots(n, 1, figsize=(8.5, 1.1 + 1.5 * n), sharex=True, squeeze=False)
+    fig = new_figure(figsize=(8.5, 1.1 + 1.5 * n))
+    axes = fig.subplots(n, 1, sharex=True, squeeze=False)
     for ax, v, th, ts, lab in zip(axes[:, 0], traces, thresholds, spike_ms, labels):
         ax.plot(t_ms, v, color="C0", lw=1.2, drawstyle="steps-post", label="V (membrane)")
         ax.axhline(th, color="C3", ls="--", lw=1, label=f"threshold {th:g} mV")
@@ -201,7 +232,7 @@ def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, pat
     distribution over neurons of the spikes per neuron per sample (a neuron fires at most
     once, so this is the fraction of samples in which it fired), one step histogram per
     layer; (c) the fraction of neurons that never fired. The numbers come from
-    :func:`analysis.spikes.sparsity` and :func:`analysis.spikes.firing_probability`.
+    :func:`models.spikes.sparsity` and :func:`models.spikes.firing_probability`.
 
     Parameters
     ----------
@@ -212,8 +243,6 @@ def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, pat
         PNG file to write.
     title : str
     """
-
-    plt = _pyplot()
     nets = [net for net, _, _ in layers]
     names = [f"{net} {name}" for net, name, _ in layers]
     times = [t for _, _, t in layers]
@@ -221,7 +250,8 @@ def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, pat
     probs = firing_probability(times, t_max)
     colours = layer_colours(nets)
     x = np.arange(len(layers))
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.4), gridspec_kw={"width_ratios": [1.1, 1.4, 1.0]})
+    fig = new_figure(figsize=(14, 4.4))
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.1, 1.4, 1.0]})
     ax = axes[0]
     bars = ax.bar(x, sp["spikes_per_sample"], color=colours)
     for b, v, t in zip(bars, sp["spikes_per_sample"], times):
@@ -253,8 +283,7 @@ def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, pat
     for ax in (axes[0], axes[2]):
         ax.set_xticks(x)
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
-    if title:
-        _finish(fig, path, title, dpi=110)
+    _finish(fig, path, title, dpi=110)
 
 
 def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndarray,
@@ -276,11 +305,11 @@ def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndar
     path, title : PNG file, figure title
     n_black : samples left out of ``g_last_spike_ms`` because no pixel spiked (in the legend)
     """
-    plt = _pyplot()
     n_bins = 64
     width = t_max_ms / n_bins
     bins = np.arange(n_bins + 2) * width          # the last bin [t_max, t_max + width) = no spike
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig = new_figure(figsize=(12, 4.2))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     for data, name in ((decision_real_ms, "real images"), (decision_fake_ms, "generated images")):
         c = IMAGE_COLOURS[name]
@@ -308,8 +337,7 @@ def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndar
         ax.axvline(t_max_ms, color="0.3", ls=":", lw=1, label=f"t_max = {t_max_ms:g} ms (no spike)")
         ax.set_xlim(0, t_max_ms + 2 * width)
         ax.legend(fontsize=7, loc="best")
-    if title:
-        _finish(fig, path, title, dpi=110)
+    _finish(fig, path, title, dpi=110)
 
 
 def plot_spike_time_histograms(panels: Sequence[Tuple[str, Dict[str, np.ndarray]]], t_max: int,
@@ -325,14 +353,14 @@ def plot_spike_time_histograms(panels: Sequence[Tuple[str, Dict[str, np.ndarray]
     dt_ms : float
     path, title : PNG file, figure title
     """
-    plt = _pyplot()
     n = len(panels)
     ncols = 2 if n > 2 else n
     nrows = int(np.ceil(n / ncols))
     width = max(1, int(np.ceil(t_max / 64)))                     # steps per bin
     edges = np.arange(0, t_max + width, width) * dt_ms
     bin_ms = width * dt_ms
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 2.8 * nrows + 0.6), squeeze=False)
+    fig = new_figure(figsize=(6.2 * ncols, 2.8 * nrows + 0.6))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, (name, curves) in zip(axes.ravel(), panels):
         for k, (label, t) in enumerate(curves.items()):
             t = np.asarray(t)
@@ -348,8 +376,7 @@ def plot_spike_time_histograms(panels: Sequence[Tuple[str, Dict[str, np.ndarray]
         ax.legend(fontsize=7)
     for ax in axes.ravel()[n:]:
         ax.set_axis_off()
-    if title:
-        _finish(fig, path, title, dpi=110)
+    _finish(fig, path, title, dpi=110)
 
 
 #: Panels of the training curves: (title, y label, [(metrics.jsonl key, legend label)], log y).
@@ -397,14 +424,14 @@ def plot_training_curves(steps: Sequence[Dict[str, float]], epochs: Sequence[Dic
     epochs : per-epoch records (``"kind": "epoch"``; ``epoch`` and the same keys)
     path, title : PNG file, figure title
     """
-    plt = _pyplot()
     keys = set().union(*(r.keys() for r in list(steps) + list(epochs))) if (steps or epochs) else set()
     panels = [p for p in TRAINING_PANELS if any(k in keys for k, _ in p[2])]
     if not panels:
         raise ValueError("no known training metrics to plot")
     ncols = 3 if len(panels) > 4 else 2
     nrows = int(np.ceil(len(panels) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 3.2 * nrows + 0.5), squeeze=False)
+    fig = new_figure(figsize=(5.2 * ncols, 3.2 * nrows + 0.5))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     xs = fractional_epochs(steps) if steps else np.zeros(0)
     xe = np.array([float(r["epoch"]) for r in epochs])
     for ax, (name, ylabel, curves, log) in zip(axes.ravel(), panels):
@@ -432,11 +459,8 @@ def plot_training_curves(steps: Sequence[Dict[str, float]], epochs: Sequence[Dic
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(panels):]:
         ax.set_axis_off()
-    fig.suptitle((title + "\n" if title else "") + "thin lines: every training step; thick: epoch means",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, (title + "\n" if title else "") + "thin lines: every training step; thick: epoch means",
+            dpi=110, title_size=10)
 
 
 #: Panels of the loss comparison: (row key, y label).
@@ -460,12 +484,13 @@ def plot_loss_comparison(rows: Sequence[Dict[str, float]], path: str, base: str 
         extra group in the panels where they have a value (the ANN GAN's FID)
     title : figure title
     """
+    from matplotlib.lines import Line2D
 
-    plt = _pyplot()
     labels = list(dict.fromkeys(r["loss"] for r in rows))
     seeds = sorted({int(r["seed"]) for r in list(rows) + list(reference_rows)})
     markers = dict(zip(seeds, "osD^vP*Xhp" * (len(seeds) // 10 + 1)))
-    fig, axes = plt.subplots(1, len(COMPARISON_PANELS), figsize=(4.6 * len(COMPARISON_PANELS), 4.4))
+    fig = new_figure(figsize=(4.6 * len(COMPARISON_PANELS), 4.4))
+    axes = fig.subplots(1, len(COMPARISON_PANELS))
     for ax, (key, ylabel) in zip(np.atleast_1d(axes), COMPARISON_PANELS):
         ref_labels = list(dict.fromkeys(r["loss"] for r in reference_rows
                                         if np.isfinite(as_float(r.get(key)))))
@@ -497,14 +522,10 @@ def plot_loss_comparison(rows: Sequence[Dict[str, float]], path: str, base: str 
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylabel(ylabel)
         ax.grid(axis="y", alpha=0.3)
-    handles = [plt.Line2D([], [], color="0.3", marker=markers[sd], ls="", label=f"seed {sd}") for sd in seeds]
-    handles.append(plt.Line2D([], [], color="k", lw=2.2, label="mean +- std (ddof 1)"))
+    handles = [Line2D([], [], color="0.3", marker=markers[sd], ls="", label=f"seed {sd}") for sd in seeds]
+    handles.append(Line2D([], [], color="k", lw=2.2, label="mean +- std (ddof 1)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _finish(fig, path, title, dpi=110, title_size=10, rect=(0, 0.06, 1, 1))
 
 
 def as_float(v) -> float:
@@ -523,9 +544,9 @@ CONTROL_LABELS = {"spiking": "spiking G\nspiking D", "spiking_g_ann_d": "spiking
 def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = "") -> None:
     """The collapse controls (:mod:`experiments.controls`): G's pixel-error cosine per epoch, and
     classifier-FID and within-class diversity of each pair's samples."""
-    plt = _pyplot()
     names = list(results)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = new_figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
     for k, name in enumerate(names):
         cos = results[name]["error_cosine"]
         axes[0].plot(np.arange(1, len(cos) + 1), cos, marker="o", ms=3, color=f"C{k}",

@@ -51,8 +51,10 @@ def load_reference(rev: str):
     ref_kernel = load("models.kernel_reference", source("models/kernel.py").replace(
         "from .neuron import", "from models.neuron import"))
     assert ref_kernel.forward is not None
+    # traces of commits before the network interface name their inputs layer_input (spike times)
     return load("training.backprop_reference", source("training/backprop.py").replace(
-        "from models.kernel import", "from models.kernel_reference import"))
+        "from models.kernel import", "from models.kernel_reference import").replace(
+        "layer_input(", "layer_input_times(").replace("layer_input_times_times(", "layer_input_times("))
 
 
 def brian_forward_trace(weights, t_in, params, dtype=np.float32, bank=None):
@@ -98,18 +100,14 @@ def run_steps(cfg, data, n_steps, seed=1):
     step) and the final weights."""
     gan = gan_mod.Gan.init(cfg, np.random.default_rng(cfg.seed))
     rng = np.random.default_rng(seed)
-    n_banks = 10 if gan.per_class else 1
-    sizes = gan_mod.Gan.sizes(cfg)
-    dg = backprop.DeadNeuronMonitor(sizes["g"], n_banks=n_banks)
-    dd = backprop.DeadNeuronMonitor(sizes["d"], n_banks=n_banks)
     times = []
     for s in range(n_steps + 1):
         batches, labels = real_batches(cfg, gan, data, s)
         t0 = time.perf_counter()
-        gan_mod.gan_step(gan, cfg, batches, rng, dg, dd, real_labels=labels)
+        gan_mod.gan_step(gan, cfg, batches, rng, real_labels=labels)
         if s:
             times.append(time.perf_counter() - t0)
-    return float(np.median(times)) if times else float("nan"), gan.g + gan.d
+    return float(np.median(times)) if times else float("nan"), gan.g.weights + gan.d.weights
 
 
 def main():

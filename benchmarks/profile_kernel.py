@@ -37,11 +37,11 @@ def main():
         cfg = cm.load(args.gan, cm.GanConfig)
         gan = gan_mod.Gan.init(cfg, np.random.default_rng(cfg.seed))
         real = gan.encode_real(load_digits().train_images[:args.batch])
-        noise = gan.g_input(np.random.default_rng(2), args.batch, None)
+        noise = gan.g_input(np.random.default_rng(2), args.batch)
 
         def run():
-            kernel.forward(gan.g, noise, gan.g_params, dtype=dtype)
-            kernel.forward(gan.d, real, gan.d_params, dtype=dtype)
+            kernel.forward(gan.g.weights, noise, gan.g_params, dtype=dtype)
+            kernel.forward(gan.d.weights, real, gan.d_params, dtype=dtype)
     else:
         def run():
             kernel.forward(weights, t_in, PARAMS, dtype=dtype)

@@ -8,7 +8,7 @@ Three pairs are trained on the same digits, seed and budget (epochs, batch size)
     The config's spiking G trained against a non-spiking D (the ANN GAN's D of
     :mod:`analysis.ann_gan`: leaky-ReLU MLP, one logit, non-saturating loss, Adam 2e-4).
     D's gradient on the pixel intensities is handed to G as its pixel error
-    (:func:`training.gan.pixel_error_from_intensity`).
+    (``Gan.d.error_from_intensity``).
 ``ann_g_spiking_d``
     A non-spiking G (the ANN GAN's G: leaky-ReLU MLP, sigmoid pixels, Adam 2e-4) trained
     through the config's spiking D; its pixels are TTFS-encoded for D, and D's pixel error
@@ -37,12 +37,10 @@ from analysis.plots import plot_controls, plot_grid
 from analysis.quality import evaluate_samples
 from models.coding import decode_times, encode_images, encode_values
 from models.errors import SpikingGanError
-from training import backprop
 from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
-from training.gan import (Gan, d_step, error_cosine, g_update, gan_step, intensity_gradient,
-                          pixel_error, pixel_error_from_intensity)
+from training.gan import Gan, d_step, error_cosine, g_update, gan_step, pixel_error
 from training.runinfo import atomic_json, run_record
 
 CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
@@ -70,7 +68,6 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
     ann_d = ann_gan.Mlp.init(rng, sizes["d"][:-1] + [1]) if kind in ("spiking_g_ann_d", "ann") else None
     ann_g = ann_gan.Mlp.init(rng, sizes["g"]) if kind in ("ann_g_spiking_d", "ann") else None
     opt = (ANN_LR, ANN_BETA1, ANN_BETA2)
-    dead = [backprop.DeadNeuronMonitor(sizes[n], 0.0) for n in ("g", "d")]
     cosines: List[float] = []
     epochs = range(cfg.train.epochs)
     if progress:
@@ -82,12 +79,12 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
         for s in range(0, len(order) - B + 1, B):
             idx = order[s:s + B]
             if kind == "spiking":
-                cos.append(gan_step(gan, cfg, [real_t[idx]], rng, *dead)["g_error_cosine"])
+                cos.append(gan_step(gan, cfg, [real_t[idx]], rng)["g_error_cosine"])
             elif kind == "spiking_g_ann_d":
                 ann_gan.d_step(ann_d, real01[idx], decode_times(gan.generate_times(rng, B).output, T), *opt)
                 g_trace = gan.generate_times(rng, B)
                 grad01 = ann_gan.pixel_grad(ann_d, decode_times(g_trace.output, T))[0]
-                g_update(gan, cfg, g_trace, pixel_error_from_intensity(gan, grad01))
+                g_update(gan, cfg, g_trace, gan.d.error_from_intensity(grad01))
                 cos.append(error_cosine(grad01))
             elif kind == "ann":
                 z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))
@@ -106,7 +103,7 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
                 logit, inputs = ann_g.forward(z)
                 fake01 = ann_gan.sigmoid(logit)
                 _, _, err = pixel_error(gan, cfg, encode_values(fake01, T))
-                grad01 = intensity_gradient(gan, err) / np.float32(B)
+                grad01 = gan.d.intensity_gradient(err) / np.float32(B)
                 ann_gan.g_step(ann_g, inputs, fake01, grad01, *opt)
                 cos.append(error_cosine(grad01))
         cosines.append(float(np.nanmean(cos)))

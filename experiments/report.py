@@ -28,8 +28,8 @@ import numpy as np
 from analysis import plots
 from analysis.evaluate import EVAL_SEED, Activity, evaluate_run
 from analysis.inspect import inspect_sample
-from analysis.spikes import completion_times, last_spike_times
 from models.coding import decide, decode_times
+from models.spikes import completion_times, last_spike_times
 from training.runinfo import atomic_json
 from training.trainer import load_gan
 

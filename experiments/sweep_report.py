@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from analysis.plots import new_figure, save_figure
 from training.runinfo import atomic_write
 
 #: Metrics plotted against every swept key: (metric, y-axis label).
@@ -169,7 +170,6 @@ def _draw_panel(ax, x: np.ndarray, y: np.ndarray, groups: List[str], categorical
 def plot_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str], path: str,
              log: bool = False) -> str:
     """One PNG with :data:`PLOTTED` against ``key`` for the ``done`` rows; returns ``path``."""
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     done = [r for r in rows if r["status"] == "done"]
@@ -178,7 +178,7 @@ def plot_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str]
     by = group_key(done, key, swept_keys)
     groups = [f"{by} = {_cell(r[by])}" if by else "" for r in done]
     averaged = [k for k in swept_keys if k not in (key, by)]
-    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    fig = new_figure(figsize=(13, 4.2), layout="constrained")
     axes = fig.subplots(1, len(PLOTTED))
     for ax, (metric, ylabel) in zip(axes, PLOTTED):
         y = np.array([r.get(metric, math.nan) for r in done], dtype=float)
@@ -203,10 +203,7 @@ def plot_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str]
         title += (f"; dots: single points, {'bars' if categorical else 'lines'}: "
                   f"mean over {', '.join(averaged)}")
     fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write(path, buf.getvalue())
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_file_name(key: str) -> str:

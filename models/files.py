@@ -1,9 +1,14 @@
 """Files: atomic writes with the user's permissions, and the one ``.npz`` + JSON codec.
 
-Every file the project writes goes through :func:`atomic_write`: a temporary file in the
-same folder, ``fsync``, then ``os.replace``, so a reader sees the old file or the new one,
-never half of one. The temporary file is created with mode 0600; it gets the permissions a
-plain ``open(path, "w")`` would give (``0o666 & ~umask``) before it replaces the target.
+Every file the project writes whole is written atomically, so a reader sees the old file or
+the new one, never half of one: by :func:`atomic_write` (a temporary file in the same folder,
+``fsync``, then ``os.replace``; :func:`atomic_json`, :func:`save_npz` and the figure writer
+``analysis.plots.save_figure`` use it), or, for outputs that must appear together, by an
+:class:`OutputGroup` (:func:`temp_path` + :func:`publish`). The exceptions: ``metrics.jsonl``,
+which training appends to line by line (training/trainer.py, training/classifier.py), and the
+digit cache, which training/data.py writes by its own temporary file and rename. The temporary
+files of this module are created with mode 0600; each gets the permissions a plain
+``open(path, "w")`` would give (``0o666 & ~umask``) before it replaces the target.
 
 Arrays with metadata are stored by :func:`save_npz` / :func:`load_npz`: an ``.npz`` of
 numeric arrays plus a ``meta`` entry holding one JSON object as a string. Nothing is

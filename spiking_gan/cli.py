@@ -163,10 +163,11 @@ def cmd_simulate(args) -> None:
             plot_raster([t_in[0]] + [t[0] for t in times], params.t_max, params.dt_ms,
                         group.path(args.raster), names=names, title=f"sample 0, {args.backend} backend")
         written = group.commit()
-    spikes = [int((t < params.t_max).sum()) for t in times]
+    from models.spikes import sparsity
+    spikes = sparsity(times, params.t_max)["spikes_per_sample"]
     print(f"simulated {args.batch} samples through {','.join(map(str, sizes))} with {args.backend}"
           f"{' (' + args.target + ')' if args.backend == 'brian2' else ''}; "
-          f"spikes per sample per layer: {', '.join(f'{s / args.batch:.1f}' for s in spikes)}; "
+          f"spikes per sample per layer: {', '.join(f'{s:.1f}' for s in spikes)}; "
           f"wrote {', '.join(written)}")
 
 

@@ -16,6 +16,7 @@ from models.coding import decide, encode_images
 from models.kernel import forward
 from models.network import init_network, init_ranges, neuron_params
 from models.neuron import NeuronParams
+from models.spikes import spike_counts
 from training import backprop, checkpoint
 from training import config as config_mod
 from training.config import ClassifierConfig
@@ -26,20 +27,24 @@ from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_
 
 def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,
              batch: int = 500) -> Dict[str, float]:
-    """Accuracy (no output spike = wrong), decision time and spikes per image."""
-    correct, t_dec, spikes, silent = 0, [], 0, 0
+    """Accuracy (no output spike = wrong), decision time and spikes per image.
+
+    ``spikes_per_image`` is :func:`models.spikes.spikes_per_sample` of the hidden and output
+    layers over all of ``t_in`` (computed in batches of ``batch`` images).
+    """
+    correct, t_dec, counts, silent = 0, [], [], 0
     for s in range(0, len(t_in), batch):
         times = forward(weights, t_in[s:s + batch], params)
         win, tf = decide(times[-1], params.t_max)
         correct += int((win == labels[s:s + batch]).sum())
         t_dec.append(tf)
-        spikes += sum(int((t < params.t_max).sum()) for t in times)
+        counts.append(spike_counts(times, params.t_max))
         silent += int((win < 0).sum())
     t_dec = np.concatenate(t_dec)
     n = len(t_in)
     return {"accuracy": correct / n,
             "decision_time_ms": float(np.mean(t_dec) * params.dt_ms),
-            "spikes_per_image": spikes / n,
+            "spikes_per_image": float(np.concatenate(counts).mean()),
             "no_decision_rate": silent / n}
 
 
@@ -74,7 +79,7 @@ def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, t
             tr = backprop.forward_trace(weights, t_train[idx], params)
             y = train_labels[idx]
             T = targets(cfg.loss.kind, tr.output, y, params.t_max, cfg.loss.gamma, cfg.loss.alpha,
-                        cfg.loss.variant, earliest_output_time(tr.layer_input(-1), params.t_max,
+                        cfg.loss.variant, earliest_output_time(tr.layer_input_times(-1), params.t_max,
                                                                params.latency))
             e = output_error(T, tr.output, params.t_max)
             losses.append(loss_value(e))

@@ -1,16 +1,55 @@
-"""Measures of spiking activity (pure functions on spike-time arrays).
+"""Measures of spiking activity: pure functions on spike-time arrays.
 
 Spike times are integer steps, ``t_max`` = no spike (models/neuron.py). A neuron fires at
 most once per sample, so "fired" and "number of spikes" are the same thing per neuron.
+These live in ``models`` so that training (the classifier's evaluation) and analysis (the
+GAN's measures, the figures) count spikes with the same code.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 
-def firing_probability(times: Sequence[np.ndarray], t_max: int) -> List[np.ndarray]:
+def spike_counts(times: Sequence[np.ndarray], t_max: int) -> np.ndarray:
+    """Spikes of each sample, summed over the given layers.
+
+    Parameters
+    ----------
+    times : list of int arrays (batch, n_k), one per layer (at least one)
+    t_max : int
+        The no-spike time (steps): neurons at ``t_max`` did not fire.
+
+    Returns
+    -------
+    int array (batch,)
+    """
+    if len(times) == 0:
+        raise ValueError("spike_counts needs at least one layer")
+    return sum((np.asarray(t) < t_max).sum(axis=1) for t in times)
+
+
+def spikes_per_sample(times: Sequence[np.ndarray], t_max: int) -> float:
+    """Mean over samples of the total number of spikes in the given layers.
+
+    Parameters
+    ----------
+    times : list of int arrays (batch, n_k), one per layer (at least one); the layers
+        counted are exactly those given (e.g. hidden + output, without the input)
+    t_max : int
+        The no-spike time (steps): neurons at ``t_max`` did not fire.
+
+    Returns
+    -------
+    float
+        ``spike_counts(times, t_max).mean()``; the sum over layers of each layer's mean
+        spikes per sample.
+    """
+    return float(spike_counts(times, t_max).mean())
+
+
+def firing_probability(times: Sequence[np.ndarray], t_max: int) -> list[np.ndarray]:
     """Per neuron, the fraction of samples in which it fired (= its mean spikes per sample).
 
     Parameters
@@ -26,7 +65,7 @@ def firing_probability(times: Sequence[np.ndarray], t_max: int) -> List[np.ndarr
     return [(np.asarray(t) < t_max).mean(axis=0) for t in times]
 
 
-def sparsity(times: Sequence[np.ndarray], t_max: int) -> Dict[str, list]:
+def sparsity(times: Sequence[np.ndarray], t_max: int) -> dict[str, list]:
     """Spikes per sample per layer, spikes per neuron and the fraction of silent neurons.
 
     Parameters
@@ -36,20 +75,20 @@ def sparsity(times: Sequence[np.ndarray], t_max: int) -> Dict[str, list]:
     Returns
     -------
     dict with per-layer lists:
-        ``spikes_per_sample`` (mean over samples), ``spikes_per_neuron`` (mean
-        over neurons of the fraction of samples in which it fired),
-        ``silent_fraction`` (neurons that never fired in any sample).
+        ``spikes_per_sample`` (mean over samples, :func:`spikes_per_sample` of the layer),
+        ``spikes_per_neuron`` (mean over neurons of the fraction of samples in which it
+        fired), ``silent_fraction`` (neurons that never fired in any sample).
     """
     out = {"spikes_per_sample": [], "spikes_per_neuron": [], "silent_fraction": []}
     for t, p in zip(times, firing_probability(times, t_max)):
-        out["spikes_per_sample"].append(float((np.asarray(t) < t_max).sum(axis=1).mean()))
+        out["spikes_per_sample"].append(spikes_per_sample([t], t_max))
         out["spikes_per_neuron"].append(float(p.mean()))
         out["silent_fraction"].append(float((p == 0).mean()))
     return out
 
 
 def spikes_before(times: Sequence[np.ndarray], t_decision: np.ndarray, t_max: int,
-                  window_starts: Optional[Sequence[int]] = None) -> np.ndarray:
+                  window_starts: Sequence[int] | None = None) -> np.ndarray:
     """Spikes per sample that occurred no later than that sample's decision time.
 
     Parameters
@@ -107,3 +146,15 @@ def last_spike_times(t_out: np.ndarray, t_max: int) -> np.ndarray:
     """
     t_out = np.asarray(t_out)
     return np.where(t_out < t_max, t_out, 0).max(axis=1)
+
+
+def fired_fraction(t: np.ndarray, t_max: int) -> float:
+    """Fraction of (sample, neuron) pairs of one layer that fired (e.g. G's pixels that are on).
+
+    Parameters
+    ----------
+    t : int array (batch, n), spike times of one layer
+    t_max : int
+        The no-spike time (steps).
+    """
+    return float((np.asarray(t) < t_max).mean())
