@@ -24,8 +24,9 @@ Saved as one ``.npz`` (weights + JSON metadata), written atomically, no pickle.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ LEAK = np.float32(0.2)
 # a plain MLP: forward with cache, backward
 
 
-def init_mlp(rng: np.random.Generator, sizes: Sequence[int]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+def init_mlp(rng: np.random.Generator, sizes: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Glorot-uniform weights (float32 (n_in, n_out)), zero biases."""
     ws, bs = [], []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -73,8 +74,8 @@ def mlp_backward(ws, inputs, delta: np.ndarray, need_input_grad: bool = False):
     Returns (weight grads, bias grads, dL/dx or None). Hidden layers are leaky ReLU; their
     output was the next layer's input, whose sign equals the pre-activation's sign.
     """
-    gws: List[np.ndarray] = [None] * len(ws)  # type: ignore[list-item]
-    gbs: List[np.ndarray] = [None] * len(ws)  # type: ignore[list-item]
+    gws: list[np.ndarray] = [None] * len(ws)  # type: ignore[list-item]
+    gbs: list[np.ndarray] = [None] * len(ws)  # type: ignore[list-item]
     for k in range(len(ws) - 1, -1, -1):
         gws[k] = inputs[k].T @ delta
         gbs[k] = delta.sum(axis=0)
@@ -110,12 +111,12 @@ class Mlp:
     ``w`` and ``b`` are the lists :func:`init_mlp` returns; updates change them in place.
     """
 
-    def __init__(self, w: List[np.ndarray], b: List[np.ndarray]):
+    def __init__(self, w: list[np.ndarray], b: list[np.ndarray]):
         self.w, self.b = w, b
         self.opt = Adam.like(w + b)
 
     @classmethod
-    def init(cls, rng: np.random.Generator, sizes: Sequence[int]) -> "Mlp":
+    def init(cls, rng: np.random.Generator, sizes: Sequence[int]) -> Mlp:
         return cls(*init_mlp(rng, sizes))
 
     def forward(self, x: np.ndarray):
@@ -129,7 +130,7 @@ class Mlp:
 
 
 def d_step(d: Mlp, real01: np.ndarray, fake01: np.ndarray, lr: float, beta1: float,
-           beta2: float) -> Tuple[np.ndarray, np.ndarray]:
+           beta2: float) -> tuple[np.ndarray, np.ndarray]:
     """One update of D on m real and m fake images (m, 784) in [0, 1]: real -> 1, fake -> 0.
 
     Minimises ``mean softplus(-D(x)) + mean softplus(D(G(z)))``; returns D's logits on the
@@ -145,7 +146,7 @@ def d_step(d: Mlp, real01: np.ndarray, fake01: np.ndarray, lr: float, beta1: flo
     return lr_, lf_
 
 
-def pixel_grad(d: Mlp, fake01: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def pixel_grad(d: Mlp, fake01: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``dL_G/d(intensity)`` of fakes (m, 784) under the non-saturating G loss
     ``mean softplus(-D(G(z)))`` through D (not updated), and D's logits on them (m,)."""
     logit, inputs = d.forward(fake01)
@@ -182,18 +183,18 @@ class AnnGan:
     """
 
     noise_dim: int
-    g_weights: List[np.ndarray]
-    g_biases: List[np.ndarray]
-    d_weights: List[np.ndarray]
-    d_biases: List[np.ndarray]
-    history: Dict[str, list] = field(default_factory=dict)
+    g_weights: list[np.ndarray]
+    g_biases: list[np.ndarray]
+    d_weights: list[np.ndarray]
+    d_biases: list[np.ndarray]
+    history: dict[str, list] = field(default_factory=dict)
 
     @property
-    def g_sizes(self) -> List[int]:
+    def g_sizes(self) -> list[int]:
         return [int(self.g_weights[0].shape[0])] + [int(w.shape[1]) for w in self.g_weights]
 
     @property
-    def d_sizes(self) -> List[int]:
+    def d_sizes(self) -> list[int]:
         return [int(self.d_weights[0].shape[0])] + [int(w.shape[1]) for w in self.d_weights]
 
     def generate_from(self, z: np.ndarray) -> np.ndarray:
@@ -219,7 +220,7 @@ class AnnGan:
         return logits[:, 0]
 
 
-def _sizes(hidden) -> List[int]:
+def _sizes(hidden) -> list[int]:
     if isinstance(hidden, (int, np.integer)):
         hidden = [hidden]
     hidden = [int(h) for h in hidden]
@@ -231,9 +232,9 @@ def _sizes(hidden) -> List[int]:
 def train_ann_gan(images: np.ndarray, noise_dim: int = 100, g_hidden: Sequence[int] = (400,),
                   d_hidden: Sequence[int] = (400,), epochs: int = 500, batch_size: int = 64,
                   lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, seed: int = 0,
-                  progress: bool = False, max_seconds: Optional[float] = None,
-                  callback: Optional[Callable[[int, "AnnGan"], None]] = None,
-                  blas_threads: Optional[int] = 1) -> AnnGan:
+                  progress: bool = False, max_seconds: float | None = None,
+                  callback: Callable[[int, AnnGan], None] | None = None,
+                  blas_threads: int | None = 1) -> AnnGan:
     """Train the non-spiking reference GAN.
 
     Per minibatch of real images (a shuffled pass over the data per epoch; the last, smaller
@@ -286,7 +287,7 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
     rng = np.random.default_rng(seed)
     g = Mlp.init(rng, [noise_dim, *_sizes(g_hidden), N_PIXELS])
     d = Mlp.init(rng, [N_PIXELS, *_sizes(d_hidden), 1])
-    hist: Dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "seconds": []}
+    hist: dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "seconds": []}
     gan = AnnGan(noise_dim, g.w, g.b, d.w, d.b, hist)
     gw, dw = g.w, d.w
     n = x.shape[0]
@@ -339,13 +340,13 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
 # files
 
 
-def save_ann_gan(gan: AnnGan, path: str, meta: Optional[Dict[str, Any]] = None) -> None:
+def save_ann_gan(gan: AnnGan, path: str, meta: dict[str, Any] | None = None) -> None:
     """Write the GAN to an ``.npz`` atomically (temp file + ``os.replace``), no pickle.
 
     Arrays ``g_w{k}``, ``g_b{k}``, ``d_w{k}``, ``d_b{k}`` and a JSON string ``meta``
     (format, noise_dim, layer counts, the training history and ``meta``).
     """
-    arrays: Dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     for name, ws, bs in (("g", gan.g_weights, gan.g_biases), ("d", gan.d_weights, gan.d_biases)):
         for k, (w, b) in enumerate(zip(ws, bs)):
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):

@@ -12,8 +12,6 @@ whatever blurred speckle remains.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
@@ -42,7 +40,7 @@ def mean_pairwise_distance(x: np.ndarray) -> float:
 
 def within_class_diversity(images01: np.ndarray, classes: np.ndarray, reference01: np.ndarray,
                            reference_classes: np.ndarray, sigma: float = BLUR_SIGMA,
-                           seed: int = 0) -> Dict[str, object]:
+                           seed: int = 0) -> dict[str, object]:
     """Within-class diversity of ``images01`` relative to ``reference01`` (see module docstring).
 
     Parameters
@@ -79,7 +77,7 @@ def within_class_diversity(images01: np.ndarray, classes: np.ndarray, reference0
 
 
 def diversity_score(images01: np.ndarray, clf, reference01: np.ndarray,
-                    seed: int = 0, sigma: Optional[float] = None) -> Dict[str, object]:
+                    seed: int = 0, sigma: float | None = None) -> dict[str, object]:
     """:func:`within_class_diversity` with the classes given by a quality classifier ``clf``."""
     return within_class_diversity(images01, clf.predict(images01), reference01, clf.predict(reference01),
                                   BLUR_SIGMA if sigma is None else sigma, seed)

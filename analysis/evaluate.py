@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 
@@ -82,16 +82,16 @@ class Activity:
     """
 
     z: np.ndarray
-    g: List[np.ndarray]
-    d_real: List[np.ndarray]
-    d_fake: List[np.ndarray]
+    g: list[np.ndarray]
+    d_real: list[np.ndarray]
+    d_fake: list[np.ndarray]
     real_in: np.ndarray
     t_max: int
     dt_ms: float
-    d_window_starts: Optional[List[int]] = None
+    d_window_starts: list[int] | None = None
 
     @property
-    def d_all(self) -> List[np.ndarray]:
+    def d_all(self) -> list[np.ndarray]:
         """D's layers on the real images followed by the fake ones (n_real + n, n_k)."""
         return [np.concatenate([a, b]) for a, b in zip(self.d_real, self.d_fake)]
 
@@ -126,7 +126,7 @@ def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -
                     gan.d_window_starts())
 
 
-def activity_measures(act: Activity) -> Dict[str, Any]:
+def activity_measures(act: Activity) -> dict[str, Any]:
     """The inference-time and spike measures of the module docstring, from an :class:`Activity`."""
     T, dt = act.t_max, act.dt_ms
     fake_t = act.g[-1]
@@ -164,8 +164,8 @@ def activity_measures(act: Activity) -> Dict[str, Any]:
 
 
 def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
-                 classifier: Optional[quality.Classifier] = None,
-                 activity: Optional[Activity] = None) -> Dict[str, Any]:
+                 classifier: quality.Classifier | None = None,
+                 activity: Activity | None = None) -> dict[str, Any]:
     """All measures of a trained GAN on a data set (see module docstring).
 
     Parameters
@@ -196,14 +196,14 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     return out
 
 
-def classifier_for(data, cache_dir: Optional[str]) -> quality.Classifier:
+def classifier_for(data, cache_dir: str | None) -> quality.Classifier:
     """The quality classifier for ``data``, cached as ``cache_dir/quality_classifier.npz``."""
     path = os.path.join(cache_dir, "quality_classifier.npz") if cache_dir else None
     return quality.get_classifier(path, data)
 
 
 def evaluate_run(run_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
-                 with_quality: bool = True, classifier_cache: Optional[str] = None,
+                 with_quality: bool = True, classifier_cache: str | None = None,
                  return_activity: bool = False):
     """:func:`evaluate_gan` on the last checkpoint of a run folder.
 
@@ -220,7 +220,6 @@ def evaluate_run(run_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
     dict, also carrying ``epoch``, ``loss``, ``loss_variant`` and ``loss_alpha`` of the
     checkpoint; with ``return_activity`` the tuple ``(dict, Activity)``
     """
-
     gan, cfg, meta = load_gan(run_dir)
     data = load_dataset(cfg.data)
     clf = classifier_for(data, classifier_cache or run_dir) if with_quality else None

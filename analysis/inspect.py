@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from analysis.plots import plot_raster, plot_traces
-from models.spikes import decision_ties
 from models import brian
 from models.coding import decide
+from models.spikes import decision_ties
 
 
 def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
@@ -19,8 +19,8 @@ def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
     return np.array(sorted(set(int(p) for p in picks)))[:n]
 
 
-def inspect_sample(gan, sample: int, out_dir: str, neurons: Optional[Sequence[int]] = None,
-                   seed: int = 0, target: str = "numpy") -> Dict[str, str]:
+def inspect_sample(gan, sample: int, out_dir: str, neurons: Sequence[int] | None = None,
+                   seed: int = 0, target: str = "numpy") -> dict[str, str]:
     """Simulate sample ``sample`` (noise from ``seed``) through G then D with Brian2.
 
     Writes ``raster.png`` (noise, G layers, D layers; time in ms) and

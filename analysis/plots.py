@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def save_figure(fig: Figure, path: str, dpi: int = 120) -> str:
     return path
 
 
-def _finish(fig: Figure, path: str, title: str = "", dpi: int = 120, title_size: Optional[float] = None,
+def _finish(fig: Figure, path: str, title: str = "", dpi: int = 120, title_size: float | None = None,
             **layout) -> None:
     """Title (if any), tight layout (``layout``: its ``pad``, ``rect``), then
     :func:`save_figure` to ``path``: every figure of this module ends here, title or not."""
@@ -65,8 +66,8 @@ def _finish(fig: Figure, path: str, title: str = "", dpi: int = 120, title_size:
 
 
 def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str,
-                names: Optional[Sequence[str]] = None, title: str = "",
-                marks: Sequence[Tuple[float, str]] = ()) -> None:
+                names: Sequence[str] | None = None, title: str = "",
+                marks: Sequence[tuple[float, str]] = ()) -> None:
     """Spike raster of one sample across layers, stacked top (input) to bottom.
 
     Parameters
@@ -140,7 +141,7 @@ def plot_samples(images: np.ndarray, path: str, title: str, per_class: bool) -> 
               ncols=10 if per_class else 8)
 
 
-def plot_grids(panels: Sequence[Tuple[str, np.ndarray]], path: str, title: str = "", ncols: int = 8) -> None:
+def plot_grids(panels: Sequence[tuple[str, np.ndarray]], path: str, title: str = "", ncols: int = 8) -> None:
     """Several image grids side by side (e.g. real digits and the samples of each model).
 
     Parameters
@@ -212,9 +213,9 @@ NET_PALETTES = {"G": ["#1f77b4", "#17becf", "#6a3d9a", "#9ecae1"],
 IMAGE_COLOURS = {"real images": "C2", "generated images": "C3", "generated": "C3"}
 
 
-def layer_colours(nets: Sequence[str]) -> List[str]:
+def layer_colours(nets: Sequence[str]) -> list[str]:
     """One colour per layer: the k-th layer of network "G" or "D" gets the k-th colour of its palette."""
-    seen: Dict[str, int] = {}
+    seen: dict[str, int] = {}
     out = []
     for net in nets:
         k = seen.get(net, 0)
@@ -224,7 +225,7 @@ def layer_colours(nets: Sequence[str]) -> List[str]:
     return out
 
 
-def plot_sparsity(layers: Sequence[Tuple[str, str, np.ndarray]], t_max: int, path: str,
+def plot_sparsity(layers: Sequence[tuple[str, str, np.ndarray]], t_max: int, path: str,
                   title: str = "") -> None:
     """Sparsity of G and D: spikes per sample per layer, spikes per neuron, silent neurons.
 
@@ -340,7 +341,7 @@ def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndar
     _finish(fig, path, title, dpi=110)
 
 
-def plot_spike_time_histograms(panels: Sequence[Tuple[str, Dict[str, np.ndarray]]], t_max: int,
+def plot_spike_time_histograms(panels: Sequence[tuple[str, dict[str, np.ndarray]]], t_max: int,
                                dt_ms: float, path: str, title: str = "") -> None:
     """Spike-time histograms, one panel per layer, in spikes per sample per ms.
 
@@ -392,8 +393,8 @@ TRAINING_PANELS = [
 ]
 
 
-def fractional_epochs(steps: Sequence[Dict[str, float]]) -> np.ndarray:
-    """x positions of per-step records: epoch e's k-th of n steps at ``e - 1 + k / n``.
+def fractional_epochs(steps: Sequence[dict[str, float]]) -> np.ndarray:
+    """X positions of per-step records: epoch e's k-th of n steps at ``e - 1 + k / n``.
 
     Parameters
     ----------
@@ -411,7 +412,7 @@ def fractional_epochs(steps: Sequence[Dict[str, float]]) -> np.ndarray:
     return x
 
 
-def plot_training_curves(steps: Sequence[Dict[str, float]], epochs: Sequence[Dict[str, float]],
+def plot_training_curves(steps: Sequence[dict[str, float]], epochs: Sequence[dict[str, float]],
                          path: str, title: str = "") -> None:
     """Training curves of a run (its ``metrics.jsonl``) in one multi-panel PNG.
 
@@ -471,8 +472,8 @@ COMPARISON_PANELS = [
 ]
 
 
-def plot_loss_comparison(rows: Sequence[Dict[str, float]], path: str, base: str = "ttfs",
-                         reference_rows: Sequence[Dict[str, float]] = (), title: str = "") -> None:
+def plot_loss_comparison(rows: Sequence[dict[str, float]], path: str, base: str = "ttfs",
+                         reference_rows: Sequence[dict[str, float]] = (), title: str = "") -> None:
     """Per-seed points and mean +- std of every loss, one panel per measure.
 
     Parameters
@@ -541,7 +542,7 @@ CONTROL_LABELS = {"spiking": "spiking G\nspiking D", "spiking_g_ann_d": "spiking
                   "ann_g_spiking_d": "ANN G\nspiking D", "ann": "ANN G\nANN D"}
 
 
-def plot_controls(results: Dict[str, Dict[str, Any]], path: str, title: str = "") -> None:
+def plot_controls(results: dict[str, dict[str, Any]], path: str, title: str = "") -> None:
     """The collapse controls (:mod:`experiments.controls`): G's pixel-error cosine per epoch, and
     classifier-FID and within-class diversity of each pair's samples."""
     names = list(results)

@@ -29,7 +29,7 @@ import json
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
 from scipy import linalg, special
@@ -50,7 +50,7 @@ N_CLASSES = 10
 # helpers
 
 
-def limit_blas_threads(n: Optional[int]):
+def limit_blas_threads(n: int | None):
     """Context manager limiting the BLAS threads (via ``threadpoolctl``) to ``n``; None = as is.
 
     The matrices here are small (batches of 64 x 784 x 256): one BLAS thread is as fast as
@@ -185,7 +185,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def train_classifier(images: np.ndarray, labels: np.ndarray, seed: int = 0, epochs: int = 20,
                      hidden: int = 256, batch_size: int = 64, lr: float = 1e-3,
-                     weight_decay: float = 1e-4, blas_threads: Optional[int] = 1) -> Classifier:
+                     weight_decay: float = 1e-4, blas_threads: int | None = 1) -> Classifier:
     """Train the MLP digit classifier with Adam on shuffled minibatches.
 
     Deterministic given ``seed`` and ``blas_threads`` (initialisation and shuffling use
@@ -267,7 +267,7 @@ def _check_classifier(clf: Classifier, where: str) -> None:
             raise FileFormatError(f"{where}: classifier array {k} contains NaN or inf")
 
 
-def save_classifier(clf: Classifier, path: str, meta: Optional[Dict[str, Any]] = None) -> None:
+def save_classifier(clf: Classifier, path: str, meta: dict[str, Any] | None = None) -> None:
     """Write the classifier to an ``.npz`` atomically (temp file + ``os.replace``), no pickle.
 
     Parameters
@@ -282,7 +282,7 @@ def save_classifier(clf: Classifier, path: str, meta: Optional[Dict[str, Any]] =
     save_npz(path, {k: np.asarray(getattr(clf, k), np.float32) for k in ("W1", "b1", "W2", "b2")}, meta)
 
 
-def _read_classifier(path: str) -> Tuple[Classifier, Dict[str, Any]]:
+def _read_classifier(path: str) -> tuple[Classifier, dict[str, Any]]:
     stored, meta = load_npz(path, "classifier file", meta_required=True)
     if meta.get("format") != CLASSIFIER_FORMAT:
         raise FileFormatError(f"{path} is not a quality-classifier file (format {meta.get('format')!r})")
@@ -313,7 +313,7 @@ def data_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def get_classifier(cache_path: Optional[str], data, seed: int = 0, **train_kwargs) -> Classifier:
+def get_classifier(cache_path: str | None, data, seed: int = 0, **train_kwargs) -> Classifier:
     """The quality classifier: loaded from ``cache_path`` if valid, else trained and cached.
 
     A cached file is used only if it loads cleanly and was trained on the same
@@ -345,7 +345,7 @@ def get_classifier(cache_path: Optional[str], data, seed: int = 0, **train_kwarg
             if meta.get("key") == key:
                 return clf
         except ValueError as exc:
-            warnings.warn(f"ignoring the cached classifier: {exc}; retraining", RuntimeWarning)
+            warnings.warn(f"ignoring the cached classifier: {exc}; retraining", RuntimeWarning, stacklevel=2)
     clf = train_classifier(data.train_images, data.train_labels, seed=seed, **train_kwargs)
     if cache_path:
         folder = os.path.dirname(os.path.abspath(cache_path))
@@ -361,7 +361,7 @@ def get_classifier(cache_path: Optional[str], data, seed: int = 0, **train_kwarg
 # distances between feature sets
 
 
-def _features_pair(feat_a: np.ndarray, feat_b: np.ndarray, min_n: int) -> Tuple[np.ndarray, np.ndarray]:
+def _features_pair(feat_a: np.ndarray, feat_b: np.ndarray, min_n: int) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(feat_a, dtype=np.float64)
     b = np.asarray(feat_b, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
@@ -411,7 +411,7 @@ def frechet_distance(feat_a: np.ndarray, feat_b: np.ndarray, eps: float = 1e-6) 
         if imag > 1e-3 * scale:
             warnings.warn(f"frechet_distance: sqrtm has a large imaginary part ({imag:.3g}); "
                           "the covariances are probably near-singular (too few samples?)",
-                          RuntimeWarning)
+                          RuntimeWarning, stacklevel=2)
         covmean = np.real(covmean)
     diff = mu_a - mu_b
     value = float(diff @ diff + np.trace(s_a) + np.trace(s_b) - 2.0 * np.trace(covmean))
@@ -552,7 +552,7 @@ def inception_score(probs: np.ndarray) -> float:
 
 def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: np.ndarray,
                      kid_subsets: int = 50, kid_subset_size: int = 500, min_share: float = 0.02,
-                     seed: int = 0, blas_threads: Optional[int] = 1) -> Dict[str, Any]:
+                     seed: int = 0, blas_threads: int | None = 1) -> dict[str, Any]:
     """All sample-quality measures of generated images against real reference images.
 
     Parameters
@@ -580,7 +580,7 @@ def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: 
                          kid_subsets, kid_subset_size, min_share, seed)
 
 
-def _evaluate(x, clf, ref, kid_subsets, kid_subset_size, min_share, seed) -> Dict[str, Any]:
+def _evaluate(x, clf, ref, kid_subsets, kid_subset_size, min_share, seed) -> dict[str, Any]:
     feat = clf.features(x)
     feat_ref = clf.features(ref)
     probs = _softmax(feat @ clf.W2 + clf.b2)

@@ -1,7 +1,7 @@
 """Small statistics shared by the analyses (below every user: no project imports)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

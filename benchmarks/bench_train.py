@@ -27,8 +27,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from models import brian  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
 from models.kernel import layer_events, one_blas_thread  # noqa: E402
-from training import backprop, gan as gan_mod  # noqa: E402
+from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
+from training import gan as gan_mod  # noqa: E402
 from training.data import load_digits  # noqa: E402
 
 #: The last commit before the chunked kernel (issue 14): "today's code path" of the issue.
@@ -144,7 +145,7 @@ def main():
             check = run_steps(cfg, data, args.brian_steps)[1]
             same &= all(np.array_equal(a, b) for a, b in zip(check, rows[-1][2]))
         base = rows[0][1]
-        for name, t, weights in rows:
+        for name, t, _ in rows:
             print(f"| {path} | {'-'.join(map(str, sizes['g']))} / {'-'.join(map(str, sizes['d']))} | "
                   f"{per_step} | {name} | {t:.3f} | {per_step / t:,.0f} | {t / base:.2f}x |", flush=True)
     print(f"identical weights after the same steps with every variant: {same}")

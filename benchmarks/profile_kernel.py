@@ -12,13 +12,13 @@ import argparse
 import cProfile
 import os
 import pstats
-import sys
 import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from bench_forward import PARAMS, inputs  # noqa: E402
+
 from models import kernel  # noqa: E402
 
 
@@ -32,7 +32,8 @@ def main():
     dtype = np.dtype(args.dtype).type
     weights, t_in = inputs(args.batch)
     if args.gan:
-        from training import config as cm, gan as gan_mod
+        from training import config as cm
+        from training import gan as gan_mod
         from training.data import load_digits
         cfg = cm.load(args.gan, cm.GanConfig)
         gan = gan_mod.Gan.init(cfg, np.random.default_rng(cfg.seed))

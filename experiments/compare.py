@@ -43,14 +43,14 @@ import io
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from analysis import plots
-from analysis.ann_gan import load_ann_gan
-from analysis.ann_gan import save_ann_gan, train_ann_gan
+from analysis.ann_gan import load_ann_gan, save_ann_gan, train_ann_gan
 from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
 from analysis.quality import evaluate_samples
 from analysis.stats import mean_std
@@ -70,7 +70,8 @@ MEASURES = [
     "decision_time_ms", "decision_time_real_ms", "decision_time_fake_ms", "no_decision_rate",
     "spikes_total", "spikes_g", "spikes_d", "spikes_d_to_decision",
     "classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
-    "within_class_diversity", "speckle", "decision_latency_ms", "d_accuracy_real", "d_accuracy_fake", "d_tie_rate", "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
+    "within_class_diversity", "speckle", "decision_latency_ms", "d_accuracy_real", "d_accuracy_fake", "d_tie_rate",
+    "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
 ]
 #: The measures that need the quality classifier.
 QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
@@ -121,10 +122,10 @@ class Arm:
     """One group of the comparison: its label (``loss`` column) and config overrides."""
 
     label: str
-    overrides: Dict[str, Any]
+    overrides: dict[str, Any]
 
 
-def loss_arms(variants: Optional[Sequence[str]] = None) -> List[Arm]:
+def loss_arms(variants: Sequence[str] | None = None) -> list[Arm]:
     """``ttfs`` and ``aggressive`` (the config's variant), or one ``aggressive-V`` per variant.
 
     Parameters
@@ -135,7 +136,6 @@ def loss_arms(variants: Optional[Sequence[str]] = None) -> List[Arm]:
     -------
     list of Arm, ``ttfs`` first
     """
-
     arms = [Arm(BASE, {"loss.kind": "ttfs"})]
     if not variants:
         return arms + [Arm("aggressive", {"loss.kind": "aggressive"})]
@@ -174,7 +174,6 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
     training.trainer.RunError
         ``run_dir`` holds a run of another config.
     """
-
     cfg_path = os.path.join(run_dir, "config.toml")
     if not os.path.exists(cfg_path):
         train_gan(cfg, run_dir, progress=progress, on_epoch=write_epoch_grid)
@@ -216,8 +215,8 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def cached_evaluation(run_dir: str, n_samples: int, classifier_cache: Optional[str],
-                      with_quality: bool = True, seed: int = EVAL_SEED) -> Dict[str, Any]:
+def cached_evaluation(run_dir: str, n_samples: int, classifier_cache: str | None,
+                      with_quality: bool = True, seed: int = EVAL_SEED) -> dict[str, Any]:
     """:func:`analysis.evaluate.evaluate_run`, cached in ``run_dir/evaluation.json``.
 
     The cache is used only if it was made from the same checkpoint (SHA-256) with the same
@@ -244,7 +243,6 @@ def cached_evaluation(run_dir: str, n_samples: int, classifier_cache: Optional[s
 
 def train_seconds(run_dir: str) -> float:
     """Training wall clock of a run: the sum of its epochs' ``epoch_seconds`` (NaN if unknown)."""
-
     path = os.path.join(run_dir, "metrics.jsonl")
     if not os.path.exists(path):
         return float("nan")
@@ -253,10 +251,10 @@ def train_seconds(run_dir: str) -> float:
     return float(sum(vals)) if vals else float("nan")
 
 
-def comparison_row(label: str, seed: int, cfg, metrics: Dict[str, Any], run_dir: str,
-                   seconds: float) -> Dict[str, Any]:
+def comparison_row(label: str, seed: int, cfg, metrics: dict[str, Any], run_dir: str,
+                   seconds: float) -> dict[str, Any]:
     """One CSV row (:data:`COLUMNS`) from a run's config and measures."""
-    row: Dict[str, Any] = {"loss": label, "seed": int(seed), "kind": cfg.loss.kind,
+    row: dict[str, Any] = {"loss": label, "seed": int(seed), "kind": cfg.loss.kind,
                            "variant": cfg.loss.variant if cfg.loss.kind == "aggressive" else "",
                            "alpha": cfg.loss.alpha if cfg.loss.kind == "aggressive" else "",
                            "epochs": int(metrics.get("epoch", cfg.train.epochs))}
@@ -270,7 +268,7 @@ def comparison_row(label: str, seed: int, cfg, metrics: Dict[str, Any], run_dir:
 # the non-spiking reference
 
 
-def ann_budget(cfg) -> Dict[str, Any]:
+def ann_budget(cfg) -> dict[str, Any]:
     """The ANN GAN's settings for a spiking config: same sizes, digits, batch size and epochs."""
     return {"noise_dim": int(cfg.generator.noise_dim), "g_hidden": [int(h) for h in cfg.generator.hidden],
             "d_hidden": [int(h) for h in cfg.discriminator.hidden], "epochs": int(cfg.train.epochs),
@@ -278,7 +276,7 @@ def ann_budget(cfg) -> Dict[str, Any]:
 
 
 def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_samples: int = 1000,
-                  progress: bool = True) -> List[Dict[str, Any]]:
+                  progress: bool = True) -> list[dict[str, Any]]:
     """Train (or reuse) the non-spiking GAN once per seed and measure its sample quality.
 
     Parameters
@@ -294,7 +292,6 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
     -------
     list of rows (:data:`ANN_COLUMNS`), ``loss`` = "ann"
     """
-
     os.makedirs(ann_dir, exist_ok=True)
     budget = ann_budget(cfg)
     rows = []
@@ -328,16 +325,15 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
     return rows
 
 
-def _ann_quality(gan, classifier, data, n_samples: int) -> Dict[str, Any]:
+def _ann_quality(gan, classifier, data, n_samples: int) -> dict[str, Any]:
     """The :data:`QUALITY_MEASURES` of ``n_samples`` of an ANN GAN's samples (noise seed EVAL_SEED)."""
     images = gan.generate(n_samples, np.random.default_rng(EVAL_SEED))
     q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED)
     return {k: q[k] for k in QUALITY_MEASURES}
 
 
-def _cached_ann_row(base: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+def _cached_ann_row(base: str, key: dict[str, Any]) -> dict[str, Any] | None:
     """The cached row of ``base.json`` if it has this key and ``base.npz`` loads, else None."""
-
     try:
         with open(base + ".json") as fh:
             cached = json.load(fh)
@@ -353,7 +349,7 @@ def _cached_ann_row(base: str, key: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 # statistics (pure)
 
 
-def _values(rows: Sequence[Dict[str, Any]], label: str, key: str) -> Dict[int, float]:
+def _values(rows: Sequence[dict[str, Any]], label: str, key: str) -> dict[int, float]:
     out = {}
     for r in rows:
         if r.get("loss") == label:
@@ -363,9 +359,9 @@ def _values(rows: Sequence[Dict[str, Any]], label: str, key: str) -> Dict[int, f
     return out
 
 
-def summarise(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, Dict[str, tuple]]:
+def summarise(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, tuple]]:
     """Per group label and key: ``(mean, std, n)`` over seeds (see :func:`mean_std`)."""
-    out: Dict[str, Dict[str, tuple]] = {}
+    out: dict[str, dict[str, tuple]] = {}
     for label in dict.fromkeys(r["loss"] for r in rows):
         out[label] = {}
         for k in keys:
@@ -374,7 +370,7 @@ def summarise(rows: Sequence[Dict[str, Any]], keys: Sequence[str]) -> Dict[str, 
     return out
 
 
-def relative_change(rows: Sequence[Dict[str, Any]], label: str, key: str, base: str = BASE) -> Dict[str, float]:
+def relative_change(rows: Sequence[dict[str, Any]], label: str, key: str, base: str = BASE) -> dict[str, float]:
     """Relative change of ``key`` from group ``base`` to group ``label`` (fractions).
 
     Returns
@@ -422,7 +418,7 @@ def _pct(v: float) -> str:
     return f"{100 * v:+.1f} %" if np.isfinite(v) else "n/a"
 
 
-def write_csv(rows: Sequence[Dict[str, Any]], columns: Sequence[str], path: str) -> None:
+def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], path: str) -> None:
     """Rows as CSV (header = ``columns``; missing values empty), written atomically."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
@@ -432,13 +428,13 @@ def write_csv(rows: Sequence[Dict[str, Any]], columns: Sequence[str], path: str)
     atomic_write(path, buf.getvalue())
 
 
-def read_csv(path: str) -> List[Dict[str, str]]:
+def read_csv(path: str) -> list[dict[str, str]]:
     """The rows of a CSV file as dicts of strings."""
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def comparison_markdown(rows: Sequence[Dict[str, Any]], ann_rows: Sequence[Dict[str, Any]] = (),
+def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[str, Any]] = (),
                         header: str = "") -> str:
     """``loss_comparison.md``: mean +- std per group, relative changes, the paper verdict.
 
@@ -507,10 +503,10 @@ def comparison_markdown(rows: Sequence[Dict[str, Any]], ann_rows: Sequence[Dict[
 # the experiment
 
 
-def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] = None,
-                   variants: Optional[Sequence[str]] = None, n_samples: int = 1000, ann: bool = True,
-                   cache_dir: Optional[str] = None, progress: bool = True, header: str = "",
-                   command: str = "compare-losses", workers: int = 1) -> Dict[str, Any]:
+def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = None,
+                   variants: Sequence[str] | None = None, n_samples: int = 1000, ann: bool = True,
+                   cache_dir: str | None = None, progress: bool = True, header: str = "",
+                   command: str = "compare-losses", workers: int = 1) -> dict[str, Any]:
     """Train, evaluate and compare the TTFS and Aggressive TTFS losses (see module docstring).
 
     Parameters
@@ -536,7 +532,6 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: Optional[str] 
     -------
     dict with ``rows``, ``ann_rows``, ``runs`` ({label: [run folders]}) and ``files``
     """
-
     if n_seeds < 1:
         raise ValueError(f"--n-seeds must be >= 1, got {n_seeds}")
     if n_samples < 2:

@@ -16,9 +16,9 @@ Three pairs are trained on the same digits, seed and budget (epochs, batch size)
 ``ann``
     Both halves non-spiking (the same-size ANN GAN, same loop): the reference.
 
-No dead-neuron re-initialisation in any of them. If the spiking G collapses against an ANN D, G's rule is the culprit; if the ANN G
-collapses through the spiking D, D's error is. For each pair, every epoch records the
-mean pairwise cosine of G's pixel error across a batch (:func:`training.gan.error_cosine`:
+No dead-neuron re-initialisation in any of them. If the spiking G collapses against an ANN D,
+G's rule is the culprit; if the ANN G collapses through the spiking D, D's error is. For each
+pair, every epoch records the mean pairwise cosine of G's pixel error across a batch (:func:`training.gan.error_cosine`:
 near 1 = D tells every fake the same thing); the end of training records the sample
 quality and the within-class diversity (:mod:`analysis.diversity`).
 """
@@ -27,7 +27,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
 ANN_LR, ANN_BETA1, ANN_BETA2 = 2e-4, 0.5, 0.999
 
 
-def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Dict[str, Any]:
+def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> dict[str, Any]:
     """Train one pair of :data:`CONTROLS`; returns its per-epoch error cosine and final samples.
 
     Returns
@@ -68,7 +69,7 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
     ann_d = ann_gan.Mlp.init(rng, sizes["d"][:-1] + [1]) if kind in ("spiking_g_ann_d", "ann") else None
     ann_g = ann_gan.Mlp.init(rng, sizes["g"]) if kind in ("ann_g_spiking_d", "ann") else None
     opt = (ANN_LR, ANN_BETA1, ANN_BETA2)
-    cosines: List[float] = []
+    cosines: list[float] = []
     epochs = range(cfg.train.epochs)
     if progress:
         from tqdm import tqdm
@@ -117,15 +118,14 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> Di
 
 
 def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
-                 progress: bool = True, classifier_cache: Optional[str] = None) -> Dict[str, Any]:
+                 progress: bool = True, classifier_cache: str | None = None) -> dict[str, Any]:
     """Train every control of ``kinds`` and write ``controls.json``, ``controls.png`` and one
     sample grid per control into ``out_dir``; returns the results (without the images)."""
-
     record = run_record(cfg.seed)  # the commit and its state now, before anything is written
     os.makedirs(out_dir, exist_ok=True)
     data = load_dataset(cfg.data)
     clf = classifier_for(data, classifier_cache or out_dir)
-    results: Dict[str, Any] = {}
+    results: dict[str, Any] = {}
     for kind in kinds:
         res = train_control(kind, cfg, data, progress)
         quality = evaluate_samples(res["images"], clf, data.test_images / 255.0)
@@ -141,7 +141,7 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
     return summary
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:  # pragma: no cover - thin wrapper
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin wrapper
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,9 +44,8 @@ MODE_CONFIGS = {"quick": os.path.join(ROOT, "configs", "s4nn_single.toml"),
                 "full": os.path.join(ROOT, "configs", "mnist.toml")}
 
 
-def _sample_panels(res: Dict[str, Any], data, n: int = 64) -> List[tuple]:
+def _sample_panels(res: dict[str, Any], data, n: int = 64) -> list[tuple]:
     """(title, images) of the real digits, the ANN GAN (first seed) and each loss (first seed)."""
-
     panels = [("real test digits", data.test_images[:n] / 255.0)]
     fid = {}
     for r in res["rows"]:
@@ -63,7 +63,7 @@ def _sample_panels(res: Dict[str, Any], data, n: int = 64) -> List[tuple]:
     return panels
 
 
-def _index(out_dir: str, files: Dict[str, str], command: str, when: str, runs: Sequence[str],
+def _index(out_dir: str, files: dict[str, str], command: str, when: str, runs: Sequence[str],
            config_path: str) -> str:
     lines = ["# Figures and tables of the study", "",
              f"Produced by `{command}` on {when} (git commit {git_commit().get('commit', 'unknown')}), "
@@ -89,7 +89,7 @@ def display_path(path: str) -> str:
     return os.path.relpath(full, ROOT) if full.startswith(ROOT + os.sep) else path
 
 
-def _read_json(path: str) -> Dict[str, Any]:
+def _read_json(path: str) -> dict[str, Any]:
     import json
     try:
         with open(path) as fh:
@@ -98,10 +98,10 @@ def _read_json(path: str) -> Dict[str, Any]:
         return {}
 
 
-def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: Optional[str] = None,
-                 config_path: Optional[str] = None, overrides: Optional[Dict[str, Any]] = None,
-                 n_samples: int = 1000, variants: Optional[Sequence[str]] = None, brian: bool = True,
-                 progress: bool = True, command: str = "spiking-gan figures") -> Dict[str, str]:
+def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: str | None = None,
+                 config_path: str | None = None, overrides: dict[str, Any] | None = None,
+                 n_samples: int = 1000, variants: Sequence[str] | None = None, brian: bool = True,
+                 progress: bool = True, command: str = "spiking-gan figures") -> dict[str, str]:
     """Train or reuse the runs of the study and write all its figures and tables.
 
     Parameters
@@ -124,7 +124,6 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
     -------
     dict of written file -> description
     """
-
     t0 = time.perf_counter()
     config_path = config_path or MODE_CONFIGS["full" if full else "quick"]
     cfg = config_mod.load(config_path, GanConfig, overrides or {})
@@ -140,7 +139,7 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: O
               f"(noise seed {EVAL_SEED}) and up to {n_samples} real test digits.")
     res = compare_losses(cfg, out_dir, n_seeds, runs_dir=runs_dir, variants=variants, n_samples=n_samples,
                          ann=True, cache_dir=runs_dir, progress=progress, header=header, command="figures")
-    files: Dict[str, str] = {
+    files: dict[str, str] = {
         res["files"]["loss_comparison.md"]: "the loss comparison table: mean +- std per loss, relative "
                                             "changes, the paper's claim, the ANN GAN reference",
         res["files"]["loss_comparison.csv"]: "one row per (loss, seed): every measure",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +46,7 @@ REPORT_FILES = {
 }
 
 
-def read_metrics(path: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+def read_metrics(path: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The per-step and per-epoch records of a run's ``metrics.jsonl``.
 
     A line cut short by an interruption (the last one) is skipped.
@@ -66,14 +66,14 @@ def read_metrics(path: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]
     return steps, epochs
 
 
-def layer_names(n_g_hidden: int, n_d_hidden: int) -> Tuple[List[str], List[str]]:
+def layer_names(n_g_hidden: int, n_d_hidden: int) -> tuple[list[str], list[str]]:
     """Names of G's and D's spiking layers (hidden..., output), as in the Brian2 raster."""
     g = [f"hidden {k}" for k in range(1, n_g_hidden + 1)] + ["output (pixels)"]
     d = [f"hidden {k}" for k in range(1, n_d_hidden + 1)] + ["output (real, fake)"]
     return g, d
 
 
-def plot_activity(act: Activity, out_dir: str, title: str = "") -> Dict[str, str]:
+def plot_activity(act: Activity, out_dir: str, title: str = "") -> dict[str, str]:
     """``samples.png``, ``sparsity.png``, ``inference_time.png`` and ``spike_times.png``.
 
     Parameters
@@ -114,8 +114,8 @@ def plot_activity(act: Activity, out_dir: str, title: str = "") -> Dict[str, str
 
 
 def run_report(run_dir: str, out_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
-               with_quality: bool = True, classifier_cache: Optional[str] = None,
-               brian: bool = True, sample: int = 0, target: str = "numpy") -> Dict[str, Any]:
+               with_quality: bool = True, classifier_cache: str | None = None,
+               brian: bool = True, sample: int = 0, target: str = "numpy") -> dict[str, Any]:
     """Evaluate a run and write its measures and all its figures (see module docstring).
 
     Parameters
@@ -133,7 +133,6 @@ def run_report(run_dir: str, out_dir: str, n_samples: int = 1000, seed: int = EV
     -------
     dict with ``metrics`` (the dict written to metrics.json) and ``files`` (name -> path)
     """
-
     metrics, act = evaluate_run(run_dir, n_samples, seed, with_quality, classifier_cache,
                                 return_activity=True)
     metrics["eval_seed"] = int(seed)
@@ -156,7 +155,7 @@ def run_report(run_dir: str, out_dir: str, n_samples: int = 1000, seed: int = EV
     return {"metrics": metrics, "files": files}
 
 
-def format_metrics(metrics: Dict[str, Any]) -> str:
+def format_metrics(metrics: dict[str, Any]) -> str:
     """The scalar measures as aligned ``key  value`` lines (for the terminal)."""
     keys = [k for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
     width = max(len(k) for k in keys) if keys else 0

@@ -53,13 +53,13 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
-from analysis.evaluate import classifier_for
-from analysis.evaluate import evaluate_run
+from analysis.evaluate import classifier_for, evaluate_run
 from analysis.quality import limit_blas_threads
 from experiments.report import write_epoch_grid
 from experiments.sweep_report import write_report
@@ -102,24 +102,26 @@ class Point:
     overrides : the swept keys' values, ``{"dotted.key": value}``
     config : the point's complete GAN config as nested dicts (:func:`training.config.to_dict`)
     """
+
     index: int
     id: str
-    overrides: Dict[str, Any]
-    config: Dict[str, Any]
+    overrides: dict[str, Any]
+    config: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Sweep:
     """A validated sweep file (see the module docstring)."""
+
     path: str
     base: str
     mode: str
     retries: int
     n_eval_samples: int
-    fixed: Dict[str, Any]
-    swept_keys: Tuple[str, ...]
-    log_keys: Tuple[str, ...]
-    points: Tuple[Point, ...]
+    fixed: dict[str, Any]
+    swept_keys: tuple[str, ...]
+    log_keys: tuple[str, ...]
+    points: tuple[Point, ...]
     duplicates: int = 0
 
 
@@ -134,12 +136,13 @@ class SweepOutcome:
     seconds : wall time of the whole sweep (s)
     report : paths of the summary files and plots
     """
-    results: List[Dict[str, Any]]
+
+    results: list[dict[str, Any]]
     ran: int
     skipped: int
     failed: int
     seconds: float
-    report: Dict[str, str]
+    report: dict[str, str]
 
 
 # ------------------------------------------------------------------------------------ sweep file
@@ -164,7 +167,7 @@ def load_sweep(path: str) -> Sweep:
         raise SweepError(f"{path}: {exc}") from None
 
 
-def parse_sweep(data: Dict[str, Any], path: str) -> Sweep:
+def parse_sweep(data: dict[str, Any], path: str) -> Sweep:
     """Validate the parsed TOML of a sweep file found at ``path`` (base is relative to it)."""
     unknown = [k for k in data if k not in SWEEP_KEYS]
     if unknown:
@@ -196,14 +199,14 @@ def parse_sweep(data: Dict[str, Any], path: str) -> Sweep:
                  duplicates=len(overrides) - len(points))
 
 
-def _grid_section(data: Dict[str, Any], cfg: GanConfig) -> Tuple[List[Dict[str, Any]], Tuple[str, ...]]:
+def _grid_section(data: dict[str, Any], cfg: GanConfig) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """The overrides of the ``[grid]`` section (checked against ``cfg``), and no log keys."""
     grid = _table(data, "grid", _is_value)
     _check_grid(cfg, grid)
     return grid_overrides(grid), ()
 
 
-def _random_section(data: Dict[str, Any], cfg: GanConfig) -> Tuple[List[Dict[str, Any]], Tuple[str, ...]]:
+def _random_section(data: dict[str, Any], cfg: GanConfig) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
     """The drawn overrides of the ``[random]`` section (checked against ``cfg``), and its log keys."""
     ranges = _table(data, "random", _is_range_leaf)
     if not ranges:
@@ -215,7 +218,7 @@ def _random_section(data: Dict[str, Any], cfg: GanConfig) -> Tuple[List[Dict[str
     return overrides, tuple(k for k, s in ranges.items() if isinstance(s, dict) and s.get("log"))
 
 
-def _option(data: Dict[str, Any], key: str, kind: type, default: Any, lo: Optional[int] = None) -> Any:
+def _option(data: dict[str, Any], key: str, kind: type, default: Any, lo: int | None = None) -> Any:
     """A top-level option of the sweep file (``default`` None = required)."""
     if key not in data:
         if default is None:
@@ -239,7 +242,7 @@ def _is_range_leaf(value: Any) -> bool:
     return not isinstance(value, dict) or any(k in value for k in RANGE_KEYS)
 
 
-def _table(data: Dict[str, Any], name: str, is_leaf: Callable[[Any], bool]) -> Dict[str, Any]:
+def _table(data: dict[str, Any], name: str, is_leaf: Callable[[Any], bool]) -> dict[str, Any]:
     """Section ``name`` as ``{"dotted.key": value}`` (quoted dotted keys or nested tables)."""
     table = data.get(name, {})
     if not isinstance(table, dict):
@@ -247,8 +250,8 @@ def _table(data: Dict[str, Any], name: str, is_leaf: Callable[[Any], bool]) -> D
     return _flatten(table, "", is_leaf)
 
 
-def _flatten(table: Dict[str, Any], prefix: str, is_leaf: Callable[[Any], bool]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _flatten(table: dict[str, Any], prefix: str, is_leaf: Callable[[Any], bool]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in table.items():
         if is_leaf(value):
             out[prefix + key] = value
@@ -257,7 +260,7 @@ def _flatten(table: Dict[str, Any], prefix: str, is_leaf: Callable[[Any], bool])
     return out
 
 
-def _checked(cfg: GanConfig, overrides: Dict[str, Any], where: str) -> GanConfig:
+def _checked(cfg: GanConfig, overrides: dict[str, Any], where: str) -> GanConfig:
     """``config.override`` with the section named in the error."""
     try:
         return config_mod.override(cfg, overrides)
@@ -265,7 +268,7 @@ def _checked(cfg: GanConfig, overrides: Dict[str, Any], where: str) -> GanConfig
         raise SweepError(f"{where}{exc}") from None
 
 
-def _check_grid(cfg: GanConfig, grid: Dict[str, Any]) -> None:
+def _check_grid(cfg: GanConfig, grid: dict[str, Any]) -> None:
     if not grid:
         raise SweepError("[grid]: give at least one \"dotted.key\" = [values]")
     for key, values in grid.items():
@@ -306,13 +309,13 @@ def _check_random(cfg: GanConfig, key: str, spec: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------- points
-def grid_overrides(grid: Dict[str, List[Any]]) -> List[Dict[str, Any]]:
+def grid_overrides(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid's values, the last key varying fastest."""
     keys = list(grid)
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def random_overrides(ranges: Dict[str, Any], samples: int, seed: int) -> List[Dict[str, Any]]:
+def random_overrides(ranges: dict[str, Any], samples: int, seed: int) -> list[dict[str, Any]]:
     """``samples`` draws of every key's range (reproducible for a given ``seed``)."""
     rng = np.random.default_rng(seed)
     return [{key: draw(rng, spec) for key, spec in ranges.items()} for _ in range(samples)]
@@ -336,9 +339,9 @@ def draw(rng: np.random.Generator, spec: Any) -> Any:
     return float(min(high, max(low, float(f"{value:.6g}"))))
 
 
-def build_points(cfg: GanConfig, overrides: Sequence[Dict[str, Any]]) -> List[Point]:
+def build_points(cfg: GanConfig, overrides: Sequence[dict[str, Any]]) -> list[Point]:
     """Validated points of ``overrides`` applied to ``cfg``; repeated configs are dropped."""
-    points: List[Point] = []
+    points: list[Point] = []
     seen = set()
     for ov in overrides:
         full = config_mod.to_dict(_checked(cfg, ov, f"point {point_label(ov)}: "))
@@ -359,24 +362,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def point_label(overrides: Dict[str, Any]) -> str:
+def point_label(overrides: dict[str, Any]) -> str:
     """``key=value,key=value`` (floats to 4 significant digits)."""
     return ",".join(f"{k}={_fmt(v)}" for k, v in overrides.items())
 
 
-def config_hash(config: Dict[str, Any]) -> str:
+def config_hash(config: dict[str, Any]) -> str:
     """8 hex digits of the SHA-1 of a config's canonical JSON."""
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def point_id(overrides: Dict[str, Any], config: Dict[str, Any]) -> str:
+def point_id(overrides: dict[str, Any], config: dict[str, Any]) -> str:
     """Folder name of a point: its label (file-name safe, shortened) and its config hash."""
     label = re.sub(r"[^A-Za-z0-9._=,+-]", "_", point_label(overrides))[:MAX_LABEL]
     return f"{label}-{config_hash(config)}"
 
 
 # ------------------------------------------------------------------------------- one point (worker)
-def run_point(task: Dict[str, Any], attempt: int) -> Dict[str, Any]:
+def run_point(task: dict[str, Any], attempt: int) -> dict[str, Any]:
     """Train (or resume) and evaluate one point; write and return its ``result.json`` record.
 
     Runs on a Dask worker with one BLAS thread. Any exception propagates to the client,
@@ -387,7 +390,6 @@ def run_point(task: Dict[str, Any], attempt: int) -> Dict[str, Any]:
     task : dict from :func:`point_task`
     attempt : 1 for the first try of this sweep invocation, 2 for the first retry, ...
     """
-
     t0 = time.perf_counter()
     run_dir = task["dir"]
     resumed = os.path.exists(os.path.join(run_dir, "config.toml"))
@@ -405,15 +407,15 @@ def run_point(task: Dict[str, Any], attempt: int) -> Dict[str, Any]:
     return result
 
 
-def point_task(point: Point, out: str, n_eval_samples: int, classifier_cache: str) -> Dict[str, Any]:
+def point_task(point: Point, out: str, n_eval_samples: int, classifier_cache: str) -> dict[str, Any]:
     """The plain-dict description of a point that a worker needs (absolute paths)."""
     return {"id": point.id, "overrides": point.overrides, "config": point.config,
             "dir": os.path.join(out, "points", point.id), "n_eval_samples": n_eval_samples,
             "classifier_cache": classifier_cache}
 
 
-def failure_record(task: Dict[str, Any], attempts: int, exc: BaseException,
-                   tb: Optional[Any] = None) -> Dict[str, Any]:
+def failure_record(task: dict[str, Any], attempts: int, exc: BaseException,
+                   tb: Any | None = None) -> dict[str, Any]:
     """The ``result.json`` record of a point that failed ``attempts`` times with ``exc``."""
     return {"status": "failed", "point": task["id"], "overrides": task["overrides"],
             "attempts": attempts, "error": f"{type(exc).__name__}: {exc}",
@@ -421,7 +423,7 @@ def failure_record(task: Dict[str, Any], attempts: int, exc: BaseException,
             "n_eval_samples": task["n_eval_samples"], "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def finished_result(out: str, point: Point, n_eval_samples: int) -> Optional[Dict[str, Any]]:
+def finished_result(out: str, point: Point, n_eval_samples: int) -> dict[str, Any] | None:
     """The point's recorded result if it is ``done`` with the same evaluation size, else None."""
     try:
         with open(os.path.join(out, "points", point.id, RESULT_FILE)) as fh:
@@ -433,7 +435,7 @@ def finished_result(out: str, point: Point, n_eval_samples: int) -> Optional[Dic
 
 
 # ---------------------------------------------------------------------------------- client side
-def classifier_caches(points: Sequence[Point], out: str) -> Dict[str, str]:
+def classifier_caches(points: Sequence[Point], out: str) -> dict[str, str]:
     """Point id -> folder of its quality classifier: ``out`` when all points share one data
     config, else ``out/classifiers/data-<hash>`` per data config."""
     keys = {p.id: json.dumps(p.config["data"], sort_keys=True) for p in points}
@@ -443,9 +445,8 @@ def classifier_caches(points: Sequence[Point], out: str) -> Dict[str, str]:
             for pid, k in keys.items()}
 
 
-def train_classifiers(points: Sequence[Point], caches: Dict[str, str]) -> None:
+def train_classifiers(points: Sequence[Point], caches: dict[str, str]) -> None:
     """Train (or load) each needed quality classifier once, before any worker needs it."""
-
     first = {}
     for p in points:
         first.setdefault(caches[p.id], p)
@@ -454,7 +455,7 @@ def train_classifiers(points: Sequence[Point], caches: Dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def open_client(scheduler: Optional[str], workers: int, scratch: Optional[str] = None) -> Iterator[Any]:
+def open_client(scheduler: str | None, workers: int, scratch: str | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: of ``scheduler`` (an address) or of a new LocalCluster of
     ``workers`` single-threaded worker processes (closed on exit), whose scratch space is
     ``scratch`` (one folder, reused by the next cluster; default: a temporary folder removed on
@@ -480,14 +481,14 @@ def running_points(client: Any, keys: set) -> int:
                for w, ks in client.processing().items())
 
 
-def execute(client: Any, tasks: Dict[str, Dict[str, Any]], retries: int, bar: Any) -> Dict[str, Dict]:
+def execute(client: Any, tasks: dict[str, dict[str, Any]], retries: int, bar: Any) -> dict[str, dict]:
     """Run every task on ``client``; a failing one is resubmitted up to ``retries`` times,
     then recorded as failed (``result.json``). Returns point id -> result record."""
     from distributed import wait
 
     attempts = dict.fromkeys(tasks, 1)
     futures = {client.submit(run_point, task, 1, pure=False): pid for pid, task in tasks.items()}
-    results: Dict[str, Dict] = {}
+    results: dict[str, dict] = {}
     counts = {"done": 0, "failed": 0}
     shown = 0  # points counted on the bar
     while futures:
@@ -513,7 +514,7 @@ def execute(client: Any, tasks: Dict[str, Dict[str, Any]], retries: int, bar: An
     return results
 
 
-def sweep_record(sweep: Sweep) -> Dict[str, Any]:
+def sweep_record(sweep: Sweep) -> dict[str, Any]:
     """``sweep.json``: the resolved sweep and the provenance of this invocation."""
     return {"sweep_file": os.path.abspath(sweep.path), "base": sweep.base, "mode": sweep.mode,
             "retries": sweep.retries, "n_eval_samples": sweep.n_eval_samples, "set": sweep.fixed,
@@ -522,8 +523,8 @@ def sweep_record(sweep: Sweep) -> Dict[str, Any]:
             "run": run_record(None, {"kind": "sweep"})}
 
 
-def run_sweep(sweep: Sweep, out: str, scheduler: Optional[str] = None, workers: int = 2,
-              retries: Optional[int] = None, progress: bool = True) -> SweepOutcome:
+def run_sweep(sweep: Sweep, out: str, scheduler: str | None = None, workers: int = 2,
+              retries: int | None = None, progress: bool = True) -> SweepOutcome:
     """Run the points of ``sweep`` not yet done into ``out``, then write the report.
 
     Parameters

@@ -26,7 +26,8 @@ import json
 import math
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,12 +55,12 @@ NOMINAL_KEYS = ("seed",)
 
 
 # ------------------------------------------------------------------------------------- table
-def scalar_metrics(metrics: Dict[str, Any]) -> Dict[str, Any]:
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The numbers and strings of a metrics dict (lists and tables left out)."""
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
 
 
-def summary_rows(results: Sequence[Dict[str, Any]], swept_keys: Sequence[str]) -> List[Dict[str, Any]]:
+def summary_rows(results: Sequence[dict[str, Any]], swept_keys: Sequence[str]) -> list[dict[str, Any]]:
     """One flat row per result record (see the module docstring for the columns)."""
     rows = []
     for r in results:
@@ -71,7 +72,7 @@ def summary_rows(results: Sequence[Dict[str, Any]], swept_keys: Sequence[str]) -
     return rows
 
 
-def summary_columns(rows: Sequence[Dict[str, Any]], swept_keys: Sequence[str]) -> List[str]:
+def summary_columns(rows: Sequence[dict[str, Any]], swept_keys: Sequence[str]) -> list[str]:
     """Column order: point, swept keys, status, attempts, elapsed_s, metrics, error."""
     first = ["point", *swept_keys, "status", "attempts", "elapsed_s"]
     metrics = {k for row in rows for k in row if k not in first and k != "error"}
@@ -79,7 +80,7 @@ def summary_columns(rows: Sequence[Dict[str, Any]], swept_keys: Sequence[str]) -
     return first + ordered + ["error"]
 
 
-def _cell(value: Any, digits: Optional[int] = None) -> str:
+def _cell(value: Any, digits: int | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -91,7 +92,7 @@ def _cell(value: Any, digits: Optional[int] = None) -> str:
     return str(value)
 
 
-def csv_text(rows: Sequence[Dict[str, Any]], columns: Sequence[str]) -> str:
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """The table as CSV (full precision; lists as JSON)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -101,7 +102,7 @@ def csv_text(rows: Sequence[Dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def markdown_text(rows: Sequence[Dict[str, Any]], columns: Sequence[str]) -> str:
+def markdown_text(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """The table as Markdown (numbers to 4 significant digits)."""
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
@@ -127,7 +128,7 @@ def axis_label(key: str) -> str:
     return f"{key} ({unit})" if unit else key
 
 
-def group_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str]) -> Optional[str]:
+def group_key(rows: Sequence[dict[str, Any]], key: str, swept_keys: Sequence[str]) -> str | None:
     """The first other swept key that is categorical with 2..MAX_GROUPS values, if any."""
     for other in swept_keys:
         values = [r[other] for r in rows]
@@ -137,20 +138,20 @@ def group_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str
     return None
 
 
-def _categories(values: Sequence[Any]) -> List[str]:
+def _categories(values: Sequence[Any]) -> list[str]:
     """Distinct labels in order of first appearance."""
     return list(dict.fromkeys(_cell(v) for v in values))
 
 
-def _positions(values: Sequence[Any], categorical: bool) -> Tuple[np.ndarray, List[str]]:
-    """x coordinates of ``values`` (category indices, or the numbers) and the category labels."""
+def _positions(values: Sequence[Any], categorical: bool) -> tuple[np.ndarray, list[str]]:
+    """X coordinates of ``values`` (category indices, or the numbers) and the category labels."""
     if not categorical:
         return np.asarray(values, dtype=float), []
     labels = _categories(values)
     return np.array([labels.index(_cell(v)) for v in values], dtype=float), labels
 
 
-def _draw_panel(ax, x: np.ndarray, y: np.ndarray, groups: List[str], categorical: bool) -> None:
+def _draw_panel(ax, x: np.ndarray, y: np.ndarray, groups: list[str], categorical: bool) -> None:
     """Dots for single points, and the mean per x value (a bar mark or a line) per group."""
     names = list(dict.fromkeys(groups))
     for g, name in enumerate(names):
@@ -167,7 +168,7 @@ def _draw_panel(ax, x: np.ndarray, y: np.ndarray, groups: List[str], categorical
             ax.plot(ux, means, "-", color=colour, lw=1.5, zorder=2)
 
 
-def plot_key(rows: Sequence[Dict[str, Any]], key: str, swept_keys: Sequence[str], path: str,
+def plot_key(rows: Sequence[dict[str, Any]], key: str, swept_keys: Sequence[str], path: str,
              log: bool = False) -> str:
     """One PNG with :data:`PLOTTED` against ``key`` for the ``done`` rows; returns ``path``."""
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
@@ -212,8 +213,8 @@ def plot_file_name(key: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ report
-def write_report(out: str, results: Sequence[Dict[str, Any]], swept_keys: Sequence[str],
-                 log_keys: Sequence[str] = ()) -> Dict[str, str]:
+def write_report(out: str, results: Sequence[dict[str, Any]], swept_keys: Sequence[str],
+                 log_keys: Sequence[str] = ()) -> dict[str, str]:
     """Write ``summary.csv``, ``summary.md`` and ``plots/<key>.png`` into ``out``.
 
     Parameters

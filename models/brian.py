@@ -20,8 +20,8 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -79,17 +79,17 @@ class BrianResult:
     t_ms : float array (n_steps,) of the recording times in ms
     """
 
-    times: List[np.ndarray]
-    spikes: List[tuple]
-    v_trace: Dict[int, np.ndarray] = field(default_factory=dict)
-    v_neurons: Dict[int, np.ndarray] = field(default_factory=dict)
-    t_ms: Optional[np.ndarray] = None
+    times: list[np.ndarray]
+    spikes: list[tuple]
+    v_trace: dict[int, np.ndarray] = field(default_factory=dict)
+    v_neurons: dict[int, np.ndarray] = field(default_factory=dict)
+    t_ms: np.ndarray | None = None
 
 
 def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
-             target: str = "numpy", record_v: Optional[Dict[int, Sequence[int]]] = None,
-             build_dir: Optional[str] = None, neuron: NeuronModel = IF_NEURON,
-             thresholds: Optional[Sequence[np.ndarray]] = None) -> BrianResult:
+             target: str = "numpy", record_v: dict[int, Sequence[int]] | None = None,
+             build_dir: str | None = None, neuron: NeuronModel = IF_NEURON,
+             thresholds: Sequence[np.ndarray] | None = None) -> BrianResult:
     """Run a batch through the network in Brian2.
 
     Parameters

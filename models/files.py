@@ -23,7 +23,8 @@ import json
 import os
 import tempfile
 import zipfile
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,7 +109,7 @@ class OutputGroup:
     """
 
     def __init__(self) -> None:
-        self._pending: List[Tuple[str, str]] = []
+        self._pending: list[tuple[str, str]] = []
 
     def path(self, final: str) -> str:
         tmp = temp_path(final)
@@ -119,7 +120,7 @@ class OutputGroup:
         with open(self.path(final), "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
 
-    def commit(self) -> List[str]:
+    def commit(self) -> list[str]:
         done = []
         for tmp, final in self._pending:
             publish(tmp, final)
@@ -145,7 +146,7 @@ def output_group() -> Iterator[OutputGroup]:
 
 
 # ------------------------------------------------------------------------------ the codec
-def npz_bytes(arrays: Dict[str, np.ndarray], meta: Optional[Dict[str, Any]] = None,
+def npz_bytes(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None,
               compress: bool = False) -> bytes:
     """The ``.npz`` file content of ``arrays`` (+ ``meta`` as a JSON string), no pickle."""
     if META in arrays:
@@ -159,7 +160,7 @@ def npz_bytes(arrays: Dict[str, np.ndarray], meta: Optional[Dict[str, Any]] = No
     return buf.getvalue()
 
 
-def save_npz(path: str, arrays: Dict[str, np.ndarray], meta: Optional[Dict[str, Any]] = None,
+def save_npz(path: str, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None,
              compress: bool = False) -> None:
     """Write arrays and a JSON-object ``meta`` to ``path`` atomically (no pickle).
 
@@ -177,7 +178,7 @@ def save_npz(path: str, arrays: Dict[str, np.ndarray], meta: Optional[Dict[str, 
 
 
 def load_npz(path: str, what: str = "file", meta_required: bool = False
-             ) -> Tuple[Dict[str, np.ndarray], Optional[Dict[str, Any]]]:
+             ) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
     """Read an ``.npz`` written by :func:`save_npz` (or ``np.savez``) without pickle.
 
     Parameters
@@ -229,7 +230,7 @@ def load_npz(path: str, what: str = "file", meta_required: bool = False
     return arrays, meta
 
 
-def numeric_array(arrays: Dict[str, np.ndarray], key: str, where: str, ndim: Sequence[int] = (2,),
+def numeric_array(arrays: dict[str, np.ndarray], key: str, where: str, ndim: Sequence[int] = (2,),
                   dtype=np.float32) -> np.ndarray:
     """``arrays[key]`` as a finite ``dtype`` array of one of the ranks ``ndim``
     (``dtype=None``: float arrays keep their type, integer arrays become float32).
@@ -254,7 +255,7 @@ def numeric_array(arrays: Dict[str, np.ndarray], key: str, where: str, ndim: Seq
     return a
 
 
-def numbered_arrays(arrays: Dict[str, np.ndarray], prefix: str, where: str, start: int = 0) -> List[str]:
+def numbered_arrays(arrays: dict[str, np.ndarray], prefix: str, where: str, start: int = 0) -> list[str]:
     """The keys ``{prefix}{start}``, ``{prefix}{start+1}``, ... in order; a gap is an error.
 
     Raises

@@ -46,8 +46,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -104,11 +104,11 @@ class LayerEvents:
     time: np.ndarray
     column: np.ndarray
     batch: int
-    bank: Optional[np.ndarray] = None
+    bank: np.ndarray | None = None
     dtype: type = np.float32
 
 
-def check_bank(weights: np.ndarray, bank: Optional[np.ndarray], batch: int) -> Optional[np.ndarray]:
+def check_bank(weights: np.ndarray, bank: np.ndarray | None, batch: int) -> np.ndarray | None:
     """Validate a layer's weights (n_in, n_out) or bank (C, n_in, n_out) against ``bank`` (batch,)."""
     if weights.ndim == 2:
         if bank is not None:
@@ -124,7 +124,7 @@ def check_bank(weights: np.ndarray, bank: Optional[np.ndarray], batch: int) -> O
     return bank.astype(np.int64, copy=False)
 
 
-def layer_events(t_in: np.ndarray, horizon: int, bank: Optional[np.ndarray] = None,
+def layer_events(t_in: np.ndarray, horizon: int, bank: np.ndarray | None = None,
                  dtype=np.float32) -> LayerEvents:
     """The input spikes before ``horizon`` of a batch ``t_in`` (batch, n_in), for the backward pass.
 
@@ -206,7 +206,7 @@ def stable_argsort(keys: np.ndarray, n_keys: int) -> np.ndarray:
 
 
 def _chunk_forward(t_in: np.ndarray, w_flat: np.ndarray, threshold, horizon: int, latency: int,
-                   bank: Optional[np.ndarray], n_in: int, block_ranks: int, t_out: np.ndarray) -> None:
+                   bank: np.ndarray | None, n_in: int, block_ranks: int, t_out: np.ndarray) -> None:
     """Spike times of a chunk of samples, written into ``t_out`` (chunk, n_out) (see module docstring).
 
     ``threshold`` is the already guarded threshold in ``w_flat``'s dtype; ``block_ranks``
@@ -268,7 +268,7 @@ def _chunk_forward(t_in: np.ndarray, w_flat: np.ndarray, threshold, horizon: int
 
 def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max: int,
                   latency: int = 1, dtype=np.float32, return_events: bool = False,
-                  bank: Optional[np.ndarray] = None, chunk_bytes: Optional[int] = None):
+                  bank: np.ndarray | None = None, chunk_bytes: int | None = None):
     """Spike times of one layer of IF neurons.
 
     Parameters
@@ -331,8 +331,8 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
 
 
 def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
-            dtype=np.float32, bank: Optional[np.ndarray] = None,
-            chunk_bytes: Optional[int] = None) -> List[np.ndarray]:
+            dtype=np.float32, bank: np.ndarray | None = None,
+            chunk_bytes: int | None = None) -> list[np.ndarray]:
     """Spike times of every layer of a feed-forward TTFS network.
 
     Parameters

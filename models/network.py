@@ -1,7 +1,7 @@
 """Weights of a layered TTFS network: initialisation and checks."""
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,19 +31,19 @@ def check_weights(weights: Sequence[np.ndarray], sizes: Sequence[int] | None = N
             raise ValueError(f"weights have layer sizes {got}, expected {list(sizes)}")
 
 
-def parse_layers(text: str) -> List[int]:
+def parse_layers(text: str) -> list[int]:
     """Parse ``"784,400,2"`` into layer sizes; at least two positive sizes."""
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
-        raise ValueError(f"layer sizes must be comma-separated integers like 784,400,2, got {text!r}")
+        raise ValueError(f"layer sizes must be comma-separated integers like 784,400,2, got {text!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:
         raise ValueError(f"need at least two positive layer sizes, got {text!r}")
     return sizes
 
 
 def init_uniform(rng: np.random.Generator, sizes: Sequence[int],
-                 ranges: Sequence[Tuple[float, float]], dtype=np.float32) -> List[np.ndarray]:
+                 ranges: Sequence[tuple[float, float]], dtype=np.float32) -> list[np.ndarray]:
     """Weights drawn uniformly in ``ranges[k]`` (mV) for layer k (S4NN init).
 
     Parameters
@@ -58,14 +58,14 @@ def init_uniform(rng: np.random.Generator, sizes: Sequence[int],
             for (a, b), (lo, hi) in zip(zip(sizes[:-1], sizes[1:]), ranges)]
 
 
-def default_ranges(n_layers: int, hidden: Tuple[float, float] = (0.0, 5.0),
-                   output: Tuple[float, float] = (0.0, 48.0)) -> List[Tuple[float, float]]:
+def default_ranges(n_layers: int, hidden: tuple[float, float] = (0.0, 5.0),
+                   output: tuple[float, float] = (0.0, 48.0)) -> list[tuple[float, float]]:
     """S4NN's initial weight ranges: hidden layers in [0, 5], output in [0, 48] mV."""
     return [hidden] * (n_layers - 1) + [output]
 
 
-def fan_in_ranges(sizes: Sequence[int], hidden: Tuple[float, float] = (0.0, 5.0),
-                  output: Tuple[float, float] = (0.0, 48.0)) -> List[Tuple[float, float]]:
+def fan_in_ranges(sizes: Sequence[int], hidden: tuple[float, float] = (0.0, 5.0),
+                  output: tuple[float, float] = (0.0, 48.0)) -> list[tuple[float, float]]:
     """S4NN's ranges scaled to each layer's fan-in: random networks of any size fire.
 
     S4NN sized ``[0, 5]`` mV for 784 inputs and ``[0, 48]`` mV for 400 hidden neurons;
@@ -83,11 +83,11 @@ def neuron_params(neuron, net) -> NeuronParams:
     return NeuronParams(tuple(net.thresholds), neuron.t_max, neuron.dt_ms, neuron.latency)
 
 
-def init_ranges(net) -> List[Tuple[float, float]]:
+def init_ranges(net) -> list[tuple[float, float]]:
     """The uniform init range of every layer of a network config (``init_hidden``, ``init_output``)."""
     return [tuple(net.init_hidden)] * len(net.hidden) + [tuple(net.init_output)]
 
 
-def init_network(rng: np.random.Generator, n_in: int, net, n_out: int) -> List[np.ndarray]:
+def init_network(rng: np.random.Generator, n_in: int, net, n_out: int) -> list[np.ndarray]:
     """Weights ``n_in -> net.hidden... -> n_out`` drawn from the config's uniform ranges (mV)."""
     return init_uniform(rng, [n_in, *net.hidden, n_out], init_ranges(net))

@@ -60,7 +60,6 @@ them. Physically it is far below any weight resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Tuple
 
 import numpy as np
 
@@ -121,7 +120,7 @@ class NeuronParams:
         (>= 1; 1 is the S4NN / Brian2 default convention).
     """
 
-    thresholds: Tuple[float, ...] = (100.0, 100.0)
+    thresholds: tuple[float, ...] = (100.0, 100.0)
     t_max: int = 256
     dt_ms: float = 1.0
     latency: int = 1
@@ -169,7 +168,7 @@ class NeuronModel:
         """Global step at which layer ``layer`` (0 = the inputs) opens its window."""
         raise NotImplementedError
 
-    def window_constants(self, layer: int, t_max: int) -> Dict[str, float]:
+    def window_constants(self, layer: int, t_max: int) -> dict[str, float]:
         """Constants (in steps; the simulator multiplies by ``dt``) that gate layer ``layer``."""
         return {}
 
@@ -215,7 +214,7 @@ class RampNeuron(NeuronModel):
     def window_start(self, layer: int, t_max: int) -> int:
         return layer * t_max
 
-    def window_constants(self, layer: int, t_max: int) -> Dict[str, float]:
+    def window_constants(self, layer: int, t_max: int) -> dict[str, float]:
         # half-step margins: the tests ``t > t_from`` / ``t < t_until`` hold exactly on the window
         start = self.window_start(layer, t_max)
         return {"t_on": start + 0.5, "t_from": start - 0.5, "t_until": start + t_max - 0.5}

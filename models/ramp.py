@@ -24,7 +24,7 @@ for the IF kernel: ``t`` in ``0 .. T - 1`` for a spike, ``T`` for none. Layer
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -58,14 +58,14 @@ def quantise(a: np.ndarray, t_max: int) -> np.ndarray:
 
 
 def layer_forward(x_in: np.ndarray, w: np.ndarray, theta: np.ndarray, t_max: int,
-                  dtype=np.float32) -> Tuple[np.ndarray, np.ndarray]:
+                  dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """One layer: output earliness (int32 (batch, n_out)) and pre-activation ``a`` (float)."""
     a = pre_activation(x_in, w, theta, t_max, dtype)
     return quantise(a, t_max), a
 
 
 def forward(weights: Sequence[np.ndarray], thetas: Sequence[np.ndarray], t_in: np.ndarray, t_max: int,
-            dtype=np.float64) -> List[np.ndarray]:
+            dtype=np.float64) -> list[np.ndarray]:
     """Spike times of every layer of a ramp network (float64 by default; training runs the
     float32 :func:`training.exact.forward_trace`).
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import List, Optional
 
 import numpy as np
 
@@ -36,7 +35,7 @@ def _version() -> str:
 
 
 # ------------------------------------------------------------- argument types
-def _int_type(lo: int, hi: Optional[int] = None, what: str = "an integer"):
+def _int_type(lo: int, hi: int | None = None, what: str = "an integer"):
     """An argparse type: an integer in ``lo..hi`` (argparse names the option in its error)."""
     def parse(text: str) -> int:
         try:
@@ -56,7 +55,7 @@ COUNT = _int_type(1, None, "a count")
 INDEX = _int_type(0, None, "an index")
 
 
-def _floats(text: str) -> List[float]:
+def _floats(text: str) -> list[float]:
     """An argparse type: comma-separated numbers (``--threshold 100`` or ``100,80``)."""
     try:
         return [float(x) for x in text.split(",")]
@@ -88,7 +87,7 @@ def _check_out_file(path: str, option: str, suffixes=(".npz",)) -> str:
     return path
 
 
-def _variant_list(text: Optional[str]) -> Optional[List[str]]:
+def _variant_list(text: str | None) -> list[str] | None:
     from training.losses import VARIANTS
 
     if not text:
@@ -179,13 +178,13 @@ def _parse(check, option: str, *args, **kwargs):
         raise UserError(f"{option}: {exc}") from None
 
 
-def _make_parents(*paths: Optional[str]) -> None:
+def _make_parents(*paths: str | None) -> None:
     for path in paths:
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
 
 
-def load_weights(path: str) -> List[np.ndarray]:
+def load_weights(path: str) -> list[np.ndarray]:
     """``weights_0 .. weights_L`` of an ``.npz`` (e.g. an earlier ``simulate --out``).
 
     Raises
@@ -281,8 +280,8 @@ def cmd_classify(args) -> None:
 
 def cmd_inspect(args) -> None:
     from analysis.inspect import inspect_sample
-    from training.runinfo import check_out_dir, make_out_dir
     from training.gan import N_PIXELS
+    from training.runinfo import check_out_dir, make_out_dir
     from training.trainer import load_gan
 
     neurons = None
@@ -306,7 +305,6 @@ def cmd_inspect(args) -> None:
 # ------------------------------------------------------------------------ sweep
 def cmd_sweep(args) -> None:
     from experiments.sweep import load_sweep, point_label, run_sweep
-
     from training.runinfo import check_out_dir, make_out_dir
 
     if args.scheduler and args.workers is not None:
@@ -577,7 +575,7 @@ def _interrupted(args) -> str:
     return "interrupted; nothing was written"
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -23,8 +23,8 @@ only, so each network learns as if it had been trained alone.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,9 +64,9 @@ class Trace:
     """
 
     t_in: np.ndarray
-    times: List[np.ndarray]
-    events: List[LayerEvents]
-    bank: Optional[np.ndarray] = None
+    times: list[np.ndarray]
+    events: list[LayerEvents]
+    bank: np.ndarray | None = None
 
     @property
     def output(self) -> np.ndarray:
@@ -79,7 +79,7 @@ class Trace:
 
 
 def forward_trace(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
-                  dtype=np.float32, bank: Optional[np.ndarray] = None) -> Trace:
+                  dtype=np.float32, bank: np.ndarray | None = None) -> Trace:
     """Forward pass of :func:`models.kernel.forward`, keeping what learning needs."""
     times, events = [], []
     t = np.asarray(t_in)
@@ -103,8 +103,8 @@ BACKWARD_CHUNK_BYTES = 64 << 20
 
 
 def _chunk_backward(events: LayerEvents, ev: slice, s0: int, n: int, horizon: int, t_out: np.ndarray,
-                    e: np.ndarray, flat: np.ndarray, latency: int, dW: Optional[np.ndarray],
-                    e_in: Optional[np.ndarray]) -> None:
+                    e: np.ndarray, flat: np.ndarray, latency: int, dW: np.ndarray | None,
+                    e_in: np.ndarray | None) -> None:
     """Add the samples ``s0 .. s0 + n - 1`` (their spikes ``ev``) to ``dW`` and fill their ``e_in``.
 
     ``dW`` (rows of ``flat``, n_out) holds the sums of the earlier samples; every row's sum
@@ -149,7 +149,7 @@ def _chunk_backward(events: LayerEvents, ev: slice, s0: int, n: int, horizon: in
 def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: np.ndarray,
                    weights: np.ndarray, latency: int, want_input_error: bool,
                    silent_inputs_full_error: bool = False, want_grad: bool = True,
-                   chunk_bytes: Optional[int] = None):
+                   chunk_bytes: int | None = None):
     """Gradient of one layer and the error of its inputs.
 
     Parameters
@@ -244,7 +244,7 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     e_in : float array (batch, n_0) or None
     """
     L = len(weights)
-    grads: List[Optional[np.ndarray]] = [None] * L
+    grads: list[np.ndarray | None] = [None] * L
     e = normalise(np.asarray(e_out, dtype=np.float32))
     e_in = None
     with one_blas_thread():  # small products: see models.kernel.one_blas_thread
@@ -260,7 +260,7 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     return grads, e_in
 
 
-def sgd_step(weights: List[np.ndarray], grads: Sequence[np.ndarray], lr: Sequence[float],
+def sgd_step(weights: list[np.ndarray], grads: Sequence[np.ndarray], lr: Sequence[float],
              l2: float) -> None:
     """In place: ``W -= lr * (dW + l2 * W)`` for every layer (lr per layer)."""
     for w, g, eta in zip(weights, grads, lr):
@@ -288,7 +288,7 @@ class DeadNeuronMonitor:
             c += member @ (t < t_max)
         self.samples += member.sum(axis=1)
 
-    def reinit(self, weights: List[np.ndarray], ranges, rng: np.random.Generator) -> List[int]:
+    def reinit(self, weights: list[np.ndarray], ranges, rng: np.random.Generator) -> list[int]:
         """Re-draw the input weights of dead neurons; returns how many per hidden layer."""
         revived = []
         for k, c in enumerate(self.counts):

@@ -5,7 +5,8 @@ is a :class:`CheckpointError` that names the file.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ class CheckpointError(FileFormatError, RuntimeError):
     """A checkpoint is missing, corrupt or does not match the run."""
 
 
-def save(path: str, networks: Dict[str, List[np.ndarray]], meta: Dict[str, Any]) -> None:
+def save(path: str, networks: dict[str, list[np.ndarray]], meta: dict[str, Any]) -> None:
     """Write ``{name}_{k}`` weight arrays and the ``meta`` JSON object to ``path`` atomically."""
     arrays = {f"{name}_{k}": w for name, ws in networks.items() for k, w in enumerate(ws)}
     for key, w in arrays.items():
@@ -32,7 +33,7 @@ def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def load(path: str, require: Sequence[str] = ()) -> Tuple[Dict[str, List[np.ndarray]], Dict[str, Any]]:
+def load(path: str, require: Sequence[str] = ()) -> tuple[dict[str, list[np.ndarray]], dict[str, Any]]:
     """Read a checkpoint.
 
     Parameters
@@ -79,7 +80,7 @@ def load(path: str, require: Sequence[str] = ()) -> Tuple[Dict[str, List[np.ndar
     return nets, meta
 
 
-def check_shapes(nets: Dict[str, List[np.ndarray]], expected: Dict[str, List[int]], path: str,
+def check_shapes(nets: dict[str, list[np.ndarray]], expected: dict[str, list[int]], path: str,
                  banks: int = 0) -> None:
     """Raise if the layer sizes in a checkpoint differ from the config's.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Dict, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_
 
 
 def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,
-             batch: int = 500) -> Dict[str, float]:
+             batch: int = 500) -> dict[str, float]:
     """Accuracy (no output spike = wrong), decision time and spikes per image.
 
     ``spikes_per_image`` is :func:`models.spikes.spikes_per_sample` of the hidden and output
@@ -49,7 +49,7 @@ def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray
 
 
 def train(cfg: ClassifierConfig, train_images, train_labels, test_images=None, test_labels=None,
-          progress: bool = True, on_epoch: Optional[Callable[[int, dict], None]] = None):
+          progress: bool = True, on_epoch: Callable[[int, dict], None] | None = None):
     """Train the classifier; returns (weights, list of per-epoch metrics)."""
     from tqdm import tqdm
 
@@ -129,7 +129,7 @@ def _print_epoch(m: dict) -> None:
 
 
 def run_classifier(cfg: ClassifierConfig, out_dir: str, force: bool = False,
-                   progress: bool = True) -> Dict[str, float]:
+                   progress: bool = True) -> dict[str, float]:
     """``spiking-gan classify``: train the classifier into the run folder ``out_dir``.
 
     The folder and the data set are checked before anything is written

@@ -27,7 +27,7 @@ import dataclasses
 import sys
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any
 
 from models.errors import SpikingGanError
 from training.networks import NETWORKS
@@ -60,11 +60,11 @@ class NeuronConfig:
 
 @dataclass
 class NetworkConfig:
-    hidden: List[int] = _f([400], lo=1, hi=100_000, doc="hidden layer sizes")
-    thresholds: List[float] = _f([100.0, 100.0], lo=1e-6, hi=1e9, doc="mV, one per layer")
-    init_hidden: List[float] = _f([0.0, 5.0], lo=-1e6, hi=1e6, doc="uniform init range of hidden weights, mV")
-    init_output: List[float] = _f([0.0, 48.0], lo=-1e6, hi=1e6, doc="uniform init range of output weights, mV")
-    lr: List[float] = _f([0.2, 0.2], lo=0.0, hi=1e3, doc="learning rate per layer")
+    hidden: list[int] = _f([400], lo=1, hi=100_000, doc="hidden layer sizes")
+    thresholds: list[float] = _f([100.0, 100.0], lo=1e-6, hi=1e9, doc="mV, one per layer")
+    init_hidden: list[float] = _f([0.0, 5.0], lo=-1e6, hi=1e6, doc="uniform init range of hidden weights, mV")
+    init_output: list[float] = _f([0.0, 48.0], lo=-1e6, hi=1e6, doc="uniform init range of output weights, mV")
+    lr: list[float] = _f([0.2, 0.2], lo=0.0, hi=1e3, doc="learning rate per layer")
 
 
 @dataclass
@@ -80,7 +80,7 @@ class DataConfig:
     dataset: str = _f("digits", choices=("digits", "mnist", "fashion-mnist"), doc="data set")
     data_dir: str = _f("", doc="folder of torchvision data (mnist, fashion-mnist)")
     max_train: int = _f(0, lo=0, hi=10_000_000, doc="use at most this many training images (0 = all)")
-    classes: List[int] = _f([], lo=0, hi=9, doc="train on these classes only (empty = all)")
+    classes: list[int] = _f([], lo=0, hi=9, doc="train on these classes only (empty = all)")
 
 
 @dataclass
@@ -108,6 +108,7 @@ class ClassifierConfig:
     mean of epochs 15-40 (measured: test accuracy 0.907 / 0.916 / 0.905, seeds 0 / 1 / 2;
     S4NN's per-sample updates, batch 1 at lr 0.2, reach 0.880 here).
     """
+
     seed: int = _f(0, lo=0, hi=2**32 - 1)
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
     network: NetworkConfig = field(default_factory=lambda: NetworkConfig(lr=[4.0, 4.0]))
@@ -133,6 +134,7 @@ class GanTrainConfig(TrainConfig):
 @dataclass
 class RampConfig:
     """Training of the windowed ramp model (``neuron.model = "ramp"``): exact gradients, Adam."""
+
     lr_g: float = _f(2e-4, lo=0.0, hi=1.0, doc="Adam learning rate of G")
     lr_d: float = _f(2e-4, lo=0.0, hi=1.0, doc="Adam learning rate of D")
     beta1: float = _f(0.5, lo=0.0, hi=0.999999, doc="Adam beta1")
@@ -157,6 +159,7 @@ class GeneratorConfig(NetworkConfig):
 @dataclass
 class GanConfig:
     """``spiking-gan train``: the Spiking-GAN."""
+
     seed: int = _f(0, lo=0, hi=2**32 - 1)
     per_class: bool = _f(False, doc="one G and one D of the paper's kind per class, each trained on its "
                          "class's images only, sampled as a mixture of the classes (train.batch_size "
@@ -173,7 +176,7 @@ class GanConfig:
 # ----------------------------------------------------------------- machinery
 def _check_value(path: str, value: Any, ftype, meta) -> Any:
     origin = typing.get_origin(ftype)
-    if origin in (list, List):
+    if origin in (list, list):
         (item,) = typing.get_args(ftype)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
@@ -203,7 +206,7 @@ def _check_value(path: str, value: Any, ftype, meta) -> Any:
     return value
 
 
-def _build(cls, data: Dict[str, Any], prefix: str = "", base=None):
+def _build(cls, data: dict[str, Any], prefix: str = "", base=None):
     """Validate ``data`` into ``cls``; keys it leaves out come from ``base`` (an instance of
     ``cls``: the parent's default of this section) or else from ``cls``'s defaults."""
     if not isinstance(data, dict):
@@ -229,7 +232,7 @@ def _build(cls, data: Dict[str, Any], prefix: str = "", base=None):
     return obj
 
 
-def _leaves(d: Dict[str, Any], prefix: str = ""):
+def _leaves(d: dict[str, Any], prefix: str = ""):
     """``(dotted key, value)`` of every value of a nested config dict."""
     for k, v in d.items():
         if isinstance(v, dict):
@@ -246,13 +249,13 @@ def _owner(key: str):
     return None
 
 
-def ignored_keys(cfg) -> List[str]:
+def ignored_keys(cfg) -> list[str]:
     """Dotted keys of ``cfg`` that its ``neuron.model`` does not read (another model's keys)."""
     model = cfg.neuron.model
     return [key for key, _ in _leaves(to_dict(cfg)) if _owner(key) not in (None, model)]
 
 
-def _check_model_keys(cfg: "GanConfig", prefix: str) -> None:
+def _check_model_keys(cfg: GanConfig, prefix: str) -> None:
     """A key the chosen model ignores must keep its default (else it would do nothing, silently)."""
     default = dict(_leaves(to_dict(GanConfig())))
     values = dict(_leaves(to_dict(cfg)))
@@ -262,7 +265,7 @@ def _check_model_keys(cfg: "GanConfig", prefix: str) -> None:
                               f"{cfg.neuron.model!r}; remove the key (or set neuron.model = {_owner(key)!r})")
 
 
-def _check_layer_lists(net: "NetworkConfig", prefix: str) -> None:
+def _check_layer_lists(net: NetworkConfig, prefix: str) -> None:
     n_layers = len(net.hidden) + 1
     for key in ("thresholds", "lr"):
         if len(getattr(net, key)) != n_layers:
@@ -296,20 +299,20 @@ def _check_consistency(obj, prefix: str) -> None:
                               f"leave data.classes empty (one class alone: per_class = false)")
 
 
-def from_dict(cls, data: Dict[str, Any]):
+def from_dict(cls, data: dict[str, Any]):
     """Build and validate a config of type ``cls`` from nested dicts."""
     return _build(cls, data)
 
 
-def load(path: str, cls=GanConfig, overrides: Dict[str, Any] | None = None):
+def load(path: str, cls=GanConfig, overrides: dict[str, Any] | None = None):
     """Load a TOML file into a validated ``cls``, applying dotted-key overrides."""
     try:
         with open(path, "rb") as fh:
             data = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist")
+        raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}")
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not a text (TOML) file") from None
     except IsADirectoryError:
@@ -321,12 +324,12 @@ def load(path: str, cls=GanConfig, overrides: Dict[str, Any] | None = None):
     return override(cfg, overrides or {})
 
 
-def to_dict(cfg) -> Dict[str, Any]:
+def to_dict(cfg) -> dict[str, Any]:
     """Nested plain dicts (JSON/TOML-serialisable)."""
     return dataclasses.asdict(cfg)
 
 
-def config_diff(a: Dict[str, Any], b: Dict[str, Any], prefix: str = "") -> List[str]:
+def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested config dicts (sorted)."""
     out = []
     for k in sorted(set(a) | set(b)):
@@ -338,7 +341,7 @@ def config_diff(a: Dict[str, Any], b: Dict[str, Any], prefix: str = "") -> List[
     return out
 
 
-def override(cfg, overrides: Dict[str, Any]):
+def override(cfg, overrides: dict[str, Any]):
     """A new validated config with ``{"section.key": value}`` replaced."""
     data = to_dict(cfg)
     for key, value in overrides.items():

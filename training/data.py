@@ -226,7 +226,7 @@ def load_torchvision(name: str, data_dir: str) -> Dataset:
     try:
         import torchvision.datasets as tvd
     except ImportError:
-        raise DataError(f"data set {name!r} needs torchvision: pip install -e '.[torchvision]'")
+        raise DataError(f"data set {name!r} needs torchvision: pip install -e '.[torchvision]'") from None
     if not data_dir or not os.path.isdir(data_dir):
         raise FileNotFoundError(f"data.data_dir {data_dir!r} is not a folder; point it at the "
                                 f"torchvision root that holds {TORCHVISION_SETS[name]}/raw")
@@ -234,7 +234,7 @@ def load_torchvision(name: str, data_dir: str) -> Dataset:
     try:
         parts = [cls(root=data_dir, train=train, download=False) for train in (True, False)]
     except RuntimeError as exc:
-        raise FileNotFoundError(f"{name} not found under {data_dir} ({exc})")
+        raise FileNotFoundError(f"{name} not found under {data_dir} ({exc})") from None
     arrays = [(np.asarray(p.data, dtype=np.uint8), np.asarray(p.targets, dtype=np.int64)) for p in parts]
     return Dataset(name, arrays[0][0], arrays[0][1], arrays[1][0], arrays[1][1])
 

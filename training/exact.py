@@ -23,8 +23,8 @@ gates, reviving units silent on a whole batch) are measured in docs/experiments.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import List, Sequence
 
 import numpy as np
 
@@ -82,12 +82,12 @@ class Trace:
     """
 
     x_in: np.ndarray
-    xs: List[np.ndarray]
-    pre: List[np.ndarray]
+    xs: list[np.ndarray]
+    pre: list[np.ndarray]
     t_max: int
 
     @property
-    def times(self) -> List[np.ndarray]:
+    def times(self) -> list[np.ndarray]:
         """Spike times of layers 1..L, relative to each layer's window (``t_max`` = none)."""
         return [(self.t_max - x).astype(np.int32) for x in self.xs]
 
@@ -147,7 +147,7 @@ def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_outp
     g_in : float32 array (batch, n_0) or None
     """
     n = len(layers)
-    grads: List = [None] * n
+    grads: list = [None] * n
     g = np.asarray(g_out, np.float32)
     with one_blas_thread():
         return _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads)
@@ -192,7 +192,7 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
     B = len(trace.x_in)
     gates = [gate(a, trace.t_max) for a in trace.pre[:-1]]  # hidden layers; the read-out is ungated
     with one_blas_thread():
-        q: List[np.ndarray] = [None] * n  # type: ignore[list-item]
+        q: list[np.ndarray] = [None] * n  # type: ignore[list-item]
         g = np.broadcast_to(np.asarray(direction, np.float32), (B, layers[-1].w.shape[1]))
         for k in range(n - 1, -1, -1):
             if k < n - 1:
@@ -218,12 +218,12 @@ class Adam:
     resumed run is identical to an uninterrupted one.
     """
 
-    m: List[np.ndarray]
-    v: List[np.ndarray]
+    m: list[np.ndarray]
+    v: list[np.ndarray]
     t: int = 0
 
     @classmethod
-    def like(cls, params: Sequence[np.ndarray]) -> "Adam":
+    def like(cls, params: Sequence[np.ndarray]) -> Adam:
         return cls([np.zeros_like(p) for p in params], [np.zeros_like(p) for p in params], 0)
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float,
@@ -242,11 +242,11 @@ class Adam:
             p -= step * m / (np.sqrt(v) + eps_t)
 
 
-def parameters(layers: Sequence[Layer]) -> List[np.ndarray]:
+def parameters(layers: Sequence[Layer]) -> list[np.ndarray]:
     """The trainable arrays of a network, in a fixed order: ``w_1, b_1, w_2, b_2, ...``."""
     return [a for layer in layers for a in (layer.w, layer.b)]
 
 
-def flat_grads(grads) -> List[np.ndarray]:
+def flat_grads(grads) -> list[np.ndarray]:
     """Gradients in the order of :func:`parameters`."""
     return [a for gw_gb in grads for a in gw_gb]

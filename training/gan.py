@@ -31,7 +31,6 @@ turns G white within ~10 epochs). Why each choice was made, with the numbers:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -67,7 +66,7 @@ class Gan:
     per_class: bool = False
 
     @classmethod
-    def init(cls, cfg: GanConfig, rng: np.random.Generator) -> "Gan":
+    def init(cls, cfg: GanConfig, rng: np.random.Generator) -> Gan:
         net = network_class(cfg.neuron.model)
         n_banks = N_CLASSES if cfg.per_class else 0
         size = sizes(cfg)
@@ -76,7 +75,7 @@ class Gan:
         return cls(g, d, cfg.generator.noise_dim, net.input_delay(cfg), cfg.per_class)
 
     @staticmethod
-    def sizes(cfg: GanConfig) -> Dict[str, List[int]]:
+    def sizes(cfg: GanConfig) -> dict[str, list[int]]:
         return sizes(cfg)
 
     @property
@@ -88,7 +87,7 @@ class Gan:
         return self.d.params
 
     # ------------------------------------------------------------ parameters as arrays
-    def state(self) -> Dict[str, List[np.ndarray]]:
+    def state(self) -> dict[str, list[np.ndarray]]:
         """Every array of the GAN by name (what a checkpoint stores): weights ``g``, ``d``, and
         the networks' other families as ``g_<family>`` (ramp: ``g_bias``, ``g_adam_m``, ...)."""
         out = {}
@@ -97,7 +96,7 @@ class Gan:
                 out[name if family == "weights" else f"{name}_{family}"] = arrays
         return out
 
-    def load_state(self, arrays: Dict[str, List[np.ndarray]], meta: Optional[Dict] = None,
+    def load_state(self, arrays: dict[str, list[np.ndarray]], meta: dict | None = None,
                    where: str = "checkpoint") -> None:
         """Set the arrays of :meth:`state` (float32) and the :meth:`counters` (from a checkpoint's
         metadata ``meta``; missing counters start at 0).
@@ -120,22 +119,22 @@ class Gan:
             counters = {key: int(((meta or {}).get(key) or {}).get(name, 0)) for key in net.counters()}
             net.load_state(families, counters)
 
-    def counters(self) -> Dict[str, Dict[str, int]]:
+    def counters(self) -> dict[str, dict[str, int]]:
         """The networks' integer state by counter and network (ramp: ``{"adam_steps": {"g": .., "d": ..}}``;
         part of a checkpoint's metadata; empty for the IF model)."""
-        out: Dict[str, Dict[str, int]] = {}
+        out: dict[str, dict[str, int]] = {}
         for name in ("g", "d"):
             for key, value in getattr(self, name).counters().items():
                 out.setdefault(key, {})[name] = value
         return out
 
     # ------------------------------------------------------------ networks as simulated
-    def bank(self, labels: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    def bank(self, labels: np.ndarray | None) -> np.ndarray | None:
         """Each sample's networks for the kernel (:mod:`models.kernel` weight banks): its
         class if ``per_class``, else None (one G and one D for every sample)."""
         return np.asarray(labels) if self.per_class else None
 
-    def default_labels(self, n: int) -> Optional[np.ndarray]:
+    def default_labels(self, n: int) -> np.ndarray | None:
         """Balanced classes ``0, 1, ..., 9, 0, 1, ...`` for ``n`` samples (None if unconditional)."""
         return np.arange(n) % N_CLASSES if self.per_class else None
 
@@ -149,37 +148,37 @@ class Gan:
         t = encode_images(images, self.d_params.t_max)
         return np.minimum(t + self.real_delay, self.d_params.t_max).astype(np.int32)
 
-    def g_trace(self, z: np.ndarray, labels: Optional[np.ndarray] = None):
+    def g_trace(self, z: np.ndarray, labels: np.ndarray | None = None):
         """G's forward pass on noise times ``z`` (a :class:`training.networks.Trace`)."""
         return self.g.trace(z, self.bank(labels))
 
-    def d_trace(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None):
+    def d_trace(self, image_times: np.ndarray, labels: np.ndarray | None = None):
         """D's forward pass on images (n, 784) given as spike times (of classes ``labels`` if per class)."""
         return self.d.trace(image_times, self.bank(labels))
 
-    def g_times(self, z: np.ndarray, labels: Optional[np.ndarray] = None) -> List[np.ndarray]:
+    def g_times(self, z: np.ndarray, labels: np.ndarray | None = None) -> list[np.ndarray]:
         """Spike times of G's layers (hidden..., output) for noise times ``z``, each relative to
         its layer's window, without what training keeps."""
         return self.g.times(z, self.bank(labels))
 
-    def d_times(self, image_times: np.ndarray, labels: Optional[np.ndarray] = None) -> List[np.ndarray]:
+    def d_times(self, image_times: np.ndarray, labels: np.ndarray | None = None) -> list[np.ndarray]:
         """Spike times of D's layers (hidden..., output (n, 2): real, fake) on images (n, 784)."""
         return self.d.times(image_times, self.bank(labels))
 
-    def d_window_starts(self) -> List[int]:
+    def d_window_starts(self) -> list[int]:
         """Step at which each of D's layers opens its window, counted from the end of D's input
         window (ramp model: one window per layer, ``0, T, 2T, ...``; the IF model's layers share
         one window: all 0). The last entry is D's decision offset."""
         return self.d.window_starts()
 
-    def generate_times(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None):
+    def generate_times(self, rng: np.random.Generator, n: int, labels: np.ndarray | None = None):
         """Forward pass of G on ``n`` fresh noise samples (of classes ``labels`` if per class,
         default :meth:`default_labels`)."""
         if self.per_class and labels is None:
             labels = self.default_labels(n)
         return self.g_trace(self.g_input(rng, n), labels)
 
-    def generate(self, rng: np.random.Generator, n: int, labels: Optional[np.ndarray] = None,
+    def generate(self, rng: np.random.Generator, n: int, labels: np.ndarray | None = None,
                  batch: int = 500):
         """``n`` samples: images (n, 28, 28) float32 in [0, 1] and G's output times (n, 784).
 
@@ -228,7 +227,7 @@ def error_cosine(e: np.ndarray) -> float:
     return float((s @ s - n) / (n * (n - 1)))
 
 
-def _d_metrics(gan: Gan, trace, e: np.ndarray, B: int) -> Dict[str, float]:
+def _d_metrics(gan: Gan, trace, e: np.ndarray, B: int) -> dict[str, float]:
     """D's loss, accuracies, decision time and spikes on a batch of B real then B fake images."""
     dp = gan.d_params
     verdict, t_dec = decide(trace.output, dp.t_max)
@@ -239,7 +238,7 @@ def _d_metrics(gan: Gan, trace, e: np.ndarray, B: int) -> Dict[str, float]:
             "d_spikes": spikes_per_sample(trace.times, dp.t_max)}
 
 
-def _g_metrics(gan: Gan, g_trace, d_trace, e: np.ndarray) -> Dict[str, float]:
+def _g_metrics(gan: Gan, g_trace, d_trace, e: np.ndarray) -> dict[str, float]:
     """G's loss, how often it fools D, its spikes, pixels on and last spike on a batch."""
     gp, dp = gan.g_params, gan.d_params
     out = g_trace.output
@@ -251,7 +250,7 @@ def _g_metrics(gan: Gan, g_trace, d_trace, e: np.ndarray) -> Dict[str, float]:
 
 
 def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scale: float = 1.0,
-           labels: Optional[np.ndarray] = None) -> Dict[str, float]:
+           labels: np.ndarray | None = None) -> dict[str, float]:
     """One update of D on ``B`` real and ``B`` fake images given as spike times (B, 784).
 
     D's loss is the TTFS loss ``loss.kind`` on its output spike times (the ramp model adds
@@ -269,7 +268,7 @@ def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scal
     return _d_metrics(gan, trace, e, B)
 
 
-def pixel_error(gan: Gan, cfg: GanConfig, fake: np.ndarray, labels: Optional[np.ndarray] = None):
+def pixel_error(gan: Gan, cfg: GanConfig, fake: np.ndarray, labels: np.ndarray | None = None):
     """The error D (frozen) sends to the pixels of generated images (B, 784), target *real*.
 
     Returns ``(d_trace, e, err)``: D's trace, D's TTFS output error (for the metrics) and
@@ -298,8 +297,8 @@ def g_update(gan: Gan, cfg: GanConfig, g_trace, err: np.ndarray, lr_scale: float
     gan.g.observe(g_trace)
 
 
-def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.random.Generator,
-             real_labels: Optional[List[np.ndarray]] = None, lr_scale: float = 1.0) -> Dict[str, float]:
+def gan_step(gan: Gan, cfg: GanConfig, real_batches: list[np.ndarray], rng: np.random.Generator,
+             real_labels: list[np.ndarray] | None = None, lr_scale: float = 1.0) -> dict[str, float]:
     """``len(real_batches)`` D steps, then one G step; updates ``gan`` in place.
 
     Parameters
@@ -316,7 +315,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: List[np.ndarray], rng: np.r
     """
     if gan.per_class and real_labels is None:
         raise ValueError("a per-class GAN step needs the real images' labels")
-    m: Dict[str, float] = {}
+    m: dict[str, float] = {}
     for j, real in enumerate(real_batches):
         y = real_labels[j] if gan.per_class else None
         fake = gan.generate_times(rng, len(real), y).output

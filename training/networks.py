@@ -27,7 +27,8 @@ an error for every other model.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class Trace(Protocol):
     t_in: np.ndarray  # int (batch, n_0): input spike times, steps
 
     @property
-    def times(self) -> List[np.ndarray]:
+    def times(self) -> list[np.ndarray]:
         """Spike times (int32 (batch, n_k), steps) of layers 1..L, each relative to its window."""
 
     @property
@@ -94,18 +95,18 @@ class Network(Protocol):
     layers: list
 
     @classmethod
-    def config_keys(cls) -> Tuple[str, ...]:
+    def config_keys(cls) -> tuple[str, ...]:
         """Dotted config keys (or ``section.`` prefixes) that only this model reads."""
 
     @classmethod
-    def init(cls, cfg: "GanConfig", role: str, sizes: Sequence[int], rng: np.random.Generator,
-             n_banks: int = 0) -> "Network":
+    def init(cls, cfg: GanConfig, role: str, sizes: Sequence[int], rng: np.random.Generator,
+             n_banks: int = 0) -> Network:
         """A fresh network of role ``"g"`` or ``"d"`` with layer sizes ``sizes``."""
 
-    def trace(self, t_in: np.ndarray, bank: Optional[np.ndarray] = None) -> Trace:
+    def trace(self, t_in: np.ndarray, bank: np.ndarray | None = None) -> Trace:
         """Forward pass on input spike times (batch, n_0), keeping what learning needs."""
 
-    def times(self, t_in: np.ndarray, bank: Optional[np.ndarray] = None) -> List[np.ndarray]:
+    def times(self, t_in: np.ndarray, bank: np.ndarray | None = None) -> list[np.ndarray]:
         """Spike times of every layer (relative to each layer's window), nothing kept."""
 
     def earliest_output(self, trace: Trace) -> np.ndarray:
@@ -133,22 +134,22 @@ class Network(Protocol):
     def observe(self, trace: Trace) -> None:
         """Count what the end-of-epoch rule needs (spikes of hidden neurons)."""
 
-    def end_epoch(self, rng: np.random.Generator) -> Dict[str, int]:
+    def end_epoch(self, rng: np.random.Generator) -> dict[str, int]:
         """The end-of-epoch rule; returns what it did (e.g. ``{"revived": n}``)."""
 
-    def state(self) -> Dict[str, List[np.ndarray]]:
+    def state(self) -> dict[str, list[np.ndarray]]:
         """Every array a checkpoint stores, by family (``"weights"`` first)."""
 
-    def load_state(self, arrays: Dict[str, List[np.ndarray]], counters: Dict[str, int]) -> None:
+    def load_state(self, arrays: dict[str, list[np.ndarray]], counters: dict[str, int]) -> None:
         """Set the arrays of :meth:`state` (float32) and the :meth:`counters`."""
 
-    def counters(self) -> Dict[str, int]:
+    def counters(self) -> dict[str, int]:
         """Integer state a checkpoint's metadata keeps (the optimiser's step count)."""
 
-    def window_starts(self) -> List[int]:
+    def window_starts(self) -> list[int]:
         """Step at which each layer opens its window, counted from the end of the input window."""
 
-    def brian_layers(self, index: int = 0) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+    def brian_layers(self, index: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """What Brian2 simulates: weights (n_k, n_{k+1}) and per-neuron thresholds (mV) of each
         layer (of network ``index`` of a weight bank)."""
 
@@ -170,15 +171,15 @@ class S4nnNetwork:
 
     neuron = IF_NEURON
 
-    def __init__(self, layers: List[backprop.Layer], params: NeuronParams, lr: Sequence[float],
-                 l2: float, init: Sequence[Tuple[float, float]], dead_min_rate: float,
+    def __init__(self, layers: list[backprop.Layer], params: NeuronParams, lr: Sequence[float],
+                 l2: float, init: Sequence[tuple[float, float]], dead_min_rate: float,
                  sizes: Sequence[int], n_banks: int = 0):
         self.layers, self.params = layers, params
         self.lr, self.l2, self.init_ranges = list(lr), float(l2), list(init)
         self.dead = backprop.DeadNeuronMonitor(sizes, dead_min_rate, max(n_banks, 1))
 
     @classmethod
-    def config_keys(cls) -> Tuple[str, ...]:
+    def config_keys(cls) -> tuple[str, ...]:
         nets = [f"{n}.{k}" for n in ("generator", "discriminator")
                 for k in ("thresholds", "lr", "init_hidden", "init_output")]
         return ("per_class", "neuron.latency", *nets,
@@ -208,7 +209,7 @@ class S4nnNetwork:
         return delay
 
     @property
-    def weights(self) -> List[np.ndarray]:
+    def weights(self) -> list[np.ndarray]:
         return [layer.w for layer in self.layers]
 
     def trace(self, t_in, bank=None):
@@ -277,7 +278,7 @@ class RampNetwork:
 
     neuron = RAMP_NEURON
 
-    def __init__(self, layers: List[exact.Layer], params: NeuronParams, lr: float, rc):
+    def __init__(self, layers: list[exact.Layer], params: NeuronParams, lr: float, rc):
         self.layers, self.params = layers, params
         self.lr, self.beta1, self.beta2 = float(lr), float(rc.beta1), float(rc.beta2)
         self.losses = {"d": rc.d_loss, "g": rc.g_loss}
@@ -285,7 +286,7 @@ class RampNetwork:
         self.opt = exact.Adam.like(exact.parameters(layers))
 
     @classmethod
-    def config_keys(cls) -> Tuple[str, ...]:
+    def config_keys(cls) -> tuple[str, ...]:
         return ("ramp.",)
 
     @classmethod
@@ -390,7 +391,7 @@ class RampNetwork:
 
 
 #: ``neuron.model`` -> its network class: the one place a model's name is mapped to code.
-NETWORKS: Dict[str, type] = {"if": S4nnNetwork, "ramp": RampNetwork}
+NETWORKS: dict[str, type] = {"if": S4nnNetwork, "ramp": RampNetwork}
 
 
 def network_class(model: str):
@@ -401,7 +402,7 @@ def network_class(model: str):
         raise ValueError(f"unknown neuron model {model!r}; choose one of {', '.join(NETWORKS)}") from None
 
 
-def sizes(cfg) -> Dict[str, List[int]]:
+def sizes(cfg) -> dict[str, list[int]]:
     """Layer sizes of G (noise, hidden..., 784 pixels) and D (784, hidden..., real / fake)."""
     return {"g": [cfg.generator.noise_dim, *cfg.generator.hidden, N_PIXELS],
             "d": [N_PIXELS, *cfg.discriminator.hidden, 2]}

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from importlib import metadata
-from typing import Any, Dict, Optional
+from typing import Any
 
 from models.errors import SpikingGanError
 from models.files import atomic_json, atomic_write  # noqa: F401  (re-exported: used across the project)
@@ -42,7 +42,7 @@ def _changed(*pathspec: str) -> bool:
     return out.stdout.strip() != ""
 
 
-def git_commit() -> Dict[str, Any]:
+def git_commit() -> dict[str, Any]:
     """The commit of this source tree: ``dirty`` when code, configs or docs have uncommitted
     changes, ``outputs_changed`` when only committed figures (:data:`OUTPUTS_DIR`) do."""
     try:
@@ -56,7 +56,7 @@ def git_commit() -> Dict[str, Any]:
         return {"commit": "unknown", "dirty": None}
 
 
-def versions() -> Dict[str, str]:
+def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for p in PACKAGES:
         try:
@@ -66,7 +66,7 @@ def versions() -> Dict[str, str]:
     return out
 
 
-def run_record(seed: Optional[int], extra: Dict[str, Any] | None = None) -> Dict[str, Any]:
+def run_record(seed: int | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything needed to reproduce a run, besides its config file."""
     rec = {"seed": seed, "argv": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "host": platform.node(), "platform": platform.platform(), "versions": versions(),
@@ -95,7 +95,7 @@ class OutputError(SpikingGanError, RuntimeError):
     """An output folder or file cannot be used as asked."""
 
 
-def folder_command(path: str) -> Optional[str]:
+def folder_command(path: str) -> str | None:
     """The command that made the folder ``path``: ``run.json``'s ``command`` (older runs: their
     ``kind``), else ``"unknown"`` for a damaged ``run.json``, else None (no record)."""
     rec_path = os.path.join(path, RUN_FILE)
@@ -171,7 +171,7 @@ def check_out_dir(path: str, command: str, reuse: bool = False, force: bool = Fa
                       + (f"; {hint}" if hint else "; choose another folder, or --force to replace it"))
 
 
-def make_out_dir(path: str, command: str, action: str, record: Optional[Dict[str, Any]] = None,
+def make_out_dir(path: str, command: str, action: str, record: dict[str, Any] | None = None,
                  quiet: bool = False, refresh: bool = False) -> None:
     """Create (or empty, for ``action == "replace"``) the output folder ``path`` checked by
     :func:`check_out_dir`, and record ``command`` in its ``run.json``.

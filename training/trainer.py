@@ -21,16 +21,16 @@ import json
 import os
 import signal
 import time
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import numpy as np
 
+from models.errors import SpikingGanError
 from training import checkpoint
 from training import config as config_mod
 from training.config import ConfigError, GanConfig
 from training.data import load_dataset
 from training.gan import N_CLASSES, Gan, gan_step
-from models.errors import SpikingGanError
 from training.runinfo import atomic_json, atomic_write, check_out_dir, folder_command, make_out_dir, run_record
 
 
@@ -38,7 +38,7 @@ class RunError(SpikingGanError, RuntimeError):
     """The run folder cannot be used as asked."""
 
 
-def _epoch_summary(step_metrics: List[Dict[str, float]]) -> Dict[str, float]:
+def _epoch_summary(step_metrics: list[dict[str, float]]) -> dict[str, float]:
     keys = [k for k in step_metrics[0] if k not in ("epoch", "step", "kind")]
     return {k: float(np.mean([m[k] for m in step_metrics])) for k in keys}
 
@@ -64,7 +64,7 @@ RESUMABLE_OVERRIDES = ("train.epochs",)
 OPTION_OF = {"train.epochs": "--epochs"}
 
 
-def _resume_config(cfg: Optional[GanConfig], out_dir: str, overrides: Optional[Dict]) -> GanConfig:
+def _resume_config(cfg: GanConfig | None, out_dir: str, overrides: dict | None) -> GanConfig:
     """The config a resumed run uses: the recorded one, extended by ``overrides``."""
     cfg_path = os.path.join(out_dir, "config.toml")
     made_by = folder_command(out_dir) if os.path.isdir(out_dir) else None
@@ -116,8 +116,8 @@ def _check_batches(cfg: GanConfig, data) -> int:
     return pool // (B * k)
 
 
-def prepare_run(cfg: Optional[GanConfig], out_dir: str, resume: bool,
-                overrides: Optional[Dict] = None, force: bool = False):
+def prepare_run(cfg: GanConfig | None, out_dir: str, resume: bool,
+                overrides: dict | None = None, force: bool = False):
     """Check everything a run needs, then create or re-open its folder.
 
     Nothing is written until the config, the data set, the batch size and (on resume) the
@@ -174,9 +174,9 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
 EpochCallback = Callable[[int, Gan, GanConfig, str], None]
 
 
-def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
-              progress: bool = True, overrides: Optional[Dict] = None, force: bool = False,
-              on_epoch: Optional[EpochCallback] = None) -> Dict[str, float]:
+def train_gan(cfg: GanConfig | None, out_dir: str, resume: bool = False,
+              progress: bool = True, overrides: dict | None = None, force: bool = False,
+              on_epoch: EpochCallback | None = None) -> dict[str, float]:
     """Train (or resume) a Spiking-GAN run in ``out_dir``; returns the final epoch's metrics.
 
     Parameters
@@ -215,7 +215,7 @@ def train_gan(cfg: Optional[GanConfig], out_dir: str, resume: bool = False,
     if cfg.per_class:
         B *= N_CLASSES
     per_step = B * k
-    summary: Dict[str, float] = {}
+    summary: dict[str, float] = {}
 
     def on_term(signum, frame):  # turn kill (SIGTERM) into a clean interruption
         raise KeyboardInterrupt
