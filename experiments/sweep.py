@@ -49,7 +49,6 @@ import math
 import os
 import platform
 import re
-import sys
 import tempfile
 import time
 import traceback
@@ -68,11 +67,6 @@ from training.config import ConfigError, GanConfig
 from training.data import load_dataset
 from training.runinfo import atomic_json, run_record
 from training.trainer import train_gan
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Keys a sweep file may hold.
 SWEEP_KEYS = ("base", "mode", "samples", "seed", "retries", "n_eval_samples", "set", "grid", "random")
@@ -154,13 +148,7 @@ def load_sweep(path: str) -> Sweep:
     SweepError
         One line starting with ``path`` and naming the bad key.
     """
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise SweepError(f"sweep file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"sweep file {path} is not valid TOML: {exc}") from None
+    data = config_mod.read_toml(path, "sweep file", SweepError)
     try:
         return parse_sweep(data, path)
     except ConfigError as exc:

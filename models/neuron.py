@@ -158,11 +158,12 @@ class NeuronModel:
     method : Brian2 integration method
     """
 
-    name = ""
-    equations = ""
-    threshold = ""
-    on_pre = ""
-    method = ""
+    def __init__(self, name: str, equations: str, threshold: str, on_pre: str, method: str):
+        self.name, self.equations, self.threshold, self.on_pre, self.method = (
+            name, equations, threshold, on_pre, method)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
 
     def window_start(self, layer: int, t_max: int) -> int:
         """Global step at which layer ``layer`` (0 = the inputs) opens its window."""
@@ -188,12 +189,6 @@ class NeuronModel:
 class IfNeuron(NeuronModel):
     """The paper's IF neuron: jump synapses, every layer in one window of ``t_max`` steps."""
 
-    name = "if"
-    equations = NEURON_EQUATIONS
-    threshold = THRESHOLD_CONDITION
-    on_pre = SYNAPSE_ON_PRE
-    method = "exact"
-
     def window_start(self, layer: int, t_max: int) -> int:
         return 0
 
@@ -204,12 +199,6 @@ class IfNeuron(NeuronModel):
 class RampNeuron(NeuronModel):
     """The windowed ramp neuron: current synapses, layer ``k`` fires in window ``k``
     (global steps ``k T .. (k + 1) T - 1``), no synaptic delay."""
-
-    name = "ramp"
-    equations = RAMP_EQUATIONS
-    threshold = RAMP_THRESHOLD_CONDITION
-    on_pre = RAMP_SYNAPSE_ON_PRE
-    method = "euler"
 
     def window_start(self, layer: int, t_max: int) -> int:
         return layer * t_max
@@ -223,7 +212,9 @@ class RampNeuron(NeuronModel):
         return 0
 
 
-IF_NEURON, RAMP_NEURON = IfNeuron(), RampNeuron()
+#: The two neuron models (their networks: :data:`training.networks.NETWORKS`).
+IF_NEURON = IfNeuron("if", NEURON_EQUATIONS, THRESHOLD_CONDITION, SYNAPSE_ON_PRE, "exact")
+RAMP_NEURON = RampNeuron("ramp", RAMP_EQUATIONS, RAMP_THRESHOLD_CONDITION, RAMP_SYNAPSE_ON_PRE, "euler")
 
 
 def causal_mask(t_in: np.ndarray, t_out: np.ndarray, latency: int = 1) -> np.ndarray:

@@ -3,13 +3,13 @@ import os
 
 import numpy as np
 import pytest
+from helpers import PNG_MAGIC, TINY
 
 from analysis import plots, stats
-from experiments import compare, report
 from analysis.evaluate import Activity, activity_measures
+from experiments import compare, report
 from models.coding import decide
-from analysis.spikes import (completion_times, decision_ties, firing_probability,
-                             last_spike_times, sparsity, spikes_before)
+from models.spikes import completion_times, decision_ties, firing_probability, last_spike_times, sparsity, spikes_before
 from spiking_gan.cli import main
 
 
@@ -146,7 +146,7 @@ def test_loss_arms_and_config_diff():
 def _png(path, min_kb=15):
     assert os.path.getsize(path) > min_kb * 1000, path
     with open(path, "rb") as fh:
-        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+        assert fh.read(8) == PNG_MAGIC
 
 
 def test_activity_plots_and_training_curves(tmp_path):
@@ -180,7 +180,6 @@ def test_activity_plots_and_training_curves(tmp_path):
 
 
 # ------------------------------------------------------------------ end to end on the tiny config
-TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tiny_gan.toml")
 TINY_ARGS = ["--config", TINY, "--epochs", "1", "--n-seeds", "2", "--n", "200"]
 
 

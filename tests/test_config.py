@@ -1,19 +1,19 @@
 """Typed configs: validation, parent defaults, and the defaults ARE the shipped recipes."""
 import os
+import sys
+from operator import attrgetter
 
 import pytest
+from helpers import IF_ONLY_KEYS, ROOT, TINY, TINY_RAMP, tiny
 
 from spiking_gan.cli import main
 from training import config as cm
 from training.config import ClassifierConfig, ConfigError, GanConfig
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TINY = os.path.join(HERE, "data", "tiny_gan.toml")
-ROOT = os.path.dirname(HERE)
-
-
-def tiny(**over):
-    return cm.load(TINY, GanConfig, over)
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 # ------------------------------------------------------------------ config
@@ -23,12 +23,12 @@ def tiny(**over):
     ("[train]\nepochs = 'many'\n", "train.epochs: expected an integer"),
     ("[train]\nbatch_size = 0\n", "train.batch_size: 0 is below the minimum 1"),
     ("[neuron]\nt_max = 2.5\n", "neuron.t_max: expected an integer"),
-    ("[generator]\nhidden = [8, 8]\n", "generator.thresholds: needs 3 values"),
+    ("[neuron]\nmodel = 'if'\n[generator]\nhidden = [8, 8]\n", "generator.thresholds: needs 3 values"),
     ("[loss]\ngamma = nan\n", "loss.gamma: NaN"),
     ("seed = -1\n", "seed: -1 is below"),
     ("[train\n", "not valid TOML"),
     ("[train]\naverage_from = 3\n", "unknown config key train.average_from"),  # classifier only
-    ("per_class = true\n[neuron]\nmodel = 'ramp'\n", "per_class: one G/D pair per class exists for the IF"),
+    ("per_class = true\n[neuron]\nmodel = 'ramp'\n", "per_class: read only by the 'if' model"),
     ("per_class = true\n[neuron]\nmodel = 'if'\n[data]\nclasses = [3]\n", "per_class: .* leave data.classes empty"),
     ("per_class = 1\n", "per_class: expected"),
 ])
@@ -77,3 +77,24 @@ def test_a_section_defaults_to_its_parents_default(tmp_path):
     assert (c.train.epochs, c.train.batch_size, c.train.average_from) == (30, 10, 15)
     with pytest.raises(ConfigError, match="classifier is the S4NN network"):
         cm.from_dict(ClassifierConfig, {"neuron": {"model": "ramp"}})
+
+
+def _toml_keys(path):
+    """The dotted keys a TOML file sets."""
+    def keys(d, prefix=""):
+        for k, v in d.items():
+            yield from keys(v, f"{prefix}{k}.") if isinstance(v, dict) else [prefix + k]
+    with open(path, "rb") as fh:
+        return set(keys(tomllib.load(fh)))
+
+
+def test_tiny_configs_set_only_keys_their_model_reads():
+    """tests/data/tiny_ramp.toml sets no key only the IF model reads, tiny_gan.toml no [ramp] key;
+    both have the same sizes."""
+    assert sorted(_toml_keys(TINY_RAMP) & set(IF_ONLY_KEYS)) == []
+    assert sorted(k for k in _toml_keys(TINY) if k.startswith("ramp.")) == []
+    ramp, if_ = tiny("ramp"), tiny("if")
+    assert ramp.neuron.model == "ramp" and if_.neuron.model == "if"
+    same = attrgetter("seed", "neuron.t_max", "generator.noise_dim", "generator.hidden", "discriminator.hidden",
+                      "train.epochs", "train.batch_size", "train.sample_grid", "data.max_train")
+    assert same(ramp) == same(if_) == (3, 32, 10, [16], [16], 3, 20, 16, 200)

@@ -1,21 +1,17 @@
 """The collapse controls (experiments/controls.py) on the tiny networks and real digits."""
 import json
-import os
 
 import numpy as np
 import pytest
+from helpers import MODELS, tiny
 
 from experiments.controls import CONTROLS, run_controls, train_control
-from training import config as cm
-from training.config import GanConfig
 from training.data import load_dataset
 
-TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "tiny_gan.toml")
 
-
-@pytest.mark.parametrize("model", ["if", "ramp"])
+@pytest.mark.parametrize("model", MODELS)
 def test_every_control_trains_and_logs_the_error_cosine(model):
-    cfg = cm.load(TINY, GanConfig, {"train.epochs": 2, "neuron.model": model})
+    cfg = tiny(model, **{"train.epochs": 2})
     data = load_dataset(cfg.data)
     for kind in CONTROLS:
         res = train_control(kind, cfg, data)
@@ -25,7 +21,7 @@ def test_every_control_trains_and_logs_the_error_cosine(model):
 
 
 def test_run_controls_writes_json_and_figures(tmp_path):
-    cfg = cm.load(TINY, GanConfig, {"train.epochs": 1})
+    cfg = tiny(**{"train.epochs": 1})
     run_controls(cfg, str(tmp_path), kinds=("spiking", "ann_g_spiking_d"), progress=False)
     summary = json.load(open(tmp_path / "controls.json"))
     assert set(summary["controls"]) == {"spiking", "ann_g_spiking_d"}

@@ -2,18 +2,7 @@
 import numpy as np
 import pytest
 
-from analysis import diversity, quality
-from training.data import load_digits
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits()
-
-
-@pytest.fixture(scope="module")
-def clf(digits):
-    return quality.train_classifier(digits.train_images, digits.train_labels, seed=0, epochs=5)
+from analysis import diversity
 
 
 def test_pairwise_distance_by_hand():

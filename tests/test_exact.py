@@ -70,7 +70,7 @@ def test_training_forward_is_the_simulated_network(rng):
     layers = [exact.init_layer(rng, 100, 64, T / 2), exact.init_layer(rng, 64, 30, 0.0)]
     z = sample_noise_times(rng, 200, 100, T)
     got = exact.forward_trace(layers, ramp.earliness(z, T), T).times
-    ref = ramp.forward([l.w for l in layers], [l.thresholds(T) for l in layers], z, T)
+    ref = ramp.forward([layer.w for layer in layers], [layer.thresholds(T) for layer in layers], z, T)
     for a, b in zip(got, ref):
         assert np.mean(a != b) < 1e-3        # float32 vs float64 rounding at exact landings only
         assert 0.1 < np.mean(a < T) < 0.95

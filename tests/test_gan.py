@@ -1,38 +1,30 @@
 """The Spiking-GAN step: silent-pixel remedy, real-image delay, augmentation."""
-import os
-
 import numpy as np
 import pytest
+from helpers import MODELS, tiny
 
 from models.kernel import forward
+from models.neuron import RAMP_NEURON
 from models.ramp import forward as forward_ramp
-from training import backprop
-from training import config as cm
-from training.config import GanConfig
-from training.data import load_digits, random_shift
 from training import exact
-from training.gan import REAL, Gan, _d_loss, _error_through_d, d_step, gan_step, pixel_error
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-TINY = os.path.join(HERE, "data", "tiny_gan.toml")
-
-
-def tiny(**over):
-    return cm.load(TINY, GanConfig, over)
+from training.data import load_digits, random_shift
+from training.gan import REAL, Gan, _d_loss, d_step, gan_step, pixel_error
 
 
 def _g_error(gan, cfg, remedy, n=16, seed=0):
     rng = np.random.default_rng(seed)
     g_trace = gan.generate_times(rng, n)
-    d_trace = backprop.forward_trace(gan.d, g_trace.output, gan.d_params)
+    d_trace = gan.d_trace(g_trace.output)
     e = _d_loss(gan, cfg, d_trace, np.full(n, REAL), kind="ttfs")
-    return g_trace.output, _error_through_d(gan, d_trace, e, remedy)
+    _, err = gan.d.backward(d_trace, e, gate_output=False, input_error=True, weight_grads=False,
+                            silent_inputs=remedy)
+    return g_trace.output, err
 
 
 def test_silent_pixels_get_error_only_with_the_remedy():
     cfg = tiny()
     gan = Gan.init(cfg, np.random.default_rng(0))
-    gan.g[-1][:, :300] = -50.0                       # pixels 0..299 can never fire
+    gan.g.layers[-1].w[:, :300] = -50.0              # pixels 0..299 can never fire
     t_out, e_plain = _g_error(gan, cfg, remedy=False)
     assert np.all(t_out[:, :300] == gan.g_params.t_max)
     assert np.all(e_plain[:, :300] == 0)             # plain S4NN: no error reaches them
@@ -47,12 +39,9 @@ def _dead_pixels_after_training(remedy: bool) -> float:
     gan = Gan.init(cfg, rng)
     data = load_digits()
     real = gan.encode_real(data.train_images[:200])
-    sizes = Gan.sizes(cfg)
-    dead_g = backprop.DeadNeuronMonitor(sizes["g"])
-    dead_d = backprop.DeadNeuronMonitor(sizes["d"])
     for s in range(20):
-        gan_step(gan, cfg, [real[(s % 10) * 20:(s % 10 + 1) * 20]], rng, dead_g, dead_d)
-    out = forward(gan.g, gan.generate_times(np.random.default_rng(1), 50).t_in, gan.g_params)[-1]
+        gan_step(gan, cfg, [real[(s % 10) * 20:(s % 10 + 1) * 20]], rng)
+    out = forward(gan.g.weights, gan.generate_times(np.random.default_rng(1), 50).t_in, gan.g_params)[-1]
     return float((out < gan.g_params.t_max).mean())
 
 
@@ -92,19 +81,17 @@ def test_per_class_gan_trains_each_class_as_if_alone():
     """A step on a batch of one class moves only that class's G and D, exactly as a lone GAN would."""
     cfg = tiny(per_class=True, **{"train.l2": 0.0})
     gan = Gan.init(cfg, np.random.default_rng(0))
-    assert gan.per_class and gan.g[0].shape == (10, 10, 16) and gan.d[-1].shape == (10, 16, 2)
+    assert gan.per_class and gan.g.weights[0].shape == (10, 10, 16) and gan.d.weights[-1].shape == (10, 16, 2)
     lone_cfg = tiny(**{"train.l2": 0.0})
     lone = Gan.init(lone_cfg, np.random.default_rng(1))
-    lone.g, lone.d = ([w[3].copy() for w in ws] for ws in (gan.g, gan.d))
-    before = [w.copy() for w in gan.g + gan.d]
+    for net, bank in ((lone.g, gan.g), (lone.d, gan.d)):
+        net.load_state({"weights": [w[3].copy() for w in bank.weights]}, {})
+    before = [w.copy() for w in gan.g.weights + gan.d.weights]
     data = load_digits()
     threes = gan.encode_real(data.train_images[data.train_labels == 3][:20])
-    sizes = Gan.sizes(cfg)
-    gan_step(gan, cfg, [threes], np.random.default_rng(5), backprop.DeadNeuronMonitor(sizes["g"], n_banks=10),
-             backprop.DeadNeuronMonitor(sizes["d"], n_banks=10), [np.full(20, 3)])
-    gan_step(lone, lone_cfg, [threes], np.random.default_rng(5), backprop.DeadNeuronMonitor(sizes["g"]),
-             backprop.DeadNeuronMonitor(sizes["d"]))
-    for w, w0, w_lone in zip(gan.g + gan.d, before, lone.g + lone.d):
+    gan_step(gan, cfg, [threes], np.random.default_rng(5), [np.full(20, 3)])
+    gan_step(lone, lone_cfg, [threes], np.random.default_rng(5))
+    for w, w0, w_lone in zip(gan.g.weights + gan.d.weights, before, lone.g.weights + lone.d.weights):
         others = np.arange(10) != 3
         np.testing.assert_array_equal(w[others], w0[others])
         np.testing.assert_array_equal(w[3], w_lone)
@@ -118,28 +105,24 @@ def test_per_class_samples_come_from_their_class_networks():
     images, times = gan.generate(np.random.default_rng(2), 4, labels)
     z = gan.g_input(np.random.default_rng(2), 4)
     for b, c in enumerate(labels):
-        g_c, _, _, _ = gan.networks(c)
+        g_c, _ = gan.g.brian_layers(c)
         np.testing.assert_array_equal(times[b], forward(g_c, z[b:b + 1], gan.g_params)[-1][0])
-
-
 
 
 # ------------------------------------------------------------- windowed ramp model
 def test_ramp_step_trains_both_networks_with_adam():
-    cfg = tiny(**{"neuron.model": "ramp"})
+    cfg = tiny("ramp")
     gan = Gan.init(cfg, np.random.default_rng(0))
-    assert gan.ramp and gan.real_delay == 0 and gan.g[0].centre == cfg.neuron.t_max / 2
+    assert gan.g.neuron is RAMP_NEURON and gan.real_delay == 0 and gan.g.layers[0].centre == cfg.neuron.t_max / 2
     before = [a.copy() for a in gan.state()["g"] + gan.state()["d"]]
     real = gan.encode_real(load_digits().train_images[:16])
-    sizes = Gan.sizes(cfg)
-    m = gan_step(gan, cfg, [real], np.random.default_rng(1), backprop.DeadNeuronMonitor(sizes["g"]),
-                 backprop.DeadNeuronMonitor(sizes["d"]))
+    m = gan_step(gan, cfg, [real], np.random.default_rng(1))
     after = gan.state()["g"] + gan.state()["d"]
     assert all(not np.array_equal(a, b) for a, b in zip(before, after))
-    assert gan.adam_steps() == {"g": 1, "d": 1}
+    assert gan.counters() == {"adam_steps": {"g": 1, "d": 1}}
     assert 0 <= m["d_acc_real"] <= 1 and -1 <= m["g_error_cosine"] <= 1 and m["decision_time_ms"] >= 0
     # what Brian2 simulates is the network that was trained (per-neuron thresholds from the biases)
-    g_w, _, g_th, _ = gan.networks()
+    g_w, g_th = gan.g.brian_layers()
     z = gan.g_input(np.random.default_rng(2), 30)
     assert np.mean(forward_ramp(g_w, g_th, z, cfg.neuron.t_max)[-1] != gan.g_times(z)[-1]) < 1e-3
 
@@ -152,14 +135,14 @@ def test_d_bias_init_makes_d_hidden_fire_on_blank_images_and_pass_an_error_to_g(
     blank = np.full((4, 784), T, np.int32)  # no pixel fires
     errs = {}
     for init in (0.0, 0.5):
-        cfg = tiny(**{"neuron.model": "ramp", "neuron.t_max": T, "ramp.d_bias_init": init})
+        cfg = tiny("ramp", **{"neuron.t_max": T, "ramp.d_bias_init": init})
         gan = Gan.init(cfg, np.random.default_rng(0))
         hidden = gan.d_times(blank)[0]
         _, _, err = pixel_error(gan, cfg, blank)
         errs[init] = err
         if init:
             assert np.all(hidden == T - int(init * T))  # every hidden neuron fires, at the same step
-            assert np.all(gan.d[-1].b == 0)  # the output layer keeps its zero bias
+            assert np.all(gan.d.layers[-1].b == 0)  # the output layer keeps its zero bias
         else:
             assert np.all(hidden == T)  # all silent
     assert not np.any(errs[0.0]) and np.all(np.abs(errs[0.5]).sum(axis=1) > 0)
@@ -171,7 +154,7 @@ def test_r1_penalty_flattens_d_at_real_images():
     data = load_digits()
     norms = {}
     for r1 in (0.0, 1.0):
-        cfg = tiny(**{"neuron.model": "ramp", "ramp.r1": r1, "ramp.d_bias_init": 0.5, "ramp.lr_d": 2e-3})
+        cfg = tiny("ramp", **{"ramp.r1": r1, "ramp.d_bias_init": 0.5, "ramp.lr_d": 2e-3})
         gan = Gan.init(cfg, np.random.default_rng(0))
         real = gan.encode_real(data.train_images[:20])
         fake = gan.generate_times(np.random.default_rng(1), 20).output
@@ -179,7 +162,7 @@ def test_r1_penalty_flattens_d_at_real_images():
             d_step(gan, cfg, real, fake)
         trace = gan.d_trace(real)
         d = np.array([1.0, -1.0], np.float32) / np.float32(cfg.ramp.temperature)
-        norms[r1] = exact.input_gradient_penalty(gan.d, trace, d)[0]
+        norms[r1] = exact.input_gradient_penalty(gan.d.layers, trace, d)[0]
     assert norms[1.0] < 0.5 * norms[0.0]
 
 
@@ -190,12 +173,59 @@ def test_error_cosine():
     assert error_cosine(e[:2]) == pytest.approx(1.0) and np.isnan(error_cosine(e[:1]))
 
 
-def test_pixel_error_conversions_point_the_same_way():
-    """intensity_gradient / pixel_error_from_intensity are inverse and keep the sign."""
-    from training.gan import intensity_gradient, pixel_error_from_intensity
+#: A tiny IF config whose D at initialisation tells its inputs apart (mixed-sign weights, low
+#: hidden threshold): the tiny config's D fires its hidden neurons all at one step on most images,
+#: so moving a pixel by a step hardly ever changes its loss.
+IF_D_MIXED = {"discriminator.init_hidden": [-2.0, 3.0], "discriminator.init_output": [-5.0, 8.0],
+              "discriminator.thresholds": [20.0, 10.0]}
+
+
+def _d_loss_of_g_target(gan, cfg, times):
+    """Per sample, the loss D's pixel error is the gradient of: G's target *real*; the IF model
+    S4NN's TTFS loss 1/2 sum e^2 (training.losses), the ramp model ``ramp.g_loss`` (softmax)."""
+    trace = gan.d_trace(times)
+    if cfg.neuron.model == "ramp":
+        assert cfg.ramp.g_loss == "softmax"
+        a = trace.pre[-1].astype(np.float64) / cfg.ramp.temperature
+        return np.logaddexp.reduce(a, axis=1) - a[:, REAL]
+    e = _d_loss(gan, cfg, trace, np.full(len(times), REAL), kind="ttfs").astype(np.float64)
+    return 0.5 * np.sum(e ** 2, axis=1)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pixel_error_converts_to_the_intensity_gradient_of_d_loss(model):
+    """D's pixel error on G's fakes, converted by intensity_gradient, is dL/d(intensity) of the
+    loss G is trained on (ramp: exactly, for the batch-mean loss; IF: up to a positive factor
+    per sample, S4NN's approximate rule): checked against finite differences of that loss.
+
+    Each fake is probed one clock step against and along the sign of its converted gradient
+    (intensity = 1 - t / t_max: one step later is 1 / t_max darker); the step against it must
+    give the lower loss. Flipping the conversion's sign makes every count below swap."""
+    cfg = tiny(model, **(IF_D_MIXED if model == "if" else {}))
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    T = gan.d_params.t_max
+    n = 200
+    fake = gan.generate_times(np.random.default_rng(1), n).output
+    _, _, err = pixel_error(gan, cfg, fake)
+    grad = gan.d.intensity_gradient(err)
+    assert grad.shape == fake.shape and np.all(np.abs(grad).sum(axis=1) > 0)
+    darker = np.clip(fake + np.sign(grad).astype(int), 0, T)    # intensity - sign(grad) / T
+    brighter = np.clip(fake - np.sign(grad).astype(int), 0, T)  # intensity + sign(grad) / T
+    down, up = (_d_loss_of_g_target(gan, cfg, t) for t in (darker, brighter))
+    lower, higher = int(np.sum(down < up)), int(np.sum(down > up))
+    assert lower >= 0.4 * n and higher <= 0.05 * lower, (lower, higher)
+    if model == "ramp":  # the exact gradient of the batch-mean loss: first order, also its size
+        d_intensity = (darker - brighter) / T                    # from the darker to the brighter
+        predicted = float(np.sum(grad * d_intensity))
+        measured = float(np.mean(up - down))
+        assert 0.7 < measured / predicted < 1.4, (measured, predicted)
+
+
+def test_pixel_error_conversions_are_inverse_and_keep_the_sign():
+    """intensity_gradient and error_from_intensity are inverse and keep the sign (both models)."""
     g = np.array([[0.5, -1.0]], np.float32)
-    for model in ("if", "ramp"):
-        gan = Gan.init(tiny(**{"neuron.model": model}), np.random.default_rng(0))
-        back = intensity_gradient(gan, pixel_error_from_intensity(gan, g))
+    for model in MODELS:
+        gan = Gan.init(tiny(model), np.random.default_rng(0))
+        back = gan.d.intensity_gradient(gan.d.error_from_intensity(g))
         np.testing.assert_allclose(back, g)
-        assert np.all(np.sign(pixel_error_from_intensity(gan, g)) == np.sign(g))
+        assert np.all(np.sign(gan.d.error_from_intensity(g)) == np.sign(g))

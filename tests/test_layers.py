@@ -8,8 +8,8 @@ import ast
 import os
 
 import pytest
+from helpers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = ["models", "training", "analysis", "experiments", "spiking_gan"]
 
 

@@ -1,9 +1,7 @@
 """One rule for output folders, writes after checks, no leaks (issue 13)."""
-import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -11,100 +9,60 @@ import time
 
 import numpy as np
 import pytest
+from helpers import ROOT, TINY, TINY_CLS, one_line, run_cli, snapshot
 
 from experiments.report import write_epoch_grid
-
-from spiking_gan.cli import main
-from training import checkpoint
 from training import config as cm
 from training.config import GanConfig
-from training.trainer import train_gan
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-TINY = os.path.join(HERE, "data", "tiny_gan.toml")
-TINY_CLS = os.path.join(HERE, "data", "tiny_classifier.toml")
-ROOT = os.path.dirname(HERE)
-
-
-def snapshot(folder) -> dict:
-    """Every file and folder under ``folder``: content hash and permissions."""
-    out = {}
-    for base, dirs, files in os.walk(folder):
-        for d in dirs:
-            out[os.path.relpath(os.path.join(base, d), folder) + "/"] = None
-        for f in files:
-            p = os.path.join(base, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, folder)] = (hashlib.sha256(fh.read()).hexdigest(),
-                                                   stat.S_IMODE(os.stat(p).st_mode))
-    return out
-
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
-def one_line(err: str) -> bool:
-    return err.count("\n") == 1 and "Traceback" not in err
-
-
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory):
-    """A finished 2-epoch run of the tiny GAN (copy it before changing it)."""
-    out = tmp_path_factory.mktemp("gan") / "run"
-    train_gan(cm.load(TINY, GanConfig, {"train.epochs": 2}), str(out), progress=False)
-    return out
+from training.trainer import load_gan, train_gan
 
 
 @pytest.fixture
-def umask():
-    old = os.umask(0o022)
-    yield lambda m: os.umask(m)
-    os.umask(old)
+def gan_run(tiny_run):
+    """A finished 2-epoch run of the tiny GAN, shared by the session (copy it before changing it)."""
+    return tiny_run("if", 2)
 
 
 # ------------------------------------------------------------------ folders are created with parents
 def test_train_and_classify_create_missing_parents(tmp_path, capsys):
     """The README's `train --out runs/quick` and `classify --out runs/classify` on a fresh clone."""
-    code, _, err = run(["train", "--config", TINY, "--epochs", "1", "--out", tmp_path / "runs" / "quick",
-                        "--quiet"], capsys)
+    code, _, err = run_cli(["train", "--config", TINY, "--epochs", "1", "--out", tmp_path / "runs" / "quick",
+                            "--quiet"], capsys)
     assert code == 0, err
     assert (tmp_path / "runs" / "quick" / "checkpoint.npz").exists()
     rec = json.loads((tmp_path / "runs" / "quick" / "run.json").read_text())
     assert rec["command"] == "train" and rec["kind"] == "gan"
-    code, _, err = run(["classify", "--config", TINY_CLS, "--epochs", "1", "--out",
-                        tmp_path / "more" / "runs" / "classify", "--quiet"], capsys)
+    code, _, err = run_cli(["classify", "--config", TINY_CLS, "--epochs", "1", "--out",
+                            tmp_path / "more" / "runs" / "classify", "--quiet"], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "more" / "runs" / "classify" / "run.json").read_text())["command"] == "classify"
 
 
 # ------------------------------------------------------------------ no command writes into another's folder
 def test_classify_never_overwrites_a_run(gan_run, tmp_path, capsys):
-    """classify --out used to replace config.toml, run.json, metrics of any folder, GAN runs included."""
+    """Classify --out used to replace config.toml, run.json, metrics of any folder, GAN runs included."""
     gan = tmp_path / "gan"
     shutil.copytree(gan_run, gan)
     gan_before = snapshot(gan)
-    code, _, err = run(["classify", "--config", TINY_CLS, "--out", gan, "--quiet"], capsys)
+    code, _, err = run_cli(["classify", "--config", TINY_CLS, "--out", gan, "--quiet"], capsys)
     assert code == 2 and one_line(err) and "spiking-gan train" in err
     assert snapshot(gan) == gan_before
     cls = tmp_path / "cls"
-    assert run(["classify", "--config", TINY_CLS, "--epochs", "1", "--out", cls, "--quiet"], capsys)[0] == 0
+    assert run_cli(["classify", "--config", TINY_CLS, "--epochs", "1", "--out", cls, "--quiet"], capsys)[0] == 0
     before = snapshot(cls)
-    code, _, err = run(["classify", "--config", TINY_CLS, "--epochs", "1", "--out", cls, "--quiet"], capsys)
+    code, _, err = run_cli(["classify", "--config", TINY_CLS, "--epochs", "1", "--out", cls, "--quiet"], capsys)
     assert code == 2 and one_line(err) and "--force" in err
     assert snapshot(cls) == before
     # --force replaces a classify run, and says what it replaces
-    code, _, err = run(["classify", "--config", TINY_CLS, "--epochs", "2", "--out", cls, "--quiet", "--force"],
-                       capsys)
+    code, _, err = run_cli(["classify", "--config", TINY_CLS, "--epochs", "2", "--out", cls, "--quiet", "--force"],
+                           capsys)
     assert code == 0 and "replacing the classify run" in err and "metrics.json" in err
     assert json.loads((cls / "metrics.json").read_text())["epochs"] == 2
     # --force never replaces another command's folder
-    code, _, err = run(["classify", "--config", TINY_CLS, "--out", gan, "--quiet", "--force"], capsys)
+    code, _, err = run_cli(["classify", "--config", TINY_CLS, "--out", gan, "--quiet", "--force"], capsys)
     assert code == 2 and one_line(err) and snapshot(gan) == gan_before
     # and a classify run is not a GAN to sample from
-    code, _, err = run(["sample", "--run", cls, "--n", "2", "--out", tmp_path / "s.npz"], capsys)
+    code, _, err = run_cli(["sample", "--run", cls, "--n", "2", "--out", tmp_path / "s.npz"], capsys)
     assert code == 2 and one_line(err) and "spiking-gan classify" in err
 
 
@@ -114,20 +72,24 @@ def test_train_refuses_other_folders_and_force_replaces_its_own(gan_run, tmp_pat
     (other / "todo.txt").write_text("mine")
     for target in (other, tmp_path / "cls"):
         if target.name == "cls":
-            assert run(["classify", "--config", TINY_CLS, "--epochs", "1", "--out", target, "--quiet"],
-                       capsys)[0] == 0
+            assert run_cli(["classify", "--config", TINY_CLS, "--epochs", "1", "--out", target, "--quiet"],
+                           capsys)[0] == 0
         before = snapshot(target)
-        code, _, err = run(["train", "--config", TINY, "--out", target, "--quiet", "--force"], capsys)
+        code, _, err = run_cli(["train", "--config", TINY, "--out", target, "--quiet", "--force"], capsys)
         assert code == 2 and one_line(err), err
         assert snapshot(target) == before
     (tmp_path / "afile").write_text("x")
-    code, _, err = run(["train", "--config", TINY, "--out", tmp_path / "afile", "--quiet"], capsys)
+    code, _, err = run_cli(["train", "--config", TINY, "--out", tmp_path / "afile", "--quiet"], capsys)
     assert code == 2 and "is a file" in err
     gan = tmp_path / "gan"
     shutil.copytree(gan_run, gan)
-    code, _, err = run(["train", "--config", TINY, "--epochs", "1", "--out", gan, "--quiet"], capsys)
+    # the old run's last grid, as `spiking-gan train` writes it: --force must not leave it behind
+    old_gan, old_cfg, _ = load_gan(str(gan))
+    write_epoch_grid(2, old_gan, old_cfg, str(gan))
+    assert sorted(os.listdir(gan / "samples")) == ["epoch_002.png"]
+    code, _, err = run_cli(["train", "--config", TINY, "--epochs", "1", "--out", gan, "--quiet"], capsys)
     assert code == 2 and "--resume" in err and "--force" in err
-    code, _, err = run(["train", "--config", TINY, "--epochs", "1", "--out", gan, "--quiet", "--force"], capsys)
+    code, _, err = run_cli(["train", "--config", TINY, "--epochs", "1", "--out", gan, "--quiet", "--force"], capsys)
     assert code == 0 and "replacing the train run" in err
     assert json.loads((gan / "checkpoint.json").read_text())["epoch"] == 1
     assert sorted(os.listdir(gan / "samples")) == ["epoch_001.png"]  # the old run's files are gone
@@ -140,7 +102,7 @@ def test_no_command_writes_into_a_train_run_folder(gan_run, tmp_path, capsys):
     for cmd in (["evaluate", "--no-brian", "--no-quality", "--n", "10", "--run", gan], ["inspect", "--run", gan],
                 ["sweep", os.path.join(ROOT, "sweeps", "tiny.toml")],
                 ["compare-losses", "--config", TINY], ["figures", "--config", TINY]):
-        code, _, err = run([*cmd, "--out", gan], capsys)
+        code, _, err = run_cli([*cmd, "--out", gan], capsys)
         assert code == 2 and one_line(err) and "spiking-gan train" in err, cmd
     assert snapshot(gan) == before
 
@@ -148,11 +110,11 @@ def test_no_command_writes_into_a_train_run_folder(gan_run, tmp_path, capsys):
 # ------------------------------------------------------------------ nothing is created before the checks
 def test_batch_larger_than_data_leaves_nothing(tmp_path, capsys):
     out = tmp_path / "runs" / "big"
-    code, _, err = run(["train", "--config", TINY, "--set", "train.batch_size=500", "--out", out], capsys)
+    code, _, err = run_cli(["train", "--config", TINY, "--set", "train.batch_size=500", "--out", out], capsys)
     assert code == 2 and one_line(err) and "exceeds the 200 training images" in err
     assert not (tmp_path / "runs").exists()
     # the corrected command then just works
-    assert run(["train", "--config", TINY, "--epochs", "1", "--out", out, "--quiet"], capsys)[0] == 0
+    assert run_cli(["train", "--config", TINY, "--epochs", "1", "--out", out, "--quiet"], capsys)[0] == 0
 
 
 def test_compare_and_figures_bad_options_leave_no_folder(tmp_path, capsys):
@@ -161,7 +123,7 @@ def test_compare_and_figures_bad_options_leave_no_folder(tmp_path, capsys):
     for argv in (["compare-losses", "--config", TINY, "--variants", "Z"],
                  ["compare-losses", "--config", TINY, "--n-seeds", "0"],
                  ["figures", "--n-seeds", "0"], ["figures", "--n", "0"], ["figures", "--variants", "Z"]):
-        code, _, err = run([*argv, "--out", tmp_path / "out"], capsys)
+        code, _, err = run_cli([*argv, "--out", tmp_path / "out"], capsys)
         assert code == 2 and "Traceback" not in err, argv
         assert not (tmp_path / "out").exists(), argv
     with pytest.raises(ValueError):
@@ -173,19 +135,19 @@ def test_sample_and_simulate_write_all_outputs_or_none(gan_run, tmp_path, capsys
     (tmp_path / "file").write_text("x")
     bad_figures = [tmp_path / "g.txt", tmp_path / "file" / "g.png", tmp_path]
     for bad in bad_figures:
-        code, _, err = run(["sample", "--run", gan_run, "--n", "4", "--out", tmp_path / "s.npz",
-                            "--grid", bad], capsys)
+        code, _, err = run_cli(["sample", "--run", gan_run, "--n", "4", "--out", tmp_path / "s.npz",
+                                "--grid", bad], capsys)
         assert code == 2 and one_line(err), err
-        code, _, err = run(["simulate", "--layers", "20,5", "--out", tmp_path / "x.npz", "--raster", bad], capsys)
+        code, _, err = run_cli(["simulate", "--layers", "20,5", "--out", tmp_path / "x.npz", "--raster", bad], capsys)
         assert code == 2 and one_line(err), err
     assert sorted(os.listdir(tmp_path)) == ["file"]
-    code, out, err = run(["sample", "--run", gan_run, "--n", "4", "--out", tmp_path / "new" / "s.npz",
-                          "--grid", tmp_path / "new" / "g.png"], capsys)
+    code, out, err = run_cli(["sample", "--run", gan_run, "--n", "4", "--out", tmp_path / "new" / "s.npz",
+                              "--grid", tmp_path / "new" / "g.png"], capsys)
     assert code == 0 and sorted(os.listdir(tmp_path / "new")) == ["g.png", "s.npz"]
 
 
 def test_simulate_reports_the_path_it_wrote(tmp_path, capsys):
-    code, out, _ = run(["simulate", "--layers", "20,5", "--out", tmp_path / "x"], capsys)
+    code, out, _ = run_cli(["simulate", "--layers", "20,5", "--out", tmp_path / "x"], capsys)
     assert code == 0 and os.listdir(tmp_path) == ["x.npz"]
     assert f"wrote {tmp_path / 'x.npz'}" in out
 
@@ -195,11 +157,11 @@ def test_resume_with_fewer_epochs_is_an_error_naming_epochs(gan_run, tmp_path, c
     gan = tmp_path / "gan"
     shutil.copytree(gan_run, gan)
     before = snapshot(gan)
-    code, _, err = run(["train", "--out", gan, "--resume", "--epochs", "1", "--quiet"], capsys)
+    code, _, err = run_cli(["train", "--out", gan, "--resume", "--epochs", "1", "--quiet"], capsys)
     assert code == 2 and one_line(err) and "--epochs 1" in err and "2 epochs" in err
     assert snapshot(gan) == before
     # the same number of epochs: nothing to train, nothing changes
-    assert run(["train", "--out", gan, "--resume", "--epochs", "2", "--quiet"], capsys)[0] == 0
+    assert run_cli(["train", "--out", gan, "--resume", "--epochs", "2", "--quiet"], capsys)[0] == 0
     assert (gan / "config.toml").read_bytes() == (gan_run / "config.toml").read_bytes()
 
 
@@ -209,7 +171,7 @@ def test_resume_on_a_corrupt_checkpoint_keeps_the_config(gan_run, tmp_path, caps
     ck = gan / "checkpoint.npz"
     ck.write_bytes(ck.read_bytes()[:-100])
     before = snapshot(gan)
-    code, _, err = run(["train", "--out", gan, "--resume", "--epochs", "5", "--quiet"], capsys)
+    code, _, err = run_cli(["train", "--out", gan, "--resume", "--epochs", "5", "--quiet"], capsys)
     assert code == 2 and one_line(err) and "checkpoint" in err
     assert snapshot(gan) == before  # config.toml still says 2 epochs
 

@@ -1,11 +1,9 @@
 """Speed features that must not change any result: lazy imports, bounded-memory chunking."""
-import os
 import subprocess
 import sys
 
 import numpy as np
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT
 
 
 def _python(code: str) -> str:
@@ -133,7 +131,7 @@ def test_chunked_backward_equals_unchunked_bit_for_bit():
         out = []
         e_k = backprop.normalise(e)
         for k in (1, 0):
-            dW, e_in = backprop.layer_backward(trace.events[k], trace.layer_input(k), trace.times[k], e_k,
+            dW, e_in = backprop.layer_backward(trace.events[k], trace.layer_input_times(k), trace.times[k], e_k,
                                                weights[k], params.latency, True, True,
                                                chunk_bytes=chunk_bytes)
             out += [dW, e_in]

@@ -14,27 +14,24 @@ import time
 
 import psutil
 import pytest
+from helpers import PNG_MAGIC, ROOT, TINY
 
-from spiking_gan.cli import main
 from experiments.sweep import SweepError, load_sweep
+from spiking_gan.cli import main
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 TINY_SWEEP = os.path.join(ROOT, "sweeps", "tiny.toml")
-TINY_CFG = os.path.join(HERE, "data", "tiny_gan.toml")
 BIN = os.path.dirname(sys.executable)
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_sweep(tmp_path, body: str, name: str = "sweep.toml") -> str:
     """A sweep file based on the tiny test config (``{base}`` is replaced by its path)."""
     path = tmp_path / name
-    path.write_text(body.replace("{base}", json.dumps(TINY_CFG)))
+    path.write_text(body.replace("{base}", json.dumps(TINY)))
     return str(path)
 
 
 def results(out) -> dict:
-    """point id -> result.json of every point folder that has one."""
+    """Point id -> result.json of every point folder that has one."""
     found = {}
     for pid in sorted(os.listdir(os.path.join(out, "points"))):
         path = os.path.join(out, "points", pid, "result.json")

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -7,22 +8,16 @@ import time
 
 import numpy as np
 import pytest
+from helpers import MODELS, ROOT, TINY, TINY_CLS, tiny
 
 from experiments.report import write_epoch_grid
+from models.neuron import RAMP_NEURON
 from spiking_gan.cli import main
 from training import checkpoint
 from training import config as cm
 from training.config import GanConfig
 from training.gan import Gan
 from training.trainer import load_gan, train_gan
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-TINY = os.path.join(HERE, "data", "tiny_gan.toml")
-ROOT = os.path.dirname(HERE)
-
-
-def tiny(**over):
-    return cm.load(TINY, GanConfig, over)
 
 
 # ---------------------------------------------------------------- training
@@ -34,13 +29,13 @@ def test_gan_lr_decay_scales_every_update(tmp_path):
     train_gan(None, str(tmp_path / "r"), resume=True, progress=False, overrides={"train.epochs": 2})
     w2, _ = checkpoint.load(str(tmp_path / "r" / "checkpoint.npz"))
     w0 = Gan.init(tiny(**over), np.random.default_rng(tiny().seed))
-    assert any(np.abs(a - b).max() > 0 for a, b in zip(w0.g, w1["g"]))
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(w0.g.weights, w1["g"]))
     for net in ("g", "d"):
         for a, b in zip(w1[net], w2[net]):
             np.testing.assert_array_equal(a, b)
 
 
-def test_train_writes_a_complete_run(tmp_path):
+def test_train_writes_a_complete_run(tmp_path, tiny_run):
     out = tmp_path / "run"
     summary = train_gan(tiny(), str(out), progress=False, on_epoch=write_epoch_grid)
     for f in ("config.toml", "run.json", "checkpoint.npz", "checkpoint.json", "metrics.jsonl", "summary.json"):
@@ -49,32 +44,31 @@ def test_train_writes_a_complete_run(tmp_path):
     rec = json.loads((out / "run.json").read_text())
     assert rec["seed"] == 3 and "numpy" in rec["versions"] and "brian2" in rec["versions"]
     assert "commit" in rec["git"]
-    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
-    steps = [l for l in lines if "kind" not in l]
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [line for line in lines if "kind" not in line]
     assert len(steps) == 3 * (200 // 20) and steps[-1]["step"] == 30
     for key in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "decision_time_ms", "d_spikes",
                 "g_spikes", "samples_per_s"):
         assert key in steps[0]
     assert summary["epochs"] == 3
-    # the same config and seed give the same weights
-    train_gan(tiny(), str(tmp_path / "again"), progress=False)
+    # the same config and seed give the same weights (the session's run of it, without grids)
     a, _ = checkpoint.load(str(out / "checkpoint.npz"))
-    b, _ = checkpoint.load(str(tmp_path / "again" / "checkpoint.npz"))
+    b, _ = checkpoint.load(str(tiny_run("if", 3) / "checkpoint.npz"))
     for x, y in zip(a["g"] + a["d"], b["g"] + b["d"]):
         np.testing.assert_array_equal(x, y)
 
 
-def test_refuses_to_overwrite_and_resume_needs_a_run(tmp_path):
-    train_gan(tiny(**{"train.epochs": 1}), str(tmp_path / "run"), progress=False)
+def test_refuses_to_overwrite_and_resume_needs_a_run(tmp_path, tiny_run):
+    shutil.copytree(tiny_run("if", 1), tmp_path / "run")
     with pytest.raises(RuntimeError, match="already holds a run"):
         train_gan(tiny(), str(tmp_path / "run"), progress=False)
     with pytest.raises(RuntimeError, match="holds no run"):
         train_gan(None, str(tmp_path / "none"), resume=True, progress=False)
 
 
-def test_corrupt_nan_and_mismatched_checkpoints(tmp_path, capsys):
+def test_corrupt_nan_and_mismatched_checkpoints(tmp_path, capsys, tiny_run):
     out = tmp_path / "run"
-    train_gan(tiny(**{"train.epochs": 1}), str(out), progress=False)
+    shutil.copytree(tiny_run("if", 1), out)
     ck = out / "checkpoint.npz"
     good = ck.read_bytes()
     ck.write_bytes(good[: len(good) // 2])
@@ -96,16 +90,15 @@ def test_corrupt_nan_and_mismatched_checkpoints(tmp_path, capsys):
         load_gan(str(out))
 
 
-@pytest.mark.parametrize("model", ["if", "ramp"])
-def test_resume_equals_uninterrupted(tmp_path, model):
+@pytest.mark.parametrize("model", MODELS)
+def test_resume_equals_uninterrupted(tmp_path, model, tiny_run):
     """Weights, biases and (ramp) Adam moments after 1 + 2 resumed epochs equal 3 straight epochs."""
-    over = {"neuron.model": model}
-    train_gan(tiny(**over, **{"train.epochs": 1}), str(tmp_path / "a"), progress=False)
+    shutil.copytree(tiny_run(model, 1), tmp_path / "a")
     train_gan(None, str(tmp_path / "a"), resume=True, progress=False, overrides={"train.epochs": 3})
-    train_gan(tiny(**over), str(tmp_path / "b"), progress=False)
     a, ma = checkpoint.load(str(tmp_path / "a" / "checkpoint.npz"))
-    b, mb = checkpoint.load(str(tmp_path / "b" / "checkpoint.npz"))
-    assert ma["epoch"] == mb["epoch"] == 3 and ma.get("adam_steps") == mb.get("adam_steps")
+    b, mb = checkpoint.load(str(tiny_run(model, 3) / "checkpoint.npz"))
+    assert ma["epoch"] == mb["epoch"] == 3
+    assert ma.get("adam_steps") == mb.get("adam_steps") == (None if model == "if" else {"g": 30, "d": 30})
     assert sorted(a) == sorted(b) == (["d", "g"] if model == "if" else
                                       ["d", "d_adam_m", "d_adam_v", "d_bias", "g", "g_adam_m", "g_adam_v", "g_bias"])
     for key in a:
@@ -136,8 +129,8 @@ def test_killed_run_resumes_to_the_end(tmp_path):
                         "--quiet"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "summary.json").read_text())["epochs"] == 150
-    epochs = [json.loads(l)["epoch"] for l in (out / "metrics.jsonl").read_text().splitlines()
-              if '"kind": "epoch"' in l]
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()
+              if '"kind": "epoch"' in line]
     assert epochs == list(range(1, 151))  # no epoch lost, none counted twice
     train_gan(cm.load(str(cfg), GanConfig), str(tmp_path / "ref"), progress=False)
     a, _ = checkpoint.load(str(out / "checkpoint.npz"))
@@ -146,9 +139,8 @@ def test_killed_run_resumes_to_the_end(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
-def test_sample_command(tmp_path, capsys):
-    out = tmp_path / "run"
-    train_gan(tiny(**{"train.epochs": 1}), str(out), progress=False)
+def test_sample_command(tmp_path, capsys, tiny_run):
+    out = tiny_run("if", 1)
     assert main(["sample", "--run", str(out), "--n", "30", "--out", str(tmp_path / "s.npz"),
                  "--grid", str(tmp_path / "g.png")]) == 0
     z = np.load(tmp_path / "s.npz")
@@ -161,7 +153,7 @@ def test_sample_command(tmp_path, capsys):
 
 def test_classify_cli_writes_metrics(tmp_path, capsys):
     out = tmp_path / "cls"
-    assert main(["classify", "--config", os.path.join(HERE, "data", "tiny_classifier.toml"),
+    assert main(["classify", "--config", TINY_CLS,
                  "--out", str(out), "--quiet"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert set(m) >= {"test_accuracy", "decision_time_ms", "spikes_per_image"}
@@ -193,9 +185,9 @@ def test_torchvision_idx_dataset(tmp_path):
 
 
 @pytest.mark.brian2
-def test_inspect_writes_raster_and_traces(tmp_path, capsys):
+def test_inspect_writes_raster_and_traces(tmp_path, capsys, tiny_run):
     out = tmp_path / "run"
-    train_gan(tiny(**{"train.epochs": 1}), str(out), progress=False)
+    shutil.copytree(tiny_run("if", 1), out)
     assert main(["inspect", "--run", str(out), "--sample", "1", "--neurons", "10,400"]) == 0
     for f in ("raster.png", "membrane.png"):
         assert (out / "inspect" / f).stat().st_size > 10_000
@@ -212,8 +204,8 @@ def test_cli_dataset_flags_give_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # nothing half-made to get in the way of the next try
 
 
-VARIANTS = {"per_class": {"per_class": True, "train.batch_size": 4},
-            "ramp": {"neuron.model": "ramp", "train.batch_size": 8}}
+VARIANTS = {"per_class": ("if", {"per_class": True, "train.batch_size": 4}),
+            "ramp": ("ramp", {"train.batch_size": 8})}
 
 
 @pytest.mark.brian2
@@ -222,11 +214,13 @@ def test_variant_run_end_to_end(tmp_path, capsys, variant):
     """A per-class and a ramp GAN train, resume, sample, are evaluated and inspected in Brian2."""
     from analysis.evaluate import evaluate_run
     out = tmp_path / "run"
-    train_gan(tiny(**VARIANTS[variant], **{"train.epochs": 1}), str(out), progress=False)
+    model, over = VARIANTS[variant]
+    train_gan(tiny(model, **over, **{"train.epochs": 1}), str(out), progress=False)
     train_gan(None, str(out), resume=True, progress=False, overrides={"train.epochs": 2})
     gan, cfg, meta = load_gan(str(out))
     per_class = variant == "per_class"
-    assert meta["epoch"] == 2 and gan.per_class == per_class and gan.ramp == (variant == "ramp")
+    ramp = variant == "ramp"
+    assert meta["epoch"] == 2 and gan.per_class == per_class and (gan.g.neuron is RAMP_NEURON) == ramp
     assert main(["sample", "--run", str(out), "--n", "25", "--out", str(tmp_path / "s.npz"),
                  "--grid", str(tmp_path / "g.png")]) == 0
     z = np.load(tmp_path / "s.npz")
@@ -234,7 +228,7 @@ def test_variant_run_end_to_end(tmp_path, capsys, variant):
         np.testing.assert_array_equal(z["labels"], np.arange(25) % 10)
     m = evaluate_run(str(out), n_samples=50, classifier_cache=str(tmp_path))
     assert np.isfinite(m["classifier_fid"]) and (0 <= m["label_accuracy"] <= 1 if per_class else True)
-    assert m["decision_latency_ms"] == pytest.approx(m["decision_time_ms"] + (cfg.neuron.t_max if gan.ramp else 0))
+    assert m["decision_latency_ms"] == pytest.approx(m["decision_time_ms"] + (cfg.neuron.t_max if ramp else 0))
     assert main(["inspect", "--run", str(out), "--sample", "3"]) == 0
     assert (out / "inspect" / "raster.png").stat().st_size > 10_000
 

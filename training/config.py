@@ -304,19 +304,25 @@ def from_dict(cls, data: dict[str, Any]):
     return _build(cls, data)
 
 
-def load(path: str, cls=GanConfig, overrides: dict[str, Any] | None = None):
-    """Load a TOML file into a validated ``cls``, applying dotted-key overrides."""
+def read_toml(path: str, what: str = "config file", error=ConfigError) -> dict[str, Any]:
+    """The table of a TOML file; ``error`` (one line naming ``what`` and ``path``) if it is missing,
+    a folder, not text or not TOML."""
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        raise error(f"{what} {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise error(f"{what} {path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not a text (TOML) file") from None
+        raise error(f"{what} {path} is not a text (TOML) file") from None
     except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a folder") from None
+        raise error(f"{what} {path} is a folder") from None
+
+
+def load(path: str, cls=GanConfig, overrides: dict[str, Any] | None = None):
+    """Load a TOML file into a validated ``cls``, applying dotted-key overrides."""
+    data = read_toml(path)
     try:
         cfg = from_dict(cls, data)
     except ConfigError as exc:

@@ -92,6 +92,7 @@ def _resume_checkpoint(cfg: GanConfig, out_dir: str):
         return None
     nets, meta = checkpoint.load(path, require=("epoch", "step", "rng_state"))
     checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
+    Gan.init(cfg, np.random.default_rng(0)).load_state(nets, meta, path)  # every array family, before any write
     try:
         np.random.default_rng(0).bit_generator.state = meta["rng_state"]
     except (TypeError, ValueError, KeyError) as exc:
