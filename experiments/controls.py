@@ -85,7 +85,7 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> di
                 ann_gan.d_step(ann_d, real01[idx], decode_times(gan.generate_times(rng, B).output, T), *opt)
                 g_trace = gan.generate_times(rng, B)
                 grad01 = ann_gan.pixel_grad(ann_d, decode_times(g_trace.output, T))[0]
-                g_update(gan, cfg, g_trace, gan.d.error_from_intensity(grad01))
+                g_update(gan, g_trace, gan.d.error_from_intensity(grad01))
                 cos.append(error_cosine(grad01))
             elif kind == "ann":
                 z = ann_gan.centre_noise(rng.random((B, cfg.generator.noise_dim), dtype=np.float32))

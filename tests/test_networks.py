@@ -36,8 +36,8 @@ def test_every_model_follows_the_interface(model):
         np.testing.assert_array_equal(a, b)
     labels = np.array([0, 1, 0, 1, 0])
     e = rng.standard_normal((5, 2)).astype(np.float32)
-    grads, e_in = net.backward(trace, net.loss_gradient(trace, labels, e, "d"), gate_output=False,
-                               input_error=True)
+    g_out = net.loss_gradient(trace, labels, e, "d")
+    grads, e_in = net.backward(trace, g_out, gate_output=False), net.input_error(trace, g_out)
     assert e_in.shape == t_in.shape and len(grads) == len(net.layers)
     before = [a.copy() for a in net.state()["weights"]]
     net.update(net.regularise(trace, grads, 2))

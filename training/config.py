@@ -176,7 +176,7 @@ class GanConfig:
 # ----------------------------------------------------------------- machinery
 def _check_value(path: str, value: Any, ftype, meta) -> Any:
     origin = typing.get_origin(ftype)
-    if origin in (list, list):
+    if origin is list:
         (item,) = typing.get_args(ftype)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}: expected a list, got {value!r}")
@@ -255,11 +255,12 @@ def ignored_keys(cfg) -> list[str]:
     return [key for key, _ in _leaves(to_dict(cfg)) if _owner(key) not in (None, model)]
 
 
-def _check_model_keys(cfg: GanConfig, prefix: str) -> None:
-    """A key the chosen model ignores must keep its default (else it would do nothing, silently)."""
+def _check_model_keys(cfg: GanConfig, ignored: list[str], prefix: str) -> None:
+    """A key the chosen model ignores (``ignored``) must keep its default (else it would do
+    nothing, silently)."""
     default = dict(_leaves(to_dict(GanConfig())))
     values = dict(_leaves(to_dict(cfg)))
-    for key in ignored_keys(cfg):
+    for key in ignored:
         if values[key] != default[key]:
             raise ConfigError(f"{prefix}{key}: read only by the {_owner(key)!r} model, and neuron.model is "
                               f"{cfg.neuron.model!r}; remove the key (or set neuron.model = {_owner(key)!r})")
@@ -286,9 +287,10 @@ def _check_consistency(obj, prefix: str) -> None:
             raise ConfigError(f"{prefix}neuron.model: the classifier is the S4NN network (model = \"if\")")
         _check_layer_lists(obj.network, f"{prefix}network.")
     if isinstance(obj, GanConfig):
-        _check_model_keys(obj, prefix)
+        ignored = ignored_keys(obj)
+        _check_model_keys(obj, ignored, prefix)
         for name in ("generator", "discriminator"):
-            if f"{name}.lr" not in ignored_keys(obj):
+            if f"{name}.lr" not in ignored:
                 _check_layer_lists(getattr(obj, name), f"{prefix}{name}.")
     if isinstance(obj, ClassifierConfig) and obj.train.average_from > obj.train.epochs:
         raise ConfigError(f"{prefix}train.average_from: {obj.train.average_from} is above train.epochs "

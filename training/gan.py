@@ -262,7 +262,7 @@ def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scal
     trace = gan.d_trace(np.concatenate([real, fake]), None if labels is None else np.r_[labels, labels])
     target = np.r_[np.full(B, REAL), np.full(B, FAKE)]
     e = _d_loss(gan, cfg, trace, target)
-    grads, _ = gan.d.backward(trace, gan.d.loss_gradient(trace, target, e, "d"), gate_output=False)
+    grads = gan.d.backward(trace, gan.d.loss_gradient(trace, target, e, "d"), gate_output=False)
     gan.d.update(gan.d.regularise(trace, grads, B), lr_scale)
     gan.d.observe(trace)
     return _d_metrics(gan, trace, e, B)
@@ -275,24 +275,19 @@ def pixel_error(gan: Gan, cfg: GanConfig, fake: np.ndarray, labels: np.ndarray |
     the pixel error in G's own convention: IF model, the per-sample normalised desired
     shift of the pixel spike times (S4NN); ramp model, ``dL/dx`` of the pixel earliness.
     Both point the same way as ``dL/d(intensity)``; ``gan.d.intensity_gradient`` converts.
-    G's target is always the baseline relative TTFS one (see module docstring).
-
-    With ``train.silent_pixel_remedy`` (IF model) the silent-input rule (error as if the
-    silent neuron had spiked at step 0) applies at *every* layer of D, not only at the
-    pixels: when D's hidden neurons are all silent on a dark generated image, the plain rule
-    gives G no error at all (only neurons that fired carry one) and G stays dark for good.
+    G's target is always the baseline relative TTFS one (see module docstring); the IF
+    model's silent-pixel remedy: :meth:`training.networks.S4nnNetwork.input_error`.
     """
     d_trace = gan.d_trace(fake, labels)
     target = np.full(len(fake), REAL)
     e = _d_loss(gan, cfg, d_trace, target, kind="ttfs")
-    _, err = gan.d.backward(d_trace, gan.d.loss_gradient(d_trace, target, e, "g"), gate_output=False,
-                            input_error=True, weight_grads=False, silent_inputs=cfg.train.silent_pixel_remedy)
+    err = gan.d.input_error(d_trace, gan.d.loss_gradient(d_trace, target, e, "g"))
     return d_trace, e, err
 
 
-def g_update(gan: Gan, cfg: GanConfig, g_trace, err: np.ndarray, lr_scale: float = 1.0) -> None:
+def g_update(gan: Gan, g_trace, err: np.ndarray, lr_scale: float = 1.0) -> None:
     """Update G from its pixel error ``err`` (:func:`pixel_error`'s convention) on trace ``g_trace``."""
-    grads, _ = gan.g.backward(g_trace, err)
+    grads = gan.g.backward(g_trace, err)
     gan.g.update(grads, lr_scale)
     gan.g.observe(g_trace)
 
@@ -324,7 +319,7 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: list[np.ndarray], rng: np.r
     y = np.asarray(real_labels[-1]) if gan.per_class else None
     g_trace = gan.generate_times(rng, len(real_batches[-1]), y)
     d_trace, e, err = pixel_error(gan, cfg, g_trace.output, y)
-    g_update(gan, cfg, g_trace, err, lr_scale)
+    g_update(gan, g_trace, err, lr_scale)
     m.update(_g_metrics(gan, g_trace, d_trace, e))
     m["g_error_cosine"] = error_cosine(err)
     return m

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from models import kernel
+from models import kernel, ramp
 from models.network import init_network, init_ranges, neuron_params
 from models.neuron import IF_NEURON, RAMP_NEURON, NeuronModel, NeuronParams
 from training import backprop, exact
@@ -116,14 +116,16 @@ class Network(Protocol):
         """The error the backward pass starts from, given the TTFS output error ``e`` (batch, n_L)
         of a D step (``step = "d"``) or of the G step through D (``"g"``)."""
 
-    def backward(self, trace: Trace, error: np.ndarray, gate_output: bool = True,
-                 input_error: bool = False, weight_grads: bool = True, silent_inputs: bool = False):
-        """``(grads, input_error)``: the parameter gradients (per layer; None without
-        ``weight_grads``) and the error of the input spike times (None unless ``input_error``).
+    def backward(self, trace: Trace, error: np.ndarray, gate_output: bool = True) -> list:
+        """The parameter gradients, one entry per layer, from the error ``error`` of the output.
 
         ``gate_output`` False: ``error`` is the gradient of a loss read on the output spike
-        times straight through the window's clip (D's loss); ``silent_inputs``: inputs that did
-        not spike get the error they would have had (the IF model's silent-pixel remedy)."""
+        times straight through the window's clip (:meth:`loss_gradient`, D's loss); True: the
+        error of the output neurons as they fired (G's pixel error from D)."""
+
+    def input_error(self, trace: Trace, error: np.ndarray) -> np.ndarray:
+        """The error of the input spike times (batch, n_0), the network frozen, from a loss
+        gradient :meth:`loss_gradient` (the G step's error through D to the pixels)."""
 
     def regularise(self, trace: Trace, grads: list, n_real: int) -> list:
         """The gradients plus those of the network's penalties at the first ``n_real`` samples."""
@@ -160,8 +162,20 @@ class Network(Protocol):
         """The inverse of :meth:`intensity_gradient`."""
 
 
+class _Windows:
+    """What every network derives from its neuron model and its layers: the layers' windows."""
+
+    neuron: NeuronModel
+    params: NeuronParams
+    layers: list
+
+    def window_starts(self) -> list[int]:
+        T = self.params.t_max
+        return [self.neuron.window_start(k, T) for k in range(len(self.layers))]
+
+
 # ------------------------------------------------------------------------------ IF, S4NN
-class S4nnNetwork:
+class S4nnNetwork(_Windows):
     """The paper's IF network trained with S4NN's rule (plain SGD with L2 decay, per-layer
     learning rates, dead hidden neurons re-initialised every epoch).
 
@@ -173,9 +187,10 @@ class S4nnNetwork:
 
     def __init__(self, layers: list[backprop.Layer], params: NeuronParams, lr: Sequence[float],
                  l2: float, init: Sequence[tuple[float, float]], dead_min_rate: float,
-                 sizes: Sequence[int], n_banks: int = 0):
+                 sizes: Sequence[int], n_banks: int = 0, silent_inputs: bool = True):
         self.layers, self.params = layers, params
         self.lr, self.l2, self.init_ranges = list(lr), float(l2), list(init)
+        self.silent_inputs = bool(silent_inputs)  # train.silent_pixel_remedy
         self.dead = backprop.DeadNeuronMonitor(sizes, dead_min_rate, max(n_banks, 1))
 
     @classmethod
@@ -193,7 +208,8 @@ class S4nnNetwork:
         params = neuron_params(cfg.neuron, net)
         layers = [backprop.Layer(w, th) for w, th in zip(weights, params.thresholds)]
         ranges = init_ranges(net)[:-1]  # hidden layers (S4NN's dead-neuron rule)
-        return cls(layers, params, net.lr, cfg.train.l2, ranges, cfg.train.dead_min_rate, sizes, n_banks)
+        return cls(layers, params, net.lr, cfg.train.l2, ranges, cfg.train.dead_min_rate, sizes, n_banks,
+                   cfg.train.silent_pixel_remedy)
 
     @staticmethod
     def input_delay(cfg) -> int:
@@ -224,10 +240,17 @@ class S4nnNetwork:
     def loss_gradient(self, trace, labels, e, step):
         return e  # S4NN: the output error itself (normalised per sample by the backward pass)
 
-    def backward(self, trace, error, gate_output=True, input_error=False, weight_grads=True,
-                 silent_inputs=False):
-        return backprop.backward(self.weights, trace, error, self.params, input_error=input_error,
-                                 silent_inputs_full_error=silent_inputs, weight_grads=weight_grads)
+    def backward(self, trace, error, gate_output=True):
+        return backprop.backward(self.weights, trace, error, self.params)[0]
+
+    def input_error(self, trace, error):
+        """S4NN's normalised error of the input spike times. With ``train.silent_pixel_remedy``
+        the silent-input rule (error as if the silent neuron had spiked at step 0) applies at
+        *every* layer, not only at the pixels: when D's hidden neurons are all silent on a dark
+        generated image, the plain rule gives G no error at all (only neurons that fired carry
+        one) and G stays dark for good."""
+        return backprop.backward(self.weights, trace, error, self.params, input_error=True,
+                                 silent_inputs_full_error=self.silent_inputs, weight_grads=False)[1]
 
     def regularise(self, trace, grads, n_real):
         return grads
@@ -251,9 +274,6 @@ class S4nnNetwork:
     def counters(self):
         return {}
 
-    def window_starts(self):
-        return [self.neuron.window_start(k, self.params.t_max) for k in range(len(self.layers))]
-
     def brian_layers(self, index=0):
         T = self.params.t_max
         return ([w[index] if w.ndim == 3 else w for w in self.weights],
@@ -267,7 +287,7 @@ class S4nnNetwork:
 
 
 # ------------------------------------------------------------------------------ ramp, exact
-class RampNetwork:
+class RampNetwork(_Windows):
     """Windowed ramp IF neurons trained with their exact spike-time gradient and Adam.
 
     G's first layer centres its noise inputs (``c = T / 2``); D's hidden neurons start with
@@ -311,7 +331,7 @@ class RampNetwork:
 
     def trace(self, t_in, bank=None):
         T = self.params.t_max
-        return exact.forward_trace(self.layers, T - np.asarray(t_in), T)
+        return exact.forward_trace(self.layers, ramp.earliness(t_in, T), T)
 
     def times(self, t_in, bank=None):
         return self.trace(t_in).times
@@ -332,10 +352,12 @@ class RampNetwork:
             g += softmax_error(trace.pre[-1], labels, self.temperature)
         return g / np.float32(len(labels))
 
-    def backward(self, trace, error, gate_output=True, input_error=False, weight_grads=True,
-                 silent_inputs=False):
-        return exact.backward(self.layers, trace, error, gate_output=gate_output, input_grad=input_error,
-                              weight_grads=weight_grads)
+    def backward(self, trace, error, gate_output=True):
+        return exact.backward(self.layers, trace, error, gate_output=gate_output)[0]
+
+    def input_error(self, trace, error):
+        """``dL/dx`` of the input earliness, the loss read straight through the output clip."""
+        return exact.backward(self.layers, trace, error, gate_output=False, input_grad=True, weight_grads=False)[1]
 
     def regularise(self, trace, grads, n_real):
         """Plus the R1 penalty ``gamma / 2 * E ||ds/d(intensity)||^2`` of the softmax logit ``s =
@@ -374,10 +396,6 @@ class RampNetwork:
 
     def counters(self):
         return {"adam_steps": self.opt.t}
-
-    def window_starts(self):
-        T = self.params.t_max
-        return [self.neuron.window_start(k, T) for k in range(len(self.layers))]
 
     def brian_layers(self, index=0):
         T = self.params.t_max
