@@ -157,7 +157,7 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         L = len(weights)
         for k, (w, theta) in enumerate(zip(weights, thresholds), start=1):
             n_pre, n_post = w.shape
-            g = b2.NeuronGroup(batch * n_post, neuron.equations, threshold=neuron.threshold,
+            g = b2.NeuronGroup(batch * n_post, neuron.equations, threshold=neuron.threshold_condition(params.strict),
                                refractory=neuron.refractory_steps(L, T) * dt, method=neuron.method,
                                namespace=ns, name=f"layer_{k}")
             for name, steps in neuron.window_constants(k, T).items():  # the layer's window

@@ -72,11 +72,12 @@ def decode_times(times: np.ndarray, t_max: int) -> np.ndarray:
 
 
 def decide(t_out: np.ndarray, t_max: int):
-    """The first-spike decision of an output layer (S4NN's readout; D's verdict).
+    """The strict first-spike decision of an output layer (D's verdict, the classifier's accuracy).
 
     The output neuron that fires first wins; when several fire first at the same
     step, the lowest index wins (for D: *real*); when none fires, there is no
-    decision (winner -1, time ``t_max``).
+    decision (winner -1, time ``t_max``). The S4NN reference code scores more leniently:
+    :func:`s4nn_readout_correct`.
 
     Parameters
     ----------
@@ -91,3 +92,63 @@ def decide(t_out: np.ndarray, t_max: int):
     t_out = np.asarray(t_out)
     t_first = t_out.min(axis=1)
     return np.where(t_first < t_max, t_out.argmin(axis=1), -1), t_first
+
+
+#: Steps before the end of the window at which the S4NN reference reads a silent output layer.
+S4NN_LATE_READ_STEPS = 3
+
+
+def s4nn_readout_correct(t_out: np.ndarray, t_hidden: np.ndarray, w_out: np.ndarray,
+                         labels: np.ndarray, t_max: int, latency: int = 1) -> np.ndarray:
+    """Which samples the S4NN reference code (SRKH/S4NN, ``S4NN.py``) scores as correct.
+
+    Two rules differ from :func:`decide`: a tie is correct when the label is *among* the
+    output neurons that fire first, and a sample with no output spike is read by the output
+    neuron with the highest potential :data:`S4NN_LATE_READ_STEPS` steps before the end of
+    the window (``V_k(t_max - 3) = sum_i w_ik [t_i + latency - 1 <= t_max - 3]``; the
+    reference's ``argmax(Voltage[:, tmax - 3])``, lowest index on ties).
+
+    Parameters
+    ----------
+    t_out : int array (batch, n_out), output spike times (``t_max`` = none)
+    t_hidden : int array (batch, n_hidden), spike times of the layer feeding the output
+    w_out : array (n_hidden, n_out), the output weights, mV
+    labels : int array (batch,)
+    t_max, latency : int
+
+    Returns
+    -------
+    correct : bool array (batch,)
+    """
+    t_out, labels = np.asarray(t_out), np.asarray(labels)
+    rows = np.arange(len(t_out))
+    t_first = t_out.min(axis=1)
+    correct = t_out[rows, labels] == t_first
+    silent = t_first >= t_max
+    if silent.any():
+        arrived = np.asarray(t_hidden)[silent] + latency - 1 <= t_max - S4NN_LATE_READ_STEPS
+        v_late = arrived.astype(np.float64) @ np.asarray(w_out, np.float64)
+        correct[silent] = v_late.argmax(axis=1) == labels[silent]
+    return correct
+
+
+def jitter_times(rng: np.random.Generator, t: np.ndarray, std: float, t_max: int) -> np.ndarray:
+    """Instance noise on spike times: each spike moved by a rounded Gaussian of ``std`` steps.
+
+    Spikes stay inside the window (clipped to ``0 .. t_max - 1``); silent neurons
+    (``t = t_max``) stay silent.
+
+    Parameters
+    ----------
+    rng : numpy Generator
+    t : int array, spike times in steps (``t_max`` = none)
+    std : float, steps
+    t_max : int
+
+    Returns
+    -------
+    int32 array like ``t``
+    """
+    t = np.asarray(t)
+    moved = np.clip(np.rint(t + rng.normal(0.0, std, t.shape)), 0, t_max - 1)
+    return np.where(t < t_max, moved, t_max).astype(np.int32)

@@ -268,7 +268,8 @@ def _chunk_forward(t_in: np.ndarray, w_flat: np.ndarray, threshold, horizon: int
 
 def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max: int,
                   latency: int = 1, dtype=np.float32, return_events: bool = False,
-                  bank: np.ndarray | None = None, chunk_bytes: int | None = None):
+                  bank: np.ndarray | None = None, chunk_bytes: int | None = None,
+                  strict: bool = False):
     """Spike times of one layer of IF neurons.
 
     Parameters
@@ -293,6 +294,9 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
     chunk_bytes : int, optional
         Size in bytes of one block of potentials (default :data:`CHUNK_BYTES`);
         any value gives the same spike times, it only trades memory for calls.
+    strict : bool
+        Fire on ``V > threshold`` exactly in ``dtype`` (the S4NN reference's test) instead of
+        ``V >= threshold - EPS`` (:mod:`models.neuron`).
 
     Returns
     -------
@@ -310,7 +314,10 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
     horizon = max(t_max - latency, 0)
     t_out = np.full((batch, n_out), t_max, dtype=np.int32)
     w_flat = np.ascontiguousarray(np.asarray(weights, dtype=dtype).reshape(n_banks * n_in, n_out))
-    theta = np.asarray(threshold - THRESHOLD_EPS_MV, dtype=w_flat.dtype)
+    if strict:  # V > threshold  <=>  V >= the next representable value above it
+        theta = np.nextafter(np.asarray(threshold, dtype=w_flat.dtype), np.asarray(np.inf, dtype=w_flat.dtype))
+    else:
+        theta = np.asarray(threshold - THRESHOLD_EPS_MV, dtype=w_flat.dtype)
     cell = max(1, n_out * w_flat.itemsize)  # bytes of one (rank, sample) row of potentials
     budget = max(int(CHUNK_BYTES if chunk_bytes is None else chunk_bytes), cell)
     if batch and horizon > 0 and n_out:
@@ -357,6 +364,6 @@ def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParam
     t = np.asarray(t_in)
     for w, theta in zip(weights, params.thresholds):
         t = layer_forward(t, w, theta, params.t_max, params.latency, dtype, bank=bank,
-                          chunk_bytes=chunk_bytes)
+                          chunk_bytes=chunk_bytes, strict=params.strict)
         times.append(t)
     return times

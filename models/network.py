@@ -79,8 +79,9 @@ def fan_in_ranges(sizes: Sequence[int], hidden: tuple[float, float] = (0.0, 5.0)
 
 def neuron_params(neuron, net) -> NeuronParams:
     """:class:`NeuronParams` of a network from its config sections (``neuron.t_max``, ``dt_ms``,
-    ``latency`` and ``net.thresholds``, mV)."""
-    return NeuronParams(tuple(net.thresholds), neuron.t_max, neuron.dt_ms, neuron.latency)
+    ``latency``, ``strict_threshold`` and ``net.thresholds``, mV)."""
+    return NeuronParams(tuple(net.thresholds), neuron.t_max, neuron.dt_ms, neuron.latency,
+                        neuron.strict_threshold)
 
 
 def init_ranges(net) -> list[tuple[float, float]]:

@@ -22,8 +22,12 @@ mV, instantaneous non-leaky synapses)::
 With the default ``latency = 1`` this is the S4NN reference's timing
 (``argmax(V > thr) + 1``): an input spike arriving at step ``t`` is integrated
 during step ``t`` and the threshold is tested at the start of step ``t + 1``. The
-reference's test is strict (``V > thr``); this project's is ``V >= theta - EPS``, which
-differs only when a potential lands exactly on the threshold.
+reference's test is strict (``V > thr``); this project's default is ``V >= theta - EPS``,
+which differs only when a potential lands exactly on the threshold (with integer weights:
+often). ``NeuronParams.strict`` (config ``neuron.strict_threshold``) switches both
+simulators to the reference's strict test: the kernel fires on ``V > theta`` exactly in its
+dtype, Brian2 (potentials in volt) on ``v > theta + EPS``; the two agree wherever no
+potential lies within EPS above the threshold.
 Brian2's default schedule (``thresholds`` before ``synapses``) has exactly this
 one-step delay; a latency of ``L > 1`` is a synaptic delay of ``(L - 1) * dt``.
 
@@ -75,6 +79,8 @@ theta : volt (constant)
 
 #: Brian2 threshold condition (``eps`` is :data:`THRESHOLD_EPS_MV` in mV).
 THRESHOLD_CONDITION = "v >= theta - eps"
+#: The S4NN reference's strict test ``V > thr`` (``NeuronParams.strict``).
+STRICT_THRESHOLD_CONDITION = "v > theta + eps"
 
 #: Brian2 synapse model: a presynaptic spike adds ``w`` to the membrane.
 SYNAPSE_MODEL = "w : volt"
@@ -118,12 +124,15 @@ class NeuronParams:
     latency : int
         Steps from an input spike to the earliest output spike it can cause
         (>= 1; 1 is the S4NN / Brian2 default convention).
+    strict : bool
+        Fire on ``V > theta`` (the S4NN reference's test) instead of ``V >= theta - EPS``.
     """
 
     thresholds: tuple[float, ...] = (100.0, 100.0)
     t_max: int = 256
     dt_ms: float = 1.0
     latency: int = 1
+    strict: bool = False
 
     def __post_init__(self):
         th = tuple(float(x) for x in np.atleast_1d(self.thresholds))
@@ -158,9 +167,19 @@ class NeuronModel:
     method : Brian2 integration method
     """
 
-    def __init__(self, name: str, equations: str, threshold: str, on_pre: str, method: str):
+    def __init__(self, name: str, equations: str, threshold: str, on_pre: str, method: str,
+                 strict_threshold: str | None = None):
         self.name, self.equations, self.threshold, self.on_pre, self.method = (
             name, equations, threshold, on_pre, method)
+        self.strict_threshold = strict_threshold
+
+    def threshold_condition(self, strict: bool = False) -> str:
+        """The Brian2 threshold string: ``threshold``, or the strict test of the S4NN reference."""
+        if not strict:
+            return self.threshold
+        if self.strict_threshold is None:
+            raise ValueError(f"the {self.name!r} neuron model has no strict threshold test")
+        return self.strict_threshold
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -213,7 +232,8 @@ class RampNeuron(NeuronModel):
 
 
 #: The two neuron models (their networks: :data:`training.networks.NETWORKS`).
-IF_NEURON = IfNeuron("if", NEURON_EQUATIONS, THRESHOLD_CONDITION, SYNAPSE_ON_PRE, "exact")
+IF_NEURON = IfNeuron("if", NEURON_EQUATIONS, THRESHOLD_CONDITION, SYNAPSE_ON_PRE, "exact",
+                     STRICT_THRESHOLD_CONDITION)
 RAMP_NEURON = RampNeuron("ramp", RAMP_EQUATIONS, RAMP_THRESHOLD_CONDITION, RAMP_SYNAPSE_ON_PRE, "euler")
 
 

@@ -31,7 +31,8 @@ TINY_CLS = os.path.join(DATA, "tiny_classifier.toml")
 IF_ONLY_KEYS = ("generator.thresholds", "generator.lr", "generator.init_hidden", "generator.init_output",
                 "discriminator.thresholds", "discriminator.lr", "discriminator.init_hidden",
                 "discriminator.init_output", "train.l2", "train.dead_min_rate",
-                "train.silent_pixel_remedy", "train.real_delay", "per_class", "neuron.latency")
+                "train.silent_pixel_remedy", "train.real_delay", "per_class", "neuron.latency",
+                "neuron.strict_threshold")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

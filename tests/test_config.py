@@ -46,6 +46,10 @@ def test_config_roundtrip_and_shipped_configs(tmp_path):
     assert cm.load(str(p), GanConfig) == cfg
     for name in ("s4nn_per_class.toml", "s4nn_single.toml", "quick_digit.toml", "mnist.toml"):
         assert cm.load(os.path.join(ROOT, "configs", name), GanConfig).neuron.model == "if"
+    ref = cm.load(os.path.join(ROOT, "configs", "s4nn_reference.toml"), ClassifierConfig)
+    assert ref.train.rule == "reference" and ref.neuron.strict_threshold
+    # the reference is S4NN's published code: its learning rates, batch 1, no averaging
+    assert (ref.network.lr, ref.train.batch_size, ref.train.average_from) == ([0.2, 0.2], 1, 0)
 
 
 def test_cli_config_error_is_one_line(tmp_path, capsys):

@@ -220,3 +220,17 @@ def test_ramp_kernel_is_a_clipped_relu():
     want = T - np.clip(np.floor(a), 0, T)
     np.testing.assert_array_equal(ramp.forward([w], [theta], t_in, T)[0], want)
     np.testing.assert_array_equal(want, [[0, 3], [10, 3], [0, 0]])   # worked by hand
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_strict_threshold_on_integer_weights(target, rng):
+    """The S4NN reference's strict test (``V > theta``, ``NeuronParams.strict``) in both
+    simulators, on integer weights where potentials land exactly on the threshold often."""
+    sizes, t_max = (40, 20, 4), 48
+    weights = [rng.integers(0, 6, size=(a, b)).astype(np.float64) for a, b in zip(sizes[:-1], sizes[1:])]
+    t_in = rng.integers(0, t_max + 1, size=(6, sizes[0]))
+    loose = NeuronParams((20.0, 15.0), t_max=t_max)
+    strict = NeuronParams((20.0, 15.0), t_max=t_max, strict=True)
+    out = assert_same(weights, t_in, strict, target)
+    differs = sum(int(np.sum(a != b)) for a, b in zip(out, kernel.forward(weights, t_in, loose)))
+    assert differs > 0, "the test network should have potentials landing exactly on the threshold"

@@ -84,7 +84,8 @@ def forward_trace(weights: Sequence[np.ndarray], t_in: np.ndarray, params: Neuro
     times, events = [], []
     t = np.asarray(t_in)
     for w, theta in zip(weights, params.thresholds):
-        t, ev = layer_forward(t, w, theta, params.t_max, params.latency, dtype, return_events=True, bank=bank)
+        t, ev = layer_forward(t, w, theta, params.t_max, params.latency, dtype, return_events=True, bank=bank,
+                              strict=params.strict)
         times.append(t)
         events.append(ev)
     return Trace(np.asarray(t_in), times, events, events[0].bank if events else None)

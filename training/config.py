@@ -53,6 +53,8 @@ class NeuronConfig:
     t_max: int = _f(256, lo=8, hi=100_000, doc="window in steps (also the no-spike time)")
     dt_ms: float = _f(1.0, lo=1e-6, hi=1e3, doc="step in ms")
     latency: int = _f(1, lo=1, hi=1000, doc="steps from an input spike to the earliest output spike")
+    strict_threshold: bool = _f(False, doc="fire on V > theta (the S4NN reference code's test) instead "
+                                "of V >= theta; they differ when a potential lands exactly on theta")
     model: str = _f("if", choices=tuple(NETWORKS), doc="if: the paper's IF neuron (jump synapses), trained "
                     "with S4NN's rule; ramp: the windowed ramp IF neuron, trained with its exact gradient "
                     "(models/neuron.py)")
@@ -97,6 +99,10 @@ class ClassifierTrainConfig(TrainConfig):
     average_from: int = _f(0, lo=0, hi=100_000, doc="the final weights are the mean of the "
                            "end-of-epoch weights from this epoch on (0 = the last epoch's weights)")
     augment_shift: int = _f(0, lo=0, hi=8, doc="shift training images by up to this many pixels (augmentation)")
+    rule: str = _f("batched", choices=("batched", "reference"), doc="batched: mini-batch means of S4NN's "
+                   "per-sample updates, float32, shuffled epochs (training.backprop); reference: S4NN's "
+                   "published code step for step, one image per update in data order, float64, its "
+                   "initialisation and dead-neuron draws (training.s4nn_reference; configs/s4nn_reference.toml)")
 
 
 @dataclass
@@ -152,6 +158,28 @@ class RampConfig:
 
 
 @dataclass
+class S4nnConfig:
+    """Remedies of the IF model's single pair (``neuron.model = "if"``), each off by default.
+
+    A bias neuron is one more input neuron of a network's first layer that fires at a fixed
+    step on every sample, with a trainable weight to every hidden neuron (Mostafa 2017; Comsa
+    et al. 2020's synchronisation pulses): a late one lets a hidden neuron fire on a blank image.
+    """
+
+    d_bias_time: int = _f(-1, lo=-1, hi=100_000, doc="step at which a bias neuron spikes into D's "
+                          "hidden layer (-1 = no bias neuron)")
+    d_bias_weight: float = _f(0.0, lo=-1e6, hi=1e6, doc="initial weight of D's bias neuron, mV")
+    g_bias_time: int = _f(-1, lo=-1, hi=100_000, doc="step at which a bias neuron spikes into G's "
+                          "hidden layer (-1 = no bias neuron)")
+    g_bias_weight: float = _f(0.0, lo=-1e6, hi=1e6, doc="initial weight of G's bias neuron, mV")
+    feature_matching: float = _f(0.0, lo=0.0, hi=1.0, doc="share of G's pixel error that comes from "
+                                 "matching D's hidden spike times on fakes to their batch mean on real "
+                                 "images (Salimans et al. 2016), the rest from D's verdict")
+    instance_noise: float = _f(0.0, lo=0.0, hi=1e4, doc="std (steps) of Gaussian jitter on D's input "
+                               "spike times, real and fake, in every D step (silent pixels stay silent)")
+
+
+@dataclass
 class GeneratorConfig(NetworkConfig):
     noise_dim: int = _f(100, lo=1, hi=100_000, doc="noise neurons")
 
@@ -170,6 +198,7 @@ class GanConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     train: GanTrainConfig = field(default_factory=lambda: GanTrainConfig(epochs=MAIN_JOB_EPOCHS))
     ramp: RampConfig = field(default_factory=RampConfig)
+    s4nn: S4nnConfig = field(default_factory=S4nnConfig)
     data: DataConfig = field(default_factory=DataConfig)
 
 
@@ -292,9 +321,19 @@ def _check_consistency(obj, prefix: str) -> None:
         for name in ("generator", "discriminator"):
             if f"{name}.lr" not in ignored:
                 _check_layer_lists(getattr(obj, name), f"{prefix}{name}.")
+    if isinstance(obj, ClassifierConfig) and obj.train.rule == "reference":
+        for key, want in (("batch_size", 1), ("augment_shift", 0)):
+            if getattr(obj.train, key) != want:
+                raise ConfigError(f"{prefix}train.{key}: the reference rule (train.rule = \"reference\") "
+                                  f"updates on one unshifted image at a time; set train.{key} = {want}")
     if isinstance(obj, ClassifierConfig) and obj.train.average_from > obj.train.epochs:
         raise ConfigError(f"{prefix}train.average_from: {obj.train.average_from} is above train.epochs "
                           f"({obj.train.epochs}); no epoch would be averaged")
+    if isinstance(obj, GanConfig):
+        for name in ("d_bias_time", "g_bias_time"):
+            if getattr(obj.s4nn, name) >= obj.neuron.t_max:
+                raise ConfigError(f"{prefix}s4nn.{name}: {getattr(obj.s4nn, name)} is not inside the window "
+                                  f"of neuron.t_max = {obj.neuron.t_max} steps")
     if isinstance(obj, GanConfig) and obj.per_class:
         if obj.data.classes:
             raise ConfigError(f"{prefix}per_class: trains one GAN per class of the whole data set; "

@@ -13,7 +13,9 @@ Two neuron models, one per learning rule (``neuron.model``), each a network clas
   (and D's silent hidden neurons in the G step) get the error they would have
   had if they had spiked (``train.silent_pixel_remedy``); real images reach D
   ``train.real_delay`` steps late (G's latency), else D tells real from fake by
-  the clock; ``per_class`` trains one such pair per class as weight banks.
+  the clock; ``per_class`` trains one such pair per class as weight banks. The
+  ``[s4nn]`` options (bias neurons, feature matching, instance noise) are the
+  single pair's remedies that were tried (docs/experiments.md).
 * ``"ramp"``: windowed ramp IF neurons (:mod:`models.ramp`) trained with their
   exact spike-time gradient (:mod:`training.exact`) and Adam; D's loss is the
   TTFS loss of ``loss.kind`` on its output spike times plus a softmax over their
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.coding import decide, decode_times, encode_images, sample_noise_times
+from models.coding import decide, decode_times, encode_images, jitter_times, sample_noise_times
 from models.neuron import NeuronParams
 from models.spikes import fired_fraction, last_spike_times, spikes_per_sample
 from training.checkpoint import CheckpointError
@@ -311,14 +313,21 @@ def gan_step(gan: Gan, cfg: GanConfig, real_batches: list[np.ndarray], rng: np.r
     if gan.per_class and real_labels is None:
         raise ValueError("a per-class GAN step needs the real images' labels")
     m: dict[str, float] = {}
+    noise, t_max = cfg.s4nn.instance_noise, gan.d_params.t_max
     for j, real in enumerate(real_batches):
         y = real_labels[j] if gan.per_class else None
         fake = gan.generate_times(rng, len(real), y).output
+        if noise:  # s4nn.instance_noise: D sees both kinds of image through the same jitter
+            real, fake = jitter_times(rng, real, noise, t_max), jitter_times(rng, fake, noise, t_max)
         m.update(d_step(gan, cfg, real, fake, lr_scale, y))
     # G step, through the frozen D; every class's G gets as many samples as its D saw
     y = np.asarray(real_labels[-1]) if gan.per_class else None
     g_trace = gan.generate_times(rng, len(real_batches[-1]), y)
     d_trace, e, err = pixel_error(gan, cfg, g_trace.output, y)
+    share = cfg.s4nn.feature_matching
+    if share:  # the error that moves D's first hidden layer on fakes towards its mean on real images
+        real_hidden = gan.d_times(real_batches[-1], y)[0].mean(axis=0)
+        err = (1.0 - share) * err + share * gan.d.feature_error(d_trace, real_hidden)
     g_update(gan, g_trace, err, lr_scale)
     m.update(_g_metrics(gan, g_trace, d_trace, e))
     m["g_error_cosine"] = error_cosine(err)

@@ -103,6 +103,14 @@ class Network(Protocol):
              n_banks: int = 0) -> Network:
         """A fresh network of role ``"g"`` or ``"d"`` with layer sizes ``sizes``."""
 
+    @classmethod
+    def extra_inputs(cls, cfg: GanConfig, role: str) -> int:
+        """Input neurons of role ``role`` beyond the data's (a bias neuron: 1; :func:`sizes`)."""
+
+    def input_times(self, t_in: np.ndarray) -> np.ndarray:
+        """What the first layer receives from data spike times (batch, n): the data, and the
+        spikes of any input neuron beyond it (a bias neuron); what Brian2 is given."""
+
     def trace(self, t_in: np.ndarray, bank: np.ndarray | None = None) -> Trace:
         """Forward pass on input spike times (batch, n_0), keeping what learning needs."""
 
@@ -163,11 +171,19 @@ class Network(Protocol):
 
 
 class _Windows:
-    """What every network derives from its neuron model and its layers: the layers' windows."""
+    """What every network derives from its neuron model and its layers: the layers' windows;
+    and by default no input neuron beyond the data."""
 
     neuron: NeuronModel
     params: NeuronParams
     layers: list
+
+    @classmethod
+    def extra_inputs(cls, cfg, role: str) -> int:
+        return 0
+
+    def input_times(self, t_in):
+        return np.asarray(t_in)
 
     def window_starts(self) -> list[int]:
         T = self.params.t_max
@@ -187,29 +203,46 @@ class S4nnNetwork(_Windows):
 
     def __init__(self, layers: list[backprop.Layer], params: NeuronParams, lr: Sequence[float],
                  l2: float, init: Sequence[tuple[float, float]], dead_min_rate: float,
-                 sizes: Sequence[int], n_banks: int = 0, silent_inputs: bool = True):
+                 sizes: Sequence[int], n_banks: int = 0, silent_inputs: bool = True,
+                 bias_time: int | None = None):
         self.layers, self.params = layers, params
         self.lr, self.l2, self.init_ranges = list(lr), float(l2), list(init)
         self.silent_inputs = bool(silent_inputs)  # train.silent_pixel_remedy
         self.dead = backprop.DeadNeuronMonitor(sizes, dead_min_rate, max(n_banks, 1))
+        self.bias_time = bias_time  # s4nn.{g,d}_bias_time: the bias neuron's step, or None
 
     @classmethod
     def config_keys(cls) -> tuple[str, ...]:
         nets = [f"{n}.{k}" for n in ("generator", "discriminator")
                 for k in ("thresholds", "lr", "init_hidden", "init_output")]
-        return ("per_class", "neuron.latency", *nets,
-                "train.l2", "train.dead_min_rate", "train.silent_pixel_remedy", "train.real_delay")
+        return ("per_class", "neuron.latency", "neuron.strict_threshold", *nets,
+                "train.l2", "train.dead_min_rate", "train.silent_pixel_remedy", "train.real_delay", "s4nn.")
+
+    @classmethod
+    def extra_inputs(cls, cfg, role: str) -> int:
+        """Input neurons beyond the data: 1 with a bias neuron (``s4nn.{g,d}_bias_time`` >= 0)."""
+        return int(getattr(cfg.s4nn, f"{role}_bias_time") >= 0)
 
     @classmethod
     def init(cls, cfg, role, sizes, rng, n_banks=0):
         net = cfg.generator if role == "g" else cfg.discriminator
         nets = [init_network(rng, sizes[0], net, sizes[-1]) for _ in range(max(n_banks, 1))]
         weights = [np.stack(ws) for ws in zip(*nets)] if n_banks else nets[0]
+        bias_time = getattr(cfg.s4nn, f"{role}_bias_time")
+        if bias_time >= 0:  # the bias neuron is the last input; its weights start equal
+            weights[0][..., -1, :] = getattr(cfg.s4nn, f"{role}_bias_weight")
         params = neuron_params(cfg.neuron, net)
         layers = [backprop.Layer(w, th) for w, th in zip(weights, params.thresholds)]
         ranges = init_ranges(net)[:-1]  # hidden layers (S4NN's dead-neuron rule)
         return cls(layers, params, net.lr, cfg.train.l2, ranges, cfg.train.dead_min_rate, sizes, n_banks,
-                   cfg.train.silent_pixel_remedy)
+                   cfg.train.silent_pixel_remedy, bias_time if bias_time >= 0 else None)
+
+    def input_times(self, t_in):
+        """The data's spike times (batch, n) plus the bias neuron's column when there is one."""
+        t_in = np.asarray(t_in)
+        if self.bias_time is None:
+            return t_in
+        return np.concatenate([t_in, np.full((len(t_in), 1), self.bias_time, t_in.dtype)], axis=1)
 
     @staticmethod
     def input_delay(cfg) -> int:
@@ -229,10 +262,10 @@ class S4nnNetwork(_Windows):
         return [layer.w for layer in self.layers]
 
     def trace(self, t_in, bank=None):
-        return backprop.forward_trace(self.weights, t_in, self.params, bank=bank)
+        return backprop.forward_trace(self.weights, self.input_times(t_in), self.params, bank=bank)
 
     def times(self, t_in, bank=None):
-        return kernel.forward(self.weights, t_in, self.params, bank=bank)
+        return kernel.forward(self.weights, self.input_times(t_in), self.params, bank=bank)
 
     def earliest_output(self, trace):
         return earliest_output_time(trace.layer_input_times(-1), self.params.t_max, self.params.latency)
@@ -249,8 +282,25 @@ class S4nnNetwork(_Windows):
         *every* layer, not only at the pixels: when D's hidden neurons are all silent on a dark
         generated image, the plain rule gives G no error at all (only neurons that fired carry
         one) and G stays dark for good."""
-        return backprop.backward(self.weights, trace, error, self.params, input_error=True,
+        e_in = backprop.backward(self.weights, trace, error, self.params, input_error=True,
                                  silent_inputs_full_error=self.silent_inputs, weight_grads=False)[1]
+        return self._data_columns(e_in)
+
+    def _data_columns(self, e_in):
+        """An input error without the bias neuron's column (renormalised per sample)."""
+        return e_in if self.bias_time is None else backprop.normalise(e_in[:, :-1])
+
+    def feature_error(self, trace, target):
+        """Feature matching through the first layer: the normalised error of the input spike
+        times that moves the first hidden layer's spike times towards ``target`` (n_1,), steps
+        (the batch mean on real images), by S4NN's rule, the network frozen."""
+        t_h = trace.times[0]
+        e_h = backprop.normalise(((np.asarray(target, np.float32)[None, :] - t_h) / self.params.t_max)
+                                 .astype(np.float32))
+        _, e_in = backprop.layer_backward(trace.events[0], trace.layer_input_times(0), t_h, e_h,
+                                          self.weights[0], self.params.latency, True,
+                                          self.silent_inputs, want_grad=False)
+        return self._data_columns(backprop.normalise(e_in))
 
     def regularise(self, trace, grads, n_real):
         return grads
@@ -421,6 +471,8 @@ def network_class(model: str):
 
 
 def sizes(cfg) -> dict[str, list[int]]:
-    """Layer sizes of G (noise, hidden..., 784 pixels) and D (784, hidden..., real / fake)."""
-    return {"g": [cfg.generator.noise_dim, *cfg.generator.hidden, N_PIXELS],
-            "d": [N_PIXELS, *cfg.discriminator.hidden, 2]}
+    """Layer sizes of G (noise, hidden..., 784 pixels) and D (784, hidden..., real / fake); the
+    first entry counts every input neuron, a bias neuron included (:meth:`Network.extra_inputs`)."""
+    net = network_class(cfg.neuron.model)
+    return {"g": [cfg.generator.noise_dim + net.extra_inputs(cfg, "g"), *cfg.generator.hidden, N_PIXELS],
+            "d": [N_PIXELS + net.extra_inputs(cfg, "d"), *cfg.discriminator.hidden, 2]}

@@ -1,0 +1,118 @@
+"""The IF single pair's remedies (``[s4nn]``): bias neurons, feature matching, instance noise."""
+import numpy as np
+import pytest
+from helpers import TINY, one_line, run_cli, tiny
+
+from models import brian, kernel
+from models.coding import jitter_times
+from models.neuron import causal_mask
+from training import backprop
+from training import config as cm
+from training.config import ConfigError, GanConfig
+from training.gan import Gan, d_step, gan_step, pixel_error
+from training.networks import N_PIXELS, sizes
+
+T = 32  # the tiny config's window; D's hidden threshold is 50 mV
+BIAS = {"s4nn.d_bias_time": 24, "s4nn.d_bias_weight": 60.0}
+
+
+def test_a_late_bias_neuron_lets_d_fire_and_learn_on_blank_images():
+    """A blank image sends the IF neuron no spike: D's hidden layer is silent on it, whatever
+    its thresholds. With a bias neuron at step 24 (60 mV > 50 mV), every hidden neuron fires at
+    step 25 on it, and the D step moves the bias neuron's weights."""
+    blank = np.full((4, N_PIXELS), T, np.int32)
+    plain = Gan.init(tiny(), np.random.default_rng(0))
+    assert np.all(plain.d_times(blank)[0] == T)
+    cfg = tiny(**BIAS)
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    assert gan.d.weights[0].shape == (N_PIXELS + 1, 16) == tuple(sizes(cfg)["d"][:2])
+    assert np.all(gan.d.weights[0][-1] == 60.0)
+    assert np.all(gan.d_times(blank)[0] == 25)
+    real = gan.encode_real(np.full((4, 28, 28), 255, np.uint8))
+    before = gan.d.weights[0][-1].copy()
+    d_step(gan, cfg, real, blank)
+    assert not np.array_equal(gan.d.weights[0][-1], before)
+    assert pixel_error(gan, cfg, blank)[2].shape == (4, N_PIXELS)  # the bias column is not a pixel
+
+
+@pytest.mark.brian2
+def test_brian2_simulates_the_bias_neuron_as_one_more_input():
+    cfg = tiny(**BIAS, **{"s4nn.g_bias_time": 3, "s4nn.g_bias_weight": 4.0})
+    gan = Gan.init(cfg, np.random.default_rng(1))
+    z = gan.g_input(np.random.default_rng(2), 3)
+    for net, t_in in ((gan.g, z), (gan.d, gan.g_times(z)[-1])):
+        w, th = net.brian_layers()
+        got = brian.simulate([np.asarray(a, np.float64) for a in w], net.input_times(t_in), net.params,
+                             thresholds=th).times
+        for a, b in zip(got, kernel.forward(w, net.input_times(t_in), net.params, dtype=np.float64)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_run_with_bias_neurons_resumes(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = ["--set", "s4nn.d_bias_time=24", "--set", "s4nn.d_bias_weight=60.0", "--set", "s4nn.g_bias_time=2"]
+    code, _, err = run_cli(["train", "--config", TINY, *sets, "--epochs", "1", "--out", run,
+                            "--quiet"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", "--out", run, "--resume", "--epochs", "2", "--quiet"], capsys)
+    assert code == 0, err
+    with np.load(run / "checkpoint.npz") as z:
+        assert z["g_0"].shape == (11, 16) and z["d_0"].shape == (N_PIXELS + 1, 16)
+
+
+def test_feature_matching_error_is_s4nns_rule_through_the_first_layer():
+    """By hand: e_h = normalise((target - t_h) / t_max), e_in[i] = sum_j e_h[j] w_ij [t_i < t_j],
+    normalised per sample (the silent-pixel remedy off)."""
+    cfg = tiny(**{"train.silent_pixel_remedy": False})
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    rng = np.random.default_rng(3)
+    t_in = rng.integers(0, T + 1, (6, N_PIXELS)).astype(np.int32)
+    trace = gan.d.trace(t_in)
+    target = rng.uniform(0, T, 16)
+    got = gan.d.feature_error(trace, target)
+    t_h = trace.times[0]
+    e_h = backprop.normalise(((target[None] - t_h) / T).astype(np.float32))
+    mask = causal_mask(np.where(t_in < T - 1, t_in, 10**6), t_h)  # spikes inside the horizon only
+    want = backprop.normalise(np.einsum("bj,ij,bij->bi", e_h, gan.d.weights[0], mask).astype(np.float32))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    at_target = gan.d.feature_error(trace, t_h[0].astype(float))  # sample 0 is on target
+    assert not np.any(at_target[0])
+
+
+def test_feature_matching_and_instance_noise_change_the_step():
+    base = tiny()
+    real = Gan.init(base, np.random.default_rng(0)).encode_real(
+        np.random.default_rng(5).integers(0, 256, (20, 28, 28)).astype(np.uint8))
+    runs = {}
+    for name, over in (("plain", {}), ("fm", {"s4nn.feature_matching": 0.5}), ("noise", {"s4nn.instance_noise": 2.0})):
+        cfg = tiny(**over)
+        gan = Gan.init(cfg, np.random.default_rng(0))
+        gan_step(gan, cfg, [real], np.random.default_rng(1))
+        runs[name] = gan
+    for name in ("fm", "noise"):
+        assert not np.array_equal(runs[name].g.weights[1], runs["plain"].g.weights[1]), name
+
+
+def test_jitter_times_keeps_silent_neurons_silent_and_spikes_in_the_window():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 17, (200, 50))
+    j = jitter_times(rng, t, 3.0, 16)
+    assert np.all(j[t == 16] == 16) and j[t < 16].min() >= 0 and j[t < 16].max() <= 15
+    moved = (j - t)[(t > 5) & (t < 10)]
+    assert 2.0 < moved.std() < 4.0 and abs(moved.mean()) < 0.5
+    np.testing.assert_array_equal(jitter_times(rng, t, 0.0, 16), t)
+
+
+@pytest.mark.parametrize("key, value", [("s4nn.d_bias_time", 10), ("s4nn.feature_matching", 0.5),
+                                        ("s4nn.instance_noise", 1.0)])
+def test_s4nn_keys_belong_to_the_if_model(key, value):
+    with pytest.raises(ConfigError, match=f"{key}: read only by the 'if' model"):
+        cm.override(GanConfig(), {key: value})
+
+
+def test_a_bias_neuron_outside_the_window_is_refused(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="s4nn.d_bias_time: 32 is not inside the window"):
+        tiny(**{"s4nn.d_bias_time": 32})
+    code, _, err = run_cli(["train", "--config", TINY, "--set", "s4nn.g_bias_time=40",
+                            "--out", tmp_path / "r"], capsys)
+    assert code == 2 and one_line(err) and not (tmp_path / "r").exists()
