@@ -234,3 +234,26 @@ def test_strict_threshold_on_integer_weights(target, rng):
     out = assert_same(weights, t_in, strict, target)
     differs = sum(int(np.sum(a != b)) for a, b in zip(out, kernel.forward(weights, t_in, loose)))
     assert differs > 0, "the test network should have potentials landing exactly on the threshold"
+
+
+@pytest.mark.brian2
+def test_ramp_output_window_overlap_matches_brian2(rng):
+    """experiments.overlap: the output layer's threshold test switched on ``o`` steps early.
+    Its potential during the overlap is the ramp of the hidden spikes that have arrived; Brian2,
+    given the same equations with ``t_from`` moved, fires at the same steps (negative = inside
+    the overlap)."""
+    from experiments.overlap import OverlapRampNeuron, output_times
+
+    T, o = 16, 8
+    weights = [dyadic(rng, (30, 20), -0.5, 1.5), dyadic(rng, (20, 2), 0.0, 1.0)]
+    thetas = [dyadic(rng, (20,), 5.0, 15.0), np.array([12.0, 30.0])]
+    t_in = rng.integers(0, T + 1, (6, 30))
+    params = NeuronParams((1.0, 1.0), t_max=T)
+    ref = brian.simulate(weights, t_in, params, neuron=OverlapRampNeuron(o, 2), thresholds=thetas).times
+    hidden = ramp.forward(weights[:1], thetas[:1], t_in, T)[0]
+    np.testing.assert_array_equal(ref[0], hidden)
+    got = output_times(hidden, weights[1], thetas[1], T, o)
+    np.testing.assert_array_equal(got, ref[1])
+    assert np.any(got < 0), "some outputs should fire inside the overlap"
+    np.testing.assert_array_equal(output_times(hidden, weights[1], thetas[1], T, 0),
+                                  ramp.forward(weights, thetas, t_in, T)[1])

@@ -116,3 +116,42 @@ def test_a_bias_neuron_outside_the_window_is_refused(tmp_path, capsys):
     code, _, err = run_cli(["train", "--config", TINY, "--set", "s4nn.g_bias_time=40",
                             "--out", tmp_path / "r"], capsys)
     assert code == 2 and one_line(err) and not (tmp_path / "r").exists()
+
+
+def test_smoothness_penalty_gradient_matches_finite_differences():
+    """s4nn.r1: the penalty is quadratic in the weights for fixed spike times (the trace), so
+    central differences of P give its gradient exactly (float32 rounding aside)."""
+    cfg = tiny(**{"s4nn.r1": 1e-5})
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    t_in = np.random.default_rng(1).integers(0, T + 1, (12, N_PIXELS)).astype(np.int32)
+    trace = gan.d.trace(t_in)
+    w = [a.astype(np.float64) for a in gan.d.weights]
+    P, grads = backprop.smoothness_penalty(w, trace, 8, gan.d.params)
+    assert P > 0
+    checked = 0
+    for k, (i, j) in ((0, (10, 3)), (0, (200, 7)), (0, (500, 15)), (1, (2, 0)), (1, (9, 1))):
+        eps = 1e-3
+        up, down = [a.copy() for a in w], [a.copy() for a in w]
+        up[k][i, j] += eps
+        down[k][i, j] -= eps
+        fd = (backprop.smoothness_penalty(up, trace, 8, gan.d.params)[0]
+              - backprop.smoothness_penalty(down, trace, 8, gan.d.params)[0]) / (2 * eps)
+        np.testing.assert_allclose(grads[k][i, j], fd, rtol=1e-3, atol=1e-3 * max(1.0, abs(fd)))
+        checked += fd != 0
+    assert checked >= 3
+
+
+def test_smoothness_penalty_is_added_to_ds_step_and_needs_one_hidden_layer():
+    cfg = tiny(**{"s4nn.r1": 1e-5})
+    real = Gan.init(cfg, np.random.default_rng(0)).encode_real(
+        np.random.default_rng(5).integers(0, 256, (20, 28, 28)).astype(np.uint8))
+    fake = np.random.default_rng(6).integers(0, T + 1, (20, N_PIXELS)).astype(np.int32)
+    after = {}
+    for r1 in (0.0, 1e-5):
+        gan = Gan.init(tiny(**{"s4nn.r1": r1}), np.random.default_rng(0))
+        d_step(gan, tiny(**{"s4nn.r1": r1}), real, fake)
+        after[r1] = gan.d.weights[0].copy()
+    assert not np.array_equal(after[0.0], after[1e-5])
+    with pytest.raises(ConfigError, match="s4nn.r1: the penalty is written for one D with one hidden layer"):
+        tiny(**{"s4nn.r1": 1e-5, "discriminator.hidden": [8, 8], "discriminator.thresholds": [5.0, 5.0, 5.0],
+                "discriminator.lr": [1.0, 1.0, 1.0]})

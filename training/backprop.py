@@ -261,6 +261,54 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     return grads, e_in
 
 
+def smoothness_penalty(weights: Sequence[np.ndarray], trace: Trace, n: int, params: NeuronParams):
+    """An R1-style penalty in S4NN's approximation, and its weight gradients (one hidden layer).
+
+    With ``dt/dV = -1`` a later input spike lowers a neuron's potential by its weight, so the
+    sensitivity of D's verdict ``s = t_real - t_fake`` to input ``i`` is, per sample::
+
+        a_j = sum_k c_k w2_jk [t_j < t_k],   c = (+1, -1)   (real, fake outputs)
+        g_i = sum_j w1_ij [t_i < t_j] a_j
+
+    and the penalty is ``P = 0.5 mean_b sum_i g_i ** 2`` on the first ``n`` samples of ``trace``
+    (the real images), whose gradients are ``dP/dw1_ij = mean_b g_i [t_i < t_j] a_j`` and
+    ``dP/dw2_jk = mean_b h_j c_k [t_j < t_k]`` with ``h_j = sum_i g_i w1_ij [t_i < t_j]``.
+    Only input spikes inside the horizon count (as in :func:`layer_backward`).
+
+    Parameters
+    ----------
+    weights : [w1 (n_in, n_hidden), w2 (n_hidden, 2)], mV (no weight banks)
+    trace : Trace of the forward pass; n : samples penalised (the first ``n``)
+    params : NeuronParams
+
+    Returns
+    -------
+    P : float, the penalty (mean over the ``n`` samples)
+    grads : [dP/dw1, dP/dw2], float32 like ``weights``
+    """
+    if len(weights) != 2 or weights[0].ndim != 2:
+        raise ValueError("the smoothness penalty is written for one hidden layer without weight banks")
+    w1, w2 = (np.asarray(w, np.float32) for w in weights)
+    lat, horizon = params.latency, params.t_max - params.latency
+    t_in, t_h, t_out = (np.asarray(t[:n]) for t in (trace.t_in, trace.times[0], trace.times[1]))
+    c = np.array([1.0, -1.0], np.float32)
+    m2 = ((t_h[:, :, None] + lat) <= t_out[:, None, :]) & (t_h < horizon)[:, :, None]   # (n, H, 2)
+    a = (m2 * (w2 * c)).sum(axis=2)                                                   # (n, H)
+    g = np.empty(t_in.shape, np.float32)
+    h = np.empty(t_h.shape, np.float32)
+    grad1 = np.zeros(w1.shape, np.float32)
+    with one_blas_thread():
+        for b in range(n):  # one sample's (n_in, H) masked weights at a time: bounded memory
+            m1 = ((t_in[b, :, None] + lat) <= t_h[b, None, :]) & (t_in[b] < horizon)[:, None]
+            mw = np.where(m1, w1, np.float32(0))
+            g[b] = mw @ a[b]
+            h[b] = g[b] @ mw
+            grad1 += np.where(m1, np.outer(g[b], a[b]), np.float32(0))
+    grad2 = (h[:, :, None] * m2).sum(axis=0) * c / n
+    return (float(0.5 * np.mean(np.sum(np.square(g, dtype=np.float64), axis=1))),
+            [(grad1 / n).astype(weights[0].dtype), grad2.astype(weights[1].dtype)])
+
+
 def sgd_step(weights: list[np.ndarray], grads: Sequence[np.ndarray], lr: Sequence[float],
              l2: float) -> None:
     """In place: ``W -= lr * (dW + l2 * W)`` for every layer (lr per layer)."""

@@ -3,6 +3,14 @@
 :func:`train` trains one in memory; :func:`run_classifier` is ``spiking-gan classify``: a run
 folder with ``config.toml``, ``run.json``, ``metrics.jsonl`` (one line per epoch),
 ``weights.npz`` (checkpoint format) and ``metrics.json`` (the final test measures).
+
+Two learning rules (``train.rule``): ``"batched"``, the default recipe
+(``configs/classify.toml``: mini-batch means of S4NN's per-sample updates,
+:mod:`training.backprop`, float32, shuffled epochs, weight averaging), and
+``"reference"``, **the reference**: S4NN exactly as its published code runs it
+(:mod:`training.s4nn_reference`, ``configs/s4nn_reference.toml``), replayable in that code
+from the run's ``replay.npz``. Both report the strict first-spike accuracy and S4NN's own
+readout (:func:`models.coding.s4nn_readout_correct`).
 """
 from __future__ import annotations
 

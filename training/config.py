@@ -177,6 +177,11 @@ class S4nnConfig:
                                  "images (Salimans et al. 2016), the rest from D's verdict")
     instance_noise: float = _f(0.0, lo=0.0, hi=1e4, doc="std (steps) of Gaussian jitter on D's input "
                                "spike times, real and fake, in every D step (silent pixels stay silent)")
+    r1: float = _f(0.0, lo=0.0, hi=1e6, doc="weight of an R1-style penalty on D at real images in S4NN's "
+                   "approximation: the squared sensitivity of D's verdict to its input spike times "
+                   "(training.backprop.smoothness_penalty; D with one hidden layer)")
+    r1_samples: int = _f(16, lo=1, hi=100_000, doc="real images of each D step the s4nn.r1 penalty is "
+                         "estimated on (the first ones of the batch)")
 
 
 @dataclass
@@ -334,6 +339,10 @@ def _check_consistency(obj, prefix: str) -> None:
             if getattr(obj.s4nn, name) >= obj.neuron.t_max:
                 raise ConfigError(f"{prefix}s4nn.{name}: {getattr(obj.s4nn, name)} is not inside the window "
                                   f"of neuron.t_max = {obj.neuron.t_max} steps")
+    if isinstance(obj, GanConfig) and obj.s4nn.r1 and (len(obj.discriminator.hidden) != 1 or obj.per_class):
+        raise ConfigError(f"{prefix}s4nn.r1: the penalty is written for one D with one hidden layer "
+                          f"(discriminator.hidden has {len(obj.discriminator.hidden)}, per_class = "
+                          f"{str(obj.per_class).lower()})")
     if isinstance(obj, GanConfig) and obj.per_class:
         if obj.data.classes:
             raise ConfigError(f"{prefix}per_class: trains one GAN per class of the whole data set; "

@@ -204,12 +204,13 @@ class S4nnNetwork(_Windows):
     def __init__(self, layers: list[backprop.Layer], params: NeuronParams, lr: Sequence[float],
                  l2: float, init: Sequence[tuple[float, float]], dead_min_rate: float,
                  sizes: Sequence[int], n_banks: int = 0, silent_inputs: bool = True,
-                 bias_time: int | None = None):
+                 bias_time: int | None = None, r1: float = 0.0, r1_samples: int = 16):
         self.layers, self.params = layers, params
         self.lr, self.l2, self.init_ranges = list(lr), float(l2), list(init)
         self.silent_inputs = bool(silent_inputs)  # train.silent_pixel_remedy
         self.dead = backprop.DeadNeuronMonitor(sizes, dead_min_rate, max(n_banks, 1))
         self.bias_time = bias_time  # s4nn.{g,d}_bias_time: the bias neuron's step, or None
+        self.r1, self.r1_samples = float(r1), int(r1_samples)  # s4nn.r1 (D only), s4nn.r1_samples
 
     @classmethod
     def config_keys(cls) -> tuple[str, ...]:
@@ -235,7 +236,8 @@ class S4nnNetwork(_Windows):
         layers = [backprop.Layer(w, th) for w, th in zip(weights, params.thresholds)]
         ranges = init_ranges(net)[:-1]  # hidden layers (S4NN's dead-neuron rule)
         return cls(layers, params, net.lr, cfg.train.l2, ranges, cfg.train.dead_min_rate, sizes, n_banks,
-                   cfg.train.silent_pixel_remedy, bias_time if bias_time >= 0 else None)
+                   cfg.train.silent_pixel_remedy, bias_time if bias_time >= 0 else None,
+                   cfg.s4nn.r1 if role == "d" else 0.0, cfg.s4nn.r1_samples)
 
     def input_times(self, t_in):
         """The data's spike times (batch, n) plus the bias neuron's column when there is one."""
@@ -303,7 +305,11 @@ class S4nnNetwork(_Windows):
         return self._data_columns(backprop.normalise(e_in))
 
     def regularise(self, trace, grads, n_real):
-        return grads
+        if not self.r1:
+            return grads
+        n = min(n_real, self.r1_samples)
+        _, penalty = backprop.smoothness_penalty(self.weights, trace, n, self.params)
+        return [g + np.float32(self.r1) * p for g, p in zip(grads, penalty)]
 
     def update(self, grads, lr_scale=1.0):
         backprop.sgd_step(self.weights, grads, [lr_scale * eta for eta in self.lr], self.l2)
