@@ -41,7 +41,7 @@ from models.errors import SpikingGanError
 from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
-from training.gan import Gan, d_step, error_cosine, g_update, gan_step, pixel_error
+from training.gan import N_PIXELS, Gan, d_step, error_cosine, g_update, gan_step, pixel_error
 from training.runinfo import atomic_json, run_record
 
 CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
@@ -65,9 +65,11 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> di
     real_t = encode_images(data.train_images, T) if kind == "ann_g_spiking_d" else gan.encode_real(data.train_images)
     real01 = (data.train_images / 255.0).reshape(len(real_t), -1).astype(np.float32)
     B = cfg.train.batch_size
-    sizes = Gan.sizes(cfg)
-    ann_d = ann_gan.Mlp.init(rng, sizes["d"][:-1] + [1]) if kind in ("spiking_g_ann_d", "ann") else None
-    ann_g = ann_gan.Mlp.init(rng, sizes["g"]) if kind in ("ann_g_spiking_d", "ann") else None
+    # the ANN halves see the data only (no bias neuron of the spiking networks, s4nn.*_bias_time)
+    g_sizes = [cfg.generator.noise_dim, *cfg.generator.hidden, N_PIXELS]
+    d_sizes = [N_PIXELS, *cfg.discriminator.hidden, 1]
+    ann_d = ann_gan.Mlp.init(rng, d_sizes) if kind in ("spiking_g_ann_d", "ann") else None
+    ann_g = ann_gan.Mlp.init(rng, g_sizes) if kind in ("ann_g_spiking_d", "ann") else None
     opt = (ANN_LR, ANN_BETA1, ANN_BETA2)
     cosines: list[float] = []
     epochs = range(cfg.train.epochs)

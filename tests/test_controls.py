@@ -32,3 +32,12 @@ def test_run_controls_writes_json_and_figures(tmp_path):
         assert (tmp_path / name).stat().st_size > 5_000
     with pytest.raises(ValueError, match="unknown control"):
         train_control("both_ann", cfg, load_dataset(cfg.data))
+
+
+def test_controls_with_bias_neurons_give_the_ann_halves_the_data_only():
+    """A bias neuron is an input of the spiking networks only: the ANN D still reads 784 pixels
+    and the ANN G still draws noise_dim numbers."""
+    cfg = tiny(**{"train.epochs": 1, "s4nn.d_bias_time": 24, "s4nn.d_bias_weight": 60.0, "s4nn.g_bias_time": 2})
+    data = load_dataset(cfg.data)
+    for kind in CONTROLS:
+        assert train_control(kind, cfg, data)["images"].shape == (1000, 28, 28), kind
