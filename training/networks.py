@@ -197,6 +197,13 @@ class S4nnNetwork(_Windows):
 
     With ``n_banks`` > 0 every layer is a weight bank (C, n_in, n_out), one network per class,
     and ``bank`` (each sample's class) picks the network of each sample (:mod:`models.kernel`).
+
+    The ``[s4nn]`` options (all off by default; docs/experiments.md 3.2): a bias neuron, one
+    more input of the first layer spiking at ``s4nn.{g,d}_bias_time`` on every sample (the last
+    row of the first weight matrix, trained by the same rule; a dead hidden neuron's re-draw
+    draws its bias weight too); D's R1-style penalty ``s4nn.r1``
+    (:func:`training.backprop.smoothness_penalty`); :meth:`feature_error` for
+    ``s4nn.feature_matching`` (the GAN step mixes it in).
     """
 
     neuron = IF_NEURON
