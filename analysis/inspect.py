@@ -42,17 +42,20 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Sequence[int] | None
     n_g = len(g_w)
     g_out_layer = n_g
     if neurons is None:
-        probe = brian.simulate(g_w, gan.g.input_times(z), gp, target=target, neuron=neuron,
-                               thresholds=g_th).times[-1][0]
+        g_in, g_extra = gan.g.brian_inputs(z)
+        probe = brian.simulate(g_w, g_in, gp, target=target, neuron=neuron, thresholds=g_th,
+                               extra_inputs=g_extra).times[-1][0]
         neurons = default_neurons(probe, T)
     neurons = np.asarray(neurons, dtype=int)
     if neurons.size == 0 or neurons.min() < 0 or neurons.max() >= g_w[-1].shape[1]:
         raise ValueError(f"--neurons must be G output (pixel) indices in 0..{g_w[-1].shape[1] - 1}")
-    g_res = brian.simulate(g_w, gan.g.input_times(z), gp, target=target, record_v={g_out_layer: neurons},
-                           neuron=neuron, thresholds=g_th)
+    g_in, g_extra = gan.g.brian_inputs(z)
+    g_res = brian.simulate(g_w, g_in, gp, target=target, record_v={g_out_layer: neurons},
+                           neuron=neuron, thresholds=g_th, extra_inputs=g_extra)
     img_t = g_res.times[-1]
-    d_res = brian.simulate(d_w, gan.d.input_times(img_t), dp, target=target, record_v={len(d_w): [0, 1]},
-                           neuron=gan.d.neuron, thresholds=d_th)
+    d_in, d_extra = gan.d.brian_inputs(img_t)
+    d_res = brian.simulate(d_w, d_in, dp, target=target, record_v={len(d_w): [0, 1]},
+                           neuron=gan.d.neuron, thresholds=d_th, extra_inputs=d_extra)
     os.makedirs(out_dir, exist_ok=True)
     names = (["noise"] + [f"G hidden {k}" for k in range(1, n_g)] + ["G output (pixels)"]
              + [f"D hidden {k}" for k in range(1, len(d_w))] + ["D output\n(0 real, 1 fake)"])

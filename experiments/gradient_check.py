@@ -24,6 +24,7 @@ from analysis.evaluate import EVAL_SEED
 from models.errors import SpikingGanError
 from training.gan import FAKE, REAL, Gan, pixel_error
 from training.runinfo import atomic_json
+from training.trainer import load_gan
 
 #: Step lengths (L2 norm in intensity units) of the descent test.
 STEPS = (1.0, 2.0, 4.0)
@@ -84,8 +85,6 @@ def format_table(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from training.trainer import load_gan
-
     ap = argparse.ArgumentParser(prog="python -m experiments.gradient_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="a run folder of `spiking-gan train`")
     ap.add_argument("--n", type=int, default=500, help="fakes (default: 500)")

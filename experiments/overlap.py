@@ -29,8 +29,10 @@ from models.coding import decide
 from models.errors import SpikingGanError
 from models.neuron import RAMP_NEURON, THRESHOLD_EPS_MV, RampNeuron
 from models.spikes import spikes_per_sample
+from training.data import load_dataset
 from training.gan import FAKE, REAL
 from training.runinfo import atomic_json
+from training.trainer import load_gan
 
 OVERLAPS = (0, 8, 16, 32, 64)
 
@@ -125,9 +127,6 @@ def format_table(rows: list[dict], label: str = "") -> str:
 
 
 def main(argv=None) -> int:
-    from training.data import load_dataset
-    from training.trainer import load_gan
-
     ap = argparse.ArgumentParser(prog="python -m experiments.overlap", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", action="append", required=True, help="a ramp run folder (repeatable)")
     ap.add_argument("--overlaps", default=",".join(map(str, OVERLAPS)), help="steps, comma-separated")

@@ -86,10 +86,25 @@ class BrianResult:
     t_ms: np.ndarray | None = None
 
 
+def _block_synapses(b2, pre_group, post_group, w: np.ndarray, batch: int, on_pre: str, delay, name: str):
+    """Synapses from ``pre_group`` to ``post_group`` with weights ``w`` (n_pre, n_post), mV, block
+    diagonal over the batch: copy b of the sources -> copy b of the targets."""
+    n_pre, n_post = w.shape
+    syn = b2.Synapses(pre_group, post_group, model=SYNAPSE_MODEL, on_pre=on_pre, delay=delay, name=name)
+    pre = np.arange(n_pre)[:, None]
+    post = np.arange(n_post)[None, :]
+    offs = np.arange(batch)[:, None, None]
+    syn.connect(i=np.broadcast_to(offs * n_pre + pre[None], (batch, n_pre, n_post)).ravel(),
+                j=np.broadcast_to(offs * n_post + post[None], (batch, n_pre, n_post)).ravel())
+    syn.w = np.tile(np.asarray(w, dtype=np.float64).ravel(), batch) * b2.mV
+    return syn
+
+
 def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
              target: str = "numpy", record_v: dict[int, Sequence[int]] | None = None,
              build_dir: str | None = None, neuron: NeuronModel = IF_NEURON,
-             thresholds: Sequence[np.ndarray] | None = None) -> BrianResult:
+             thresholds: Sequence[np.ndarray] | None = None,
+             extra_inputs: dict[int, np.ndarray] | None = None) -> BrianResult:
     """Run a batch through the network in Brian2.
 
     Parameters
@@ -110,6 +125,10 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         times are returned relative to each layer's window).
     thresholds : sequence of arrays (n_k,), mV, optional
         Per-neuron thresholds of every layer (default: ``params.thresholds``, one per layer).
+    extra_inputs : dict {layer (1..L): int array (batch, m)}, optional
+        Spike times of ``m`` more input neurons of that layer beside the layer below (a batch
+        statistic computed outside the network); their weights are the last ``m`` rows of
+        the layer's matrix.
 
     Returns
     -------
@@ -126,6 +145,10 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
         raise ValueError(f"{len(weights)} weight matrices but {len(thresholds)} threshold vectors")
     t_in = np.asarray(t_in)
     batch, n0 = t_in.shape
+    extra = {int(k): np.asarray(v) for k, v in (extra_inputs or {}).items()}
+    for k, v in extra.items():
+        if not 1 <= k <= len(weights) or v.ndim != 2 or len(v) != batch:
+            raise ValueError(f"extra_inputs[{k}] must be (batch, m) spike times of a layer in 1..{len(weights)}")
     sizes = [n0] + [w.shape[1] for w in weights]
     record_v = dict(record_v or {})
     for layer, neurons in record_v.items():
@@ -163,17 +186,18 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             for name, steps in neuron.window_constants(k, T).items():  # the layer's window
                 setattr(g, name, steps * dt)
             g.theta = np.tile(np.asarray(theta, dtype=np.float64), batch) * b2.mV
-            syn = b2.Synapses(groups[-1], g, model=SYNAPSE_MODEL, on_pre=neuron.on_pre,
-                              delay=neuron.synaptic_delay_steps(params.latency) * dt, name=f"synapses_{k}")
-            # block-diagonal connectivity: copy b of layer k-1 -> copy b of layer k
-            pre = np.arange(n_pre)[:, None]
-            post = np.arange(n_post)[None, :]
-            offs = np.arange(batch)[:, None, None]
-            syn.connect(i=np.broadcast_to(offs * n_pre + pre[None], (batch, n_pre, n_post)).ravel(),
-                        j=np.broadcast_to(offs * n_post + post[None], (batch, n_pre, n_post)).ravel())
-            syn.w = np.tile(np.asarray(w, dtype=np.float64).ravel(), batch) * b2.mV
+            delay = neuron.synaptic_delay_steps(params.latency) * dt
+            more = extra.get(k)
+            n_main = n_pre - (0 if more is None else more.shape[1])
+            objects += [g, _block_synapses(b2, groups[-1], g, w[:n_main], batch, neuron.on_pre, delay,
+                                           f"synapses_{k}")]
+            if more is not None:  # extra input neurons of layer k (a batch statistic), one set per copy
+                m = more.shape[1]
+                eb, ei = np.nonzero(more < params.t_max)
+                gen = b2.SpikeGeneratorGroup(batch * m, eb * m + ei, more[eb, ei] * dt, name=f"extra_{k}")
+                objects += [gen, _block_synapses(b2, gen, g, w[n_main:], batch, neuron.on_pre, delay,
+                                                 f"extra_synapses_{k}")]
             groups.append(g)
-            objects += [g, syn]
         monitors = [b2.SpikeMonitor(g, name=f"spikes_{k}") for k, g in enumerate(groups)]
         objects += monitors
         states = {}

@@ -160,21 +160,19 @@ def one_blas_thread():
 
 
 def running_sum(inc: np.ndarray) -> np.ndarray:
-    """Cumulative sum over axis 0 of ``inc`` (k, m), every column added strictly in row order.
+    """Cumulative sum over axis 0 of ``inc`` (k, m), in place, every column added strictly in row order.
 
-    float64 (the reference path, compared with Brian2): ``np.cumsum``, in place.
-    float32 (training): a product with the lower-triangular matrix of ones, which
-    BLAS runs vectorised over the columns, ~6x faster than ``np.cumsum`` (a
-    scalar chain of dependent additions, ~3 ns each). OpenBLAS's float32 kernel
-    adds the inner dimension in order, and ``1 * x`` and ``+ 0 * x`` are exact, so
-    the bits are those of ``np.cumsum``: ``tests/test_performance.py`` checks this
-    on random data and shapes (its float64 kernel does *not* always add in order,
-    hence ``np.cumsum`` there). The kernel keeps ``k`` small (one block of ranks),
-    so the ``k`` multiply-adds per element stay cheap.
+    One vectorised add per row (``k`` is one block of ranks, at most :data:`_BLOCK_RANKS`), so
+    the bits are those of ``np.cumsum`` on every machine: ``tests/test_performance.py``
+    checks this on random data and shapes. (Measured on this project's 2-core machine, one
+    BLAS thread: 3-4x faster than a product with the lower-triangular matrix of ones, which
+    was used before and whose float32 BLAS kernel adds in order on some CPUs but not on
+    others (OpenBLAS 0.3.30's Haswell kernel on an AMD EPYC, from 8 rows on), and 6-30x faster
+    than ``np.cumsum(axis=0)``, which walks the columns one by one.)
     """
-    if inc.dtype != np.float32:
-        return np.cumsum(inc, axis=0, out=inc)
-    return np.tri(len(inc), dtype=np.float32) @ inc
+    for r in range(1, len(inc)):
+        np.add(inc[r], inc[r - 1], out=inc[r])
+    return inc
 
 
 def distinct_steps(t_in: np.ndarray, horizon: int) -> np.ndarray:

@@ -42,15 +42,17 @@ def test_brian2_simulates_the_bias_neuron_as_one_more_input():
     z = gan.g_input(np.random.default_rng(2), 3)
     for net, t_in in ((gan.g, z), (gan.d, gan.g_times(z)[-1])):
         w, th = net.brian_layers()
-        got = brian.simulate([np.asarray(a, np.float64) for a in w], net.input_times(t_in), net.params,
-                             thresholds=th).times
-        for a, b in zip(got, kernel.forward(w, net.input_times(t_in), net.params, dtype=np.float64)):
+        t0, extra = net.brian_inputs(t_in)
+        assert not extra
+        got = brian.simulate([np.asarray(a, np.float64) for a in w], t0, net.params, thresholds=th).times
+        for a, b in zip(got, kernel.forward(w, t0, net.params, dtype=np.float64)):
             np.testing.assert_array_equal(a, b)
 
 
 def test_a_run_with_bias_neurons_resumes(tmp_path, capsys):
     run = tmp_path / "run"
-    sets = ["--set", "s4nn.d_bias_time=24", "--set", "s4nn.d_bias_weight=60.0", "--set", "s4nn.g_bias_time=2"]
+    sets = ["--set", "s4nn.d_bias_time=24", "--set", "s4nn.d_bias_weight=60.0", "--set", "s4nn.g_bias_time=2",
+            "--set", "s4nn.minibatch_std=2.0"]
     code, _, err = run_cli(["train", "--config", TINY, *sets, "--epochs", "1", "--out", run,
                             "--quiet"], capsys)
     assert code == 0, err
@@ -58,6 +60,7 @@ def test_a_run_with_bias_neurons_resumes(tmp_path, capsys):
     assert code == 0, err
     with np.load(run / "checkpoint.npz") as z:
         assert z["g_0"].shape == (11, 16) and z["d_0"].shape == (N_PIXELS + 1, 16)
+        assert z["d_1"].shape == (17, 2)  # the minibatch-statistics neuron's row
 
 
 def test_feature_matching_error_is_s4nns_rule_through_the_first_layer():
@@ -155,3 +158,75 @@ def test_smoothness_penalty_is_added_to_ds_step_and_needs_one_hidden_layer():
     with pytest.raises(ConfigError, match="s4nn.r1: the penalty is written for one D with one hidden layer"):
         tiny(**{"s4nn.r1": 1e-5, "discriminator.hidden": [8, 8], "discriminator.thresholds": [5.0, 5.0, 5.0],
                 "discriminator.lr": [1.0, 1.0, 1.0]})
+
+
+MBSTD = {"s4nn.minibatch_std": 2.0}
+
+
+def _images(n, seed):
+    return np.random.default_rng(seed).integers(0, T + 1, (n, N_PIXELS)).astype(np.int32)
+
+
+def test_minibatch_statistic_neuron_is_silent_on_a_collapsed_batch():
+    """Sigma = 0 (every image the same) -> the statistics neuron never fires; a varied batch
+    makes it fire at T - scale * sigma; real and fake batches are measured apart."""
+    gan = Gan.init(tiny(**MBSTD), np.random.default_rng(0))
+    assert gan.d.weights[1].shape == (17, 2) and not np.any(gan.d.weights[1][-1])
+    same = np.repeat(_images(1, 1), 8, axis=0)
+    trace = gan.d.trace(same)
+    assert np.all(trace.extra[1] == T)
+    varied = _images(8, 2)
+    trace = gan.d.trace(varied)
+    sigma = trace.times[0].astype(float).std(axis=0).mean()
+    assert sigma > 0 and np.all(trace.extra[1] == int(np.clip(np.rint(T - 2.0 * sigma), 0, T)))
+    both = gan.d.trace(np.concatenate([same, varied]), groups=np.r_[np.zeros(8), np.ones(8)])
+    assert np.all(both.extra[1][:8] == T) and np.all(both.extra[1][8:] == trace.extra[1])
+
+
+def test_minibatch_statistic_error_is_the_derivative_of_its_spike_time():
+    """The error the statistics neuron passes to the hidden spike times is its own error times
+    d t_s / d t_h, checked by central differences of T - scale * sigma(t_h)."""
+    gan = Gan.init(tiny(**MBSTD), np.random.default_rng(0))
+    trace = gan.d.trace(_images(8, 3))
+    t_h = trace.times[0].astype(np.float64)
+    assert 0 < trace.extra[1][0, 0] < T
+    e_extra = np.linspace(-1, 1, 8)[:, None].astype(np.float32)
+    added = gan.d._statistic_error(trace)(1, np.zeros(t_h.shape, np.float32), e_extra)
+
+    def t_s(x):
+        return T - 2.0 * x.std(axis=0).mean()
+
+    for b, j in ((0, 0), (3, 5), (7, 15)):
+        up, down = t_h.copy(), t_h.copy()
+        up[b, j] += 1e-4
+        down[b, j] -= 1e-4
+        want = e_extra.sum() * (t_s(up) - t_s(down)) / 2e-4
+        np.testing.assert_allclose(added[b, j], want, rtol=1e-3, atol=1e-6)
+
+
+def _stepped_mbstd_gan():
+    cfg = tiny(**{"s4nn.minibatch_std": 8.0})  # the statistic spikes early enough to be causal
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    real = gan.encode_real(np.random.default_rng(5).integers(0, 256, (20, 28, 28)).astype(np.uint8))
+    gan_step(gan, cfg, [real], np.random.default_rng(1))
+    return gan
+
+
+def test_minibatch_statistic_neuron_learns():
+    gan = _stepped_mbstd_gan()
+    assert np.any(gan.d.weights[1][-1])  # the D step moved the statistics neuron's weights
+    with pytest.raises(ConfigError, match="s4nn.minibatch_std: a statistic of one D's batch"):
+        tiny(**MBSTD, per_class=True)
+
+
+@pytest.mark.brian2
+def test_brian2_simulates_the_minibatch_statistic_neuron_as_an_input_of_the_output_layer():
+    gan = _stepped_mbstd_gan()
+    fakes = gan.g_times(gan.g_input(np.random.default_rng(2), 4))[-1]
+    t0, extra = gan.d.brian_inputs(fakes)
+    assert set(extra) == {2} and np.all(extra[2] < T)
+    w, th = gan.d.brian_layers()
+    got = brian.simulate([np.asarray(a, np.float64) for a in w], t0, gan.d.params, thresholds=th,
+                         extra_inputs=extra).times
+    for a, b in zip(got, gan.d.trace(fakes).times):
+        np.testing.assert_array_equal(a, b)

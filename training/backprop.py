@@ -23,7 +23,7 @@ only, so each network learns as if it had been trained alone.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,34 +61,54 @@ class Trace:
     times : list of int32 arrays (batch, n_k), k = 1..L
     events : list of LayerEvents, one per layer
     bank : int array (batch,) or None, each sample's network (weight banks only)
+    extra : dict layer -> int array (batch, m), spike times of input neurons beyond the layer
+        below that feed layer ``k`` (0-based; their weights are the last rows of its matrix)
+    groups : int array (batch,) or None, the sub-batches a batch statistic was computed over
     """
 
     t_in: np.ndarray
     times: list[np.ndarray]
     events: list[LayerEvents]
     bank: np.ndarray | None = None
+    extra: dict[int, np.ndarray] | None = None
+    groups: np.ndarray | None = None
 
     @property
     def output(self) -> np.ndarray:
         return self.times[-1]
 
     def layer_input_times(self, k: int) -> np.ndarray:
-        """Spike times feeding layer ``k`` (0-based; negative counts from the output layer)."""
+        """Spike times feeding layer ``k`` (0-based; negative counts from the output layer),
+        the extra input neurons of :attr:`extra` included."""
         k = k % len(self.times)
-        return self.t_in if k == 0 else self.times[k - 1]
+        t = self.t_in if k == 0 else self.times[k - 1]
+        if self.extra and k in self.extra:
+            t = np.concatenate([t, self.extra[k]], axis=1)
+        return t
 
 
 def forward_trace(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
-                  dtype=np.float32, bank: np.ndarray | None = None) -> Trace:
-    """Forward pass of :func:`models.kernel.forward`, keeping what learning needs."""
-    times, events = [], []
+                  dtype=np.float32, bank: np.ndarray | None = None,
+                  extra_inputs: Callable[[int, np.ndarray], np.ndarray | None] | None = None,
+                  groups: np.ndarray | None = None) -> Trace:
+    """Forward pass of :func:`models.kernel.forward`, keeping what learning needs.
+
+    ``extra_inputs(k, t)``, if given, returns the spike times (batch, m) of input neurons that
+    feed layer ``k`` beside the layer below (whose times are ``t``), or None: a batch statistic
+    given to a layer as one more input (:class:`Trace` ``extra``; ``groups`` is recorded).
+    """
+    times, events, extra = [], [], {}
     t = np.asarray(t_in)
-    for w, theta in zip(weights, params.thresholds):
+    for k, (w, theta) in enumerate(zip(weights, params.thresholds)):
+        more = extra_inputs(k, t) if extra_inputs is not None else None
+        if more is not None:
+            extra[k] = more
+            t = np.concatenate([t, more], axis=1)
         t, ev = layer_forward(t, w, theta, params.t_max, params.latency, dtype, return_events=True, bank=bank,
                               strict=params.strict)
         times.append(t)
         events.append(ev)
-    return Trace(np.asarray(t_in), times, events, events[0].bank if events else None)
+    return Trace(np.asarray(t_in), times, events, events[0].bank if events else None, extra or None, groups)
 
 
 def normalise(e: np.ndarray) -> np.ndarray:
@@ -220,7 +240,8 @@ def layer_backward(events: LayerEvents, t_in: np.ndarray, t_out: np.ndarray, e: 
 
 def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, params: NeuronParams,
              input_error: bool = False, silent_inputs_full_error: bool = False,
-             weight_grads: bool = True):
+             weight_grads: bool = True,
+             extra_error: Callable[[int, np.ndarray, np.ndarray], np.ndarray] | None = None):
     """S4NN backward pass through every layer.
 
     Parameters
@@ -237,6 +258,11 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     weight_grads : bool
         Compute the weight gradients (False: only the input error, for a frozen
         network such as D in the G step).
+    extra_error : callable, optional
+        ``extra_error(k, e_below, e_extra)`` for a layer ``k`` with extra input neurons
+        (``trace.extra``): the error of the layer below (batch, n_{k-1}) given the error of the
+        extra inputs (batch, m), both before normalisation (how a batch statistic passes its
+        error on). Without it the extra inputs' error is dropped.
 
     Returns
     -------
@@ -255,6 +281,11 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
                                                weights[k], params.latency, want,
                                                silent_inputs_full_error, weight_grads)
             if want:
+                if trace.extra and k in trace.extra:  # the extra inputs are the last columns
+                    m = trace.extra[k].shape[1]
+                    e_below, e_extra = e_below[:, :-m], e_below[:, -m:]
+                    if extra_error is not None:
+                        e_below = extra_error(k, e_below, e_extra)
                 e = normalise(e_below)
                 if k == 0:
                     e_in = e
@@ -291,6 +322,8 @@ def smoothness_penalty(weights: Sequence[np.ndarray], trace: Trace, n: int, para
     w1, w2 = (np.asarray(w, np.float32) for w in weights)
     lat, horizon = params.latency, params.t_max - params.latency
     t_in, t_h, t_out = (np.asarray(t[:n]) for t in (trace.t_in, trace.times[0], trace.times[1]))
+    n_rows2 = len(w2)
+    w2 = w2[:t_h.shape[1]]  # an extra input of the output layer (a batch statistic) is not penalised
     c = np.array([1.0, -1.0], np.float32)
     m2 = ((t_h[:, :, None] + lat) <= t_out[:, None, :]) & (t_h < horizon)[:, :, None]   # (n, H, 2)
     a = (m2 * (w2 * c)).sum(axis=2)                                                   # (n, H)
@@ -304,7 +337,8 @@ def smoothness_penalty(weights: Sequence[np.ndarray], trace: Trace, n: int, para
             g[b] = mw @ a[b]
             h[b] = g[b] @ mw
             grad1 += np.where(m1, np.outer(g[b], a[b]), np.float32(0))
-    grad2 = (h[:, :, None] * m2).sum(axis=0) * c / n
+    grad2 = np.zeros((n_rows2, 2), np.float32)
+    grad2[:len(w2)] = (h[:, :, None] * m2).sum(axis=0) * c / n
     return (float(0.5 * np.mean(np.sum(np.square(g, dtype=np.float64), axis=1))),
             [(grad1 / n).astype(weights[0].dtype), grad2.astype(weights[1].dtype)])
 

@@ -180,6 +180,11 @@ class S4nnConfig:
     r1: float = _f(0.0, lo=0.0, hi=1e6, doc="weight of an R1-style penalty on D at real images in S4NN's "
                    "approximation: the squared sensitivity of D's verdict to its input spike times "
                    "(training.backprop.smoothness_penalty; D with one hidden layer)")
+    minibatch_std: float = _f(0.0, lo=0.0, hi=1e3, doc="a minibatch-statistics input for D (Karras et al. "
+                              "2018): one more input neuron of D's output layer spiking at "
+                              "t_max - minibatch_std * sigma, sigma the batch standard deviation of D's last "
+                              "hidden spike times (steps, mean over neurons; real and fake batches apart); "
+                              "0 = none")
     r1_samples: int = _f(16, lo=1, hi=100_000, doc="real images of each D step the s4nn.r1 penalty is "
                          "estimated on (the first ones of the batch)")
 
@@ -339,6 +344,8 @@ def _check_consistency(obj, prefix: str) -> None:
             if getattr(obj.s4nn, name) >= obj.neuron.t_max:
                 raise ConfigError(f"{prefix}s4nn.{name}: {getattr(obj.s4nn, name)} is not inside the window "
                                   f"of neuron.t_max = {obj.neuron.t_max} steps")
+    if isinstance(obj, GanConfig) and obj.s4nn.minibatch_std and obj.per_class:
+        raise ConfigError(f"{prefix}s4nn.minibatch_std: a statistic of one D's batch; set per_class = false")
     if isinstance(obj, GanConfig) and obj.s4nn.r1 and (len(obj.discriminator.hidden) != 1 or obj.per_class):
         raise ConfigError(f"{prefix}s4nn.r1: the penalty is written for one D with one hidden layer "
                           f"(discriminator.hidden has {len(obj.discriminator.hidden)}, per_class = "

@@ -154,9 +154,11 @@ class Gan:
         """G's forward pass on noise times ``z`` (a :class:`training.networks.Trace`)."""
         return self.g.trace(z, self.bank(labels))
 
-    def d_trace(self, image_times: np.ndarray, labels: np.ndarray | None = None):
-        """D's forward pass on images (n, 784) given as spike times (of classes ``labels`` if per class)."""
-        return self.d.trace(image_times, self.bank(labels))
+    def d_trace(self, image_times: np.ndarray, labels: np.ndarray | None = None,
+                groups: np.ndarray | None = None):
+        """D's forward pass on images (n, 784) given as spike times (of classes ``labels`` if per
+        class; ``groups``: the sub-batches of a batch statistic, :meth:`Network.trace`)."""
+        return self.d.trace(image_times, self.bank(labels), groups)
 
     def g_times(self, z: np.ndarray, labels: np.ndarray | None = None) -> list[np.ndarray]:
         """Spike times of G's layers (hidden..., output) for noise times ``z``, each relative to
@@ -261,8 +263,9 @@ def d_step(gan: Gan, cfg: GanConfig, real: np.ndarray, fake: np.ndarray, lr_scal
     GAN (each image goes to its class's D). Returns D's metrics on the batch.
     """
     B = len(real)
-    trace = gan.d_trace(np.concatenate([real, fake]), None if labels is None else np.r_[labels, labels])
     target = np.r_[np.full(B, REAL), np.full(B, FAKE)]
+    trace = gan.d_trace(np.concatenate([real, fake]), None if labels is None else np.r_[labels, labels],
+                        groups=target)  # real and fake batches are two batches to a batch statistic
     e = _d_loss(gan, cfg, trace, target)
     grads = gan.d.backward(trace, gan.d.loss_gradient(trace, target, e, "d"), gate_output=False)
     gan.d.update(gan.d.regularise(trace, grads, B), lr_scale)

@@ -107,14 +107,18 @@ class Network(Protocol):
     def extra_inputs(cls, cfg: GanConfig, role: str) -> int:
         """Input neurons of role ``role`` beyond the data's (a bias neuron: 1; :func:`sizes`)."""
 
-    def input_times(self, t_in: np.ndarray) -> np.ndarray:
-        """What the first layer receives from data spike times (batch, n): the data, and the
-        spikes of any input neuron beyond it (a bias neuron); what Brian2 is given."""
+    def brian_inputs(self, t_in: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """What Brian2 is given besides :meth:`brian_layers` for data spike times (batch, n): the
+        first layer's input times (the data and any bias neuron), and the spike times of extra
+        input neurons of deeper layers by layer (1-based; a batch statistic), from this
+        network's NumPy pass."""
 
-    def trace(self, t_in: np.ndarray, bank: np.ndarray | None = None) -> Trace:
-        """Forward pass on input spike times (batch, n_0), keeping what learning needs."""
+    def trace(self, t_in: np.ndarray, bank: np.ndarray | None = None, groups: np.ndarray | None = None) -> Trace:
+        """Forward pass on input spike times (batch, n_0), keeping what learning needs; ``groups``
+        (batch,) names the sub-batches a batch statistic is computed over (default: one)."""
 
-    def times(self, t_in: np.ndarray, bank: np.ndarray | None = None) -> list[np.ndarray]:
+    def times(self, t_in: np.ndarray, bank: np.ndarray | None = None,
+              groups: np.ndarray | None = None) -> list[np.ndarray]:
         """Spike times of every layer (relative to each layer's window), nothing kept."""
 
     def earliest_output(self, trace: Trace) -> np.ndarray:
@@ -185,6 +189,9 @@ class _Windows:
     def input_times(self, t_in):
         return np.asarray(t_in)
 
+    def brian_inputs(self, t_in):
+        return self.input_times(t_in), {}
+
     def window_starts(self) -> list[int]:
         T = self.params.t_max
         return [self.neuron.window_start(k, T) for k in range(len(self.layers))]
@@ -211,13 +218,15 @@ class S4nnNetwork(_Windows):
     def __init__(self, layers: list[backprop.Layer], params: NeuronParams, lr: Sequence[float],
                  l2: float, init: Sequence[tuple[float, float]], dead_min_rate: float,
                  sizes: Sequence[int], n_banks: int = 0, silent_inputs: bool = True,
-                 bias_time: int | None = None, r1: float = 0.0, r1_samples: int = 16):
+                 bias_time: int | None = None, r1: float = 0.0, r1_samples: int = 16,
+                 minibatch_std: float = 0.0):
         self.layers, self.params = layers, params
         self.lr, self.l2, self.init_ranges = list(lr), float(l2), list(init)
         self.silent_inputs = bool(silent_inputs)  # train.silent_pixel_remedy
         self.dead = backprop.DeadNeuronMonitor(sizes, dead_min_rate, max(n_banks, 1))
         self.bias_time = bias_time  # s4nn.{g,d}_bias_time: the bias neuron's step, or None
         self.r1, self.r1_samples = float(r1), int(r1_samples)  # s4nn.r1 (D only), s4nn.r1_samples
+        self.minibatch_std = float(minibatch_std)  # s4nn.minibatch_std (D only)
 
     @classmethod
     def config_keys(cls) -> tuple[str, ...]:
@@ -231,6 +240,49 @@ class S4nnNetwork(_Windows):
         """Input neurons beyond the data: 1 with a bias neuron (``s4nn.{g,d}_bias_time`` >= 0)."""
         return int(getattr(cfg.s4nn, f"{role}_bias_time") >= 0)
 
+    # ---------------------------------------------------- the minibatch-statistics input (D)
+    def _statistic_times(self, t_h: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+        """Spike time (batch, 1) of the minibatch-statistics neuron: ``T - scale * sigma`` (rounded,
+        clipped to the window), ``sigma`` the mean over neurons of the standard deviation over
+        each group's samples of the hidden spike times ``t_h`` (silent = ``T``)."""
+        T = self.params.t_max
+        groups = np.zeros(len(t_h), np.int64) if groups is None else np.asarray(groups)
+        out = np.empty((len(t_h), 1), np.int32)
+        for g in np.unique(groups):
+            rows = groups == g
+            sigma = float(t_h[rows].astype(np.float64).std(axis=0).mean())
+            out[rows] = int(np.clip(np.rint(T - self.minibatch_std * sigma), 0, T))
+        return out
+
+    def _extra_inputs(self, groups):
+        """``backprop.forward_trace``'s hook: the statistics neuron feeds the output layer."""
+        if not self.minibatch_std:
+            return None
+        last = len(self.layers) - 1
+        return lambda k, t: self._statistic_times(t, groups) if k == last else None
+
+    def _statistic_error(self, trace):
+        """``backprop.backward``'s hook: the statistics neuron's error passed on to the hidden spike
+        times it was computed from (``dt_s / dt_h[b, j] = -scale (t_h[b, j] - mu_j) / (n s_j H)``
+        within each group; 0 where the neuron's time was clipped or ``s_j = 0``)."""
+        T = self.params.t_max
+
+        def hook(k, e_below, e_extra):
+            t_h = trace.layer_input_times(k)[:, :e_below.shape[1]].astype(np.float64)
+            t_s = trace.extra[k][:, 0]
+            groups = np.zeros(len(t_h), np.int64) if trace.groups is None else np.asarray(trace.groups)
+            out = e_below.astype(np.float64)
+            for g in np.unique(groups):
+                rows = groups == g
+                if not 0 < t_s[rows][0] < T:
+                    continue
+                x = t_h[rows]
+                sd = x.std(axis=0)
+                dsig = np.divide(x - x.mean(axis=0), len(x) * sd * x.shape[1], out=np.zeros_like(x), where=sd > 0)
+                out[rows] += e_extra[rows, 0].sum() * -self.minibatch_std * dsig
+            return out.astype(e_below.dtype)
+        return hook
+
     @classmethod
     def init(cls, cfg, role, sizes, rng, n_banks=0):
         net = cfg.generator if role == "g" else cfg.discriminator
@@ -239,12 +291,15 @@ class S4nnNetwork(_Windows):
         bias_time = getattr(cfg.s4nn, f"{role}_bias_time")
         if bias_time >= 0:  # the bias neuron is the last input; its weights start equal
             weights[0][..., -1, :] = getattr(cfg.s4nn, f"{role}_bias_weight")
+        if role == "d" and cfg.s4nn.minibatch_std:  # the statistics neuron's weights start at 0
+            weights[-1] = np.concatenate([weights[-1], np.zeros_like(weights[-1][..., :1, :])], axis=-2)
         params = neuron_params(cfg.neuron, net)
         layers = [backprop.Layer(w, th) for w, th in zip(weights, params.thresholds)]
         ranges = init_ranges(net)[:-1]  # hidden layers (S4NN's dead-neuron rule)
         return cls(layers, params, net.lr, cfg.train.l2, ranges, cfg.train.dead_min_rate, sizes, n_banks,
                    cfg.train.silent_pixel_remedy, bias_time if bias_time >= 0 else None,
-                   cfg.s4nn.r1 if role == "d" else 0.0, cfg.s4nn.r1_samples)
+                   cfg.s4nn.r1 if role == "d" else 0.0, cfg.s4nn.r1_samples,
+                   cfg.s4nn.minibatch_std if role == "d" else 0.0)
 
     def input_times(self, t_in):
         """The data's spike times (batch, n) plus the bias neuron's column when there is one."""
@@ -270,11 +325,18 @@ class S4nnNetwork(_Windows):
     def weights(self) -> list[np.ndarray]:
         return [layer.w for layer in self.layers]
 
-    def trace(self, t_in, bank=None):
-        return backprop.forward_trace(self.weights, self.input_times(t_in), self.params, bank=bank)
+    def trace(self, t_in, bank=None, groups=None):
+        return backprop.forward_trace(self.weights, self.input_times(t_in), self.params, bank=bank,
+                                      extra_inputs=self._extra_inputs(groups), groups=groups)
 
-    def times(self, t_in, bank=None):
+    def times(self, t_in, bank=None, groups=None):
+        if self.minibatch_std:
+            return self.trace(t_in, bank, groups).times
         return kernel.forward(self.weights, self.input_times(t_in), self.params, bank=bank)
+
+    def brian_inputs(self, t_in):
+        extra = (self.trace(t_in).extra or {}) if self.minibatch_std else {}
+        return self.input_times(t_in), {k + 1: t for k, t in extra.items()}
 
     def earliest_output(self, trace):
         return earliest_output_time(trace.layer_input_times(-1), self.params.t_max, self.params.latency)
@@ -283,7 +345,8 @@ class S4nnNetwork(_Windows):
         return e  # S4NN: the output error itself (normalised per sample by the backward pass)
 
     def backward(self, trace, error, gate_output=True):
-        return backprop.backward(self.weights, trace, error, self.params)[0]
+        return backprop.backward(self.weights, trace, error, self.params,
+                                 extra_error=self._statistic_error(trace))[0]
 
     def input_error(self, trace, error):
         """S4NN's normalised error of the input spike times. With ``train.silent_pixel_remedy``
@@ -292,7 +355,8 @@ class S4nnNetwork(_Windows):
         generated image, the plain rule gives G no error at all (only neurons that fired carry
         one) and G stays dark for good."""
         e_in = backprop.backward(self.weights, trace, error, self.params, input_error=True,
-                                 silent_inputs_full_error=self.silent_inputs, weight_grads=False)[1]
+                                 silent_inputs_full_error=self.silent_inputs, weight_grads=False,
+                                 extra_error=self._statistic_error(trace))[1]
         return self._data_columns(e_in)
 
     def _data_columns(self, e_in):
@@ -392,11 +456,11 @@ class RampNetwork(_Windows):
     def input_delay(cfg) -> int:
         return 0  # a ramp pixel can fire at its window's opening, as a real one
 
-    def trace(self, t_in, bank=None):
+    def trace(self, t_in, bank=None, groups=None):
         T = self.params.t_max
         return exact.forward_trace(self.layers, ramp.earliness(t_in, T), T)
 
-    def times(self, t_in, bank=None):
+    def times(self, t_in, bank=None, groups=None):
         return self.trace(t_in).times
 
     def earliest_output(self, trace):
