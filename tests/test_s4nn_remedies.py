@@ -107,7 +107,8 @@ def test_jitter_times_keeps_silent_neurons_silent_and_spikes_in_the_window():
 
 
 @pytest.mark.parametrize("key, value", [("s4nn.d_bias_time", 10), ("s4nn.feature_matching", 0.5),
-                                        ("s4nn.instance_noise", 1.0)])
+                                        ("s4nn.instance_noise", 1.0), ("s4nn.r1", 1e-6),
+                                        ("s4nn.minibatch_std", 4.0)])
 def test_s4nn_keys_belong_to_the_if_model(key, value):
     with pytest.raises(ConfigError, match=f"{key}: read only by the 'if' model"):
         cm.override(GanConfig(), {key: value})
