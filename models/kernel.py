@@ -164,11 +164,11 @@ def running_sum(inc: np.ndarray) -> np.ndarray:
 
     One vectorised add per row (``k`` is one block of ranks, at most :data:`_BLOCK_RANKS`), so
     the bits are those of ``np.cumsum`` on every machine: ``tests/test_performance.py``
-    checks this on random data and shapes. (Measured on this project's 2-core machine, one
-    BLAS thread: 3-4x faster than a product with the lower-triangular matrix of ones, which
-    was used before and whose float32 BLAS kernel adds in order on some CPUs but not on
-    others (OpenBLAS 0.3.30's Haswell kernel on an AMD EPYC, from 8 rows on), and 6-30x faster
-    than ``np.cumsum(axis=0)``, which walks the columns one by one.)
+    checks this on random data and shapes. (``benchmarks/bench_running_sum.py``: 1.4-4.2x
+    faster than a product with the lower-triangular matrix of ones, which was used before and
+    whose float32 BLAS kernel adds in order on some CPUs but not on others (OpenBLAS 0.3.30's
+    Haswell kernel on an AMD EPYC, from 8 rows on), and 7-25x faster than
+    ``np.cumsum(axis=0)``.)
     """
     for r in range(1, len(inc)):
         np.add(inc[r], inc[r - 1], out=inc[r])

@@ -14,7 +14,6 @@ readout (:func:`models.coding.s4nn_readout_correct`).
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from models.coding import decide, encode_images, s4nn_readout_correct
+from models.files import save_npz
 from models.kernel import forward
 from models.network import init_network, init_ranges, neuron_params
 from models.neuron import NeuronParams
@@ -193,9 +193,7 @@ def write_replay(path: str, initial_weights, input_times: np.ndarray, labels: np
     """Write ``replay.npz`` atomically: what the published S4NN code needs to replay a reference run."""
     arrays = {f"initial_weights_{k}": np.asarray(w, np.float64) for k, w in enumerate(initial_weights)}
     arrays.update(input_times=np.asarray(input_times, np.int32), labels=np.asarray(labels, np.int64))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write(path, buf.getvalue())
+    save_npz(path, arrays, compress=True)
 
 
 def _print_epoch(m: dict) -> None:
