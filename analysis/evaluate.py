@@ -51,8 +51,10 @@ import numpy as np
 
 from analysis import quality
 from models.coding import decide, decode_times
+from models.resources import check_memory
 from models.spikes import completion_times, decision_ties, last_spike_times, sparsity, spikes_before
 from training.data import load_dataset
+from training.gan import Gan
 from training.trainer import load_gan
 
 #: Noise seed of the evaluation samples (separate from any training stream).
@@ -94,6 +96,20 @@ class Activity:
     def d_all(self) -> list[np.ndarray]:
         """D's layers on the real images followed by the fake ones (n_real + n, n_k)."""
         return [np.concatenate([a, b]) for a, b in zip(self.d_real, self.d_fake)]
+
+
+def check_evaluation_size(cfg, n_samples: int, option: str = "--n") -> None:
+    """Refuse an evaluation of ``n_samples`` that the memory cannot hold: the spike times of
+    G and of D (on the real and the generated images) of every sample are held at once, with
+    the quality measures' features (the real side is at most the data set's test images).
+
+    Raises
+    ------
+    models.resources.SizeError
+    """
+    s = Gan.sizes(cfg)
+    check_memory(4 * 8 * n_samples * (sum(s["g"]) + 2 * sum(s["d"])), f"{option} {n_samples}",
+                 f"evaluating {n_samples} samples")
 
 
 def simulate_activity(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED) -> Activity:

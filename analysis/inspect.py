@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from analysis.plots import plot_raster, plot_traces
+from analysis.plots import DECISION_ORIGINS, plot_raster, plot_traces
 from models import brian
 from models.coding import decide
 from models.spikes import decision_ties
+from training.gan import N_CLASSES
 
 
 def default_neurons(t_out: np.ndarray, t_max: int, n: int = 3) -> np.ndarray:
@@ -34,8 +35,8 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Sequence[int] | None
     """
     gp, dp = gan.g_params, gan.d_params
     T = gp.t_max
-    z = gan.g_input(np.random.default_rng(seed), sample + 1)[sample:]
-    label = None if not gan.per_class else gan.default_labels(sample + 1)[sample:]
+    z = gan.g_input_at(np.random.default_rng(seed), sample)
+    label = None if not gan.per_class else np.array([sample % N_CLASSES])  # default_labels' class
     index = 0 if label is None else int(label[0])  # per_class: that class's networks
     (g_w, g_th), (d_w, d_th) = gan.g.brian_layers(index), gan.d.brian_layers(index)
     neuron = gan.g.neuron
@@ -68,13 +69,20 @@ def inspect_sample(gan, sample: int, out_dir: str, neurons: Sequence[int] | None
     paths = {"raster": os.path.join(out_dir, "raster.png"), "membrane": os.path.join(out_dir, "membrane.png")}
     verdict_t = d_res.times[-1][:1]
     winner, t_dec = (x[0] for x in decide(verdict_t, T))
-    marks = []
+    # the moments the decision times count from (DECISION_ORIGINS); the IF model's coincide at 0
+    d_input_end, d_output_opens = offsets[n_g + 1] * dp.dt_ms, offsets[-1] * dp.dt_ms
+    marks = [(float(d_input_end), "D's input window ends")] if d_input_end > 0 else []
+    if d_output_opens > d_input_end:
+        marks.append((float(d_output_opens), "D's output window opens"))
     if winner >= 0:
         verdict = ("tie (both outputs fire), counted as real" if decision_ties(verdict_t, T)[0]
                    else ("real", "fake")[winner])
-        t_ms = (t_dec + offsets[-1]) * dp.dt_ms
-        marks.append((float(t_ms), f"D decision at {t_ms:g} ms: {verdict}"))
+        t_ms = t_dec * dp.dt_ms + d_output_opens
+        when = f"{t_ms:g} ms" + (f" ({t_ms - d_input_end:g} ms after D's input window ends, {t_dec * dp.dt_ms:g} ms "
+                                 f"into its output window)" if d_output_opens > 0 else "")
+        marks.append((float(t_ms), f"D decision at {when}: {verdict}"))
     plot_raster(layers, t_end, gp.dt_ms, paths["raster"], names=names, marks=marks,
+                xlabel=f"time (ms {DECISION_ORIGINS['simulation']})",
                 title=f"sample {sample}: G then D" + (f" of class {label[0]}" if gan.per_class else "")
                 + f", simulated by Brian2 ({target} target)")
 

@@ -65,9 +65,18 @@ def _finish(fig: Figure, path: str, title: str = "", dpi: int = 120, title_size:
     save_figure(fig, path, dpi=dpi)
 
 
+#: Where each decision time counts from: the same words in every metric's description, table
+#: and plot (analysis/evaluate.py defines the measures). The IF model's layers share one window,
+#: so for it the three origins coincide; the ramp model's layers fire one window after another.
+DECISION_ORIGINS = {
+    "decision_time_ms": "from the opening of D's output window",
+    "decision_latency_ms": "from the end of D's input window",
+    "simulation": "from the start of the simulation (G's noise window)",
+}
+
 def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str,
                 names: Sequence[str] | None = None, title: str = "",
-                marks: Sequence[tuple[float, str]] = ()) -> None:
+                marks: Sequence[tuple[float, str]] = (), xlabel: str = "time (ms)") -> None:
     """Spike raster of one sample across layers, stacked top (input) to bottom.
 
     Parameters
@@ -82,6 +91,7 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
     title : figure title
     marks : (time in ms, label) pairs drawn as dashed vertical lines across all panels
         (e.g. D's decision)
+    xlabel : label of the time axis (say where the time counts from)
     """
     n = len(times)
     names = list(names) if names is not None else [f"layer {k}" for k in range(n)]
@@ -104,9 +114,9 @@ def plot_raster(times: Sequence[np.ndarray], t_max: int, dt_ms: float, path: str
             ax.axvline(t_ms, color=f"C{3 + k}", ls="--", lw=1, alpha=0.6, zorder=1, label=label)
     if marks:
         axes[0, 0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False,
-                          ncol=len(marks))
+                          ncol=1 if len(marks) > 2 else len(marks))
     axes[-1, 0].set_xlim(0, t_max * dt_ms)
-    axes[-1, 0].set_xlabel("time (ms)")
+    axes[-1, 0].set_xlabel(xlabel)
     _finish(fig, path, title)
 
 
@@ -319,7 +329,7 @@ def plot_inference_times(decision_real_ms: np.ndarray, decision_fake_ms: np.ndar
         ax.hist(data, bins=bins, histtype="stepfilled", alpha=0.45, color=c, lw=1.2, ec=c,
                 label=f"{name}: mean {data.mean():.1f} ms, median {np.median(data):.0f} ms"
                       + (f", no decision {100 * none:.1f}%" if none else ""))
-    ax.set_xlabel("D decision time: first output spike (ms)")
+    ax.set_xlabel(f"D decision time: first output spike, ms {DECISION_ORIGINS['decision_time_ms']}")
     ax.set_ylabel("samples")
     ax.set_title("(a) discriminator inference time", fontsize=9, loc="left")
     ax = axes[1]
@@ -386,11 +396,23 @@ TRAINING_PANELS = [
     ("discriminator verdicts", "fraction of samples",
      [("d_acc_real", "D right on real"), ("d_acc_fake", "D right on fake"), ("g_fools_d", "G fools D")], False),
     ("inference time", "time (ms)",
-     [("decision_time_ms", "D decision (first output spike)"), ("g_last_spike_ms", "G last output spike")], False),
+     [("decision_time_ms", f"D decision {DECISION_ORIGINS['decision_time_ms']}"),
+      ("g_last_spike_ms", "G last output spike")], False),
     ("spikes", "spikes per sample", [("g_spikes", "G (hidden + output)"), ("d_spikes", "D (hidden + output)")], False),
     ("generated images", "fraction of pixels on", [("g_pixels_on", "G pixels that spiked")], False),
     ("throughput", "training samples / s", [("samples_per_s", "samples per second")], False),
 ]
+
+
+def log_floor(values: np.ndarray) -> float | None:
+    """Where a log axis draws the zeros of ``values`` (a decade below the smallest positive
+    value; NaN ignored), or None when a log axis cannot show them (a negative value, or none
+    positive). A loss of exactly 0 is common: D right by its margin on every sample of a step."""
+    vals = np.asarray(values, dtype=float)
+    vals = vals[~np.isnan(vals)]
+    if not vals.size or np.any(vals < 0) or not np.any(vals > 0):
+        return None
+    return float(vals[vals > 0].min() / 10)
 
 
 def fractional_epochs(steps: Sequence[dict[str, float]]) -> np.ndarray:
@@ -436,22 +458,26 @@ def plot_training_curves(steps: Sequence[dict[str, float]], epochs: Sequence[dic
     xs = fractional_epochs(steps) if steps else np.zeros(0)
     xe = np.array([float(r["epoch"]) for r in epochs])
     for ax, (name, ylabel, curves, log) in zip(axes.ravel(), panels):
-        positive = True
-        for k, (key, label) in enumerate(curves):
+        data = [(np.array([r.get(key, np.nan) for r in steps], dtype=float),
+                 np.array([r.get(key, np.nan) for r in epochs], dtype=float)) for key, _ in curves]
+        floor = log_floor(np.concatenate([np.concatenate(d) for d in data])) if log else None
+        log = floor is not None
+        for k, ((_, label), (ys, ye)) in enumerate(zip(curves, data)):
             c = f"C{k}"
-            ys = np.array([r.get(key, np.nan) for r in steps], dtype=float)
-            ye = np.array([r.get(key, np.nan) for r in epochs], dtype=float)
             if np.all(np.isnan(ys)) and np.all(np.isnan(ye)):
                 continue
+            if log:
+                zero = float(np.mean(ys[~np.isnan(ys)] == 0)) if ys.size else 0.0
+                ys, ye = np.where(ys == 0, floor, ys), np.where(ye == 0, floor, ye)
+                if zero:
+                    label += f"; 0 in {100 * zero:.0f}% of steps, drawn at {floor:.1g}"
             if ys.size:
                 ax.plot(xs, ys, color=c, lw=0.6, alpha=0.35)
             if ye.size:
                 ax.plot(xe, ye, color=c, lw=1.8, marker="o", ms=3, label=f"{label} (epoch mean)")
             else:
                 ax.plot([], [], color=c, label=label)
-            vals = np.concatenate([ys, ye])
-            positive = positive and bool(np.all(vals[~np.isnan(vals)] > 0))
-        if log and positive:
+        if log:
             ax.set_yscale("log")
         ax.set_title(name, fontsize=9, loc="left")
         ax.set_xlabel("epoch")
@@ -466,7 +492,7 @@ def plot_training_curves(steps: Sequence[dict[str, float]], epochs: Sequence[dic
 
 #: Panels of the loss comparison: (row key, y label).
 COMPARISON_PANELS = [
-    ("decision_time_ms", "D decision time (ms)"),
+    ("decision_time_ms", "D decision time (ms)\nfrom D's output window"),
     ("spikes_total", "spikes per sample (G + D)"),
     ("classifier_fid", "classifier-FID (lower = better)"),
 ]

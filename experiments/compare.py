@@ -51,7 +51,8 @@ import numpy as np
 
 from analysis import plots
 from analysis.ann_gan import load_ann_gan, save_ann_gan, train_ann_gan
-from analysis.evaluate import EVAL_SEED, classifier_for, evaluate_run
+from analysis.evaluate import EVAL_SEED, check_evaluation_size, classifier_for, evaluate_run
+from analysis.plots import DECISION_ORIGINS
 from analysis.quality import evaluate_samples
 from analysis.stats import mean_std
 from experiments.report import read_metrics, write_epoch_grid
@@ -59,7 +60,7 @@ from training import config as config_mod
 from training.config import config_diff
 from training.data import load_dataset
 from training.losses import VARIANTS
-from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_dir, run_record
+from training.runinfo import atomic_json, atomic_write, check_out_dir, holds_folder, make_out_dir, run_record
 from training.trainer import RunError, train_gan
 
 #: Bumped whenever a measure's definition changes, so that cached evaluations are redone
@@ -84,10 +85,11 @@ ANN_COLUMNS = ["loss", "seed", "epochs", "batch_size", "g_sizes", "d_sizes", "cl
                "speckle", "train_seconds"]
 #: Rows of the markdown table: (key, description with unit).
 TABLE_MEASURES = [
-    ("decision_time_ms", "D decision time (ms), real + generated"),
-    ("decision_time_real_ms", "D decision time on real images (ms)"),
-    ("decision_time_fake_ms", "D decision time on generated images (ms)"),
-    ("decision_latency_ms", "D latency from the end of its input window (ms; ramp: + hidden windows)"),
+    ("decision_time_ms", f"D decision time (ms {DECISION_ORIGINS['decision_time_ms']}), real + generated"),
+    ("decision_time_real_ms", f"D decision time on real images (ms {DECISION_ORIGINS['decision_time_ms']})"),
+    ("decision_time_fake_ms", f"D decision time on generated images (ms {DECISION_ORIGINS['decision_time_ms']})"),
+    ("decision_latency_ms", f"D decision time (ms {DECISION_ORIGINS['decision_latency_ms']}; ramp: + D's hidden "
+                            f"windows)"),
     ("spikes_total", "spikes per sample, G + D"),
     ("spikes_g", "spikes of G per sample"),
     ("spikes_d", "spikes of D per image"),
@@ -503,6 +505,7 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
 # the experiment
 
 
+@holds_folder()
 def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = None,
                    variants: Sequence[str] | None = None, n_samples: int = 1000, ann: bool = True,
                    cache_dir: str | None = None, progress: bool = True, header: str = "",
@@ -547,6 +550,7 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
     action = check_out_dir(out_dir, command, reuse=True)
     runs_action = None if own_runs else check_out_dir(runs_dir, command, reuse=True, option="--runs-dir")
     data = load_dataset(cfg.data)
+    check_evaluation_size(cfg, n_samples)
     make_out_dir(out_dir, command, action, run_record(cfg.seed), refresh=True)  # records this invocation
     if own_runs:
         os.makedirs(runs_dir, exist_ok=True)

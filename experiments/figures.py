@@ -35,7 +35,7 @@ from experiments.report import REPORT_FILES, run_report
 from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
-from training.runinfo import atomic_write, git_commit
+from training.runinfo import atomic_write, git_commit, holds_folder
 from training.trainer import load_gan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,6 +98,7 @@ def _read_json(path: str) -> dict[str, Any]:
         return {}
 
 
+@holds_folder("figures")
 def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: str | None = None,
                  config_path: str | None = None, overrides: dict[str, Any] | None = None,
                  n_samples: int = 1000, variants: Sequence[str] | None = None, brian: bool = True,

@@ -162,7 +162,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     lines = []
     for k in keys:
         v = metrics[k]
-        lines.append(f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}")
+        line = f"{k:<{width}}  {v:.4g}" if isinstance(v, float) else f"{k:<{width}}  {v}"
+        origin = plots.DECISION_ORIGINS.get(k.replace("_real", "").replace("_fake", ""))
+        lines.append(f"{line}  ({origin})" if origin else line)
     for k, v in metrics.items():
         if isinstance(v, list):
             lines.append(f"{k:<{width}}  " + ", ".join(f"{x:.3g}" for x in v))

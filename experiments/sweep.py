@@ -49,6 +49,7 @@ import math
 import os
 import platform
 import re
+import socket
 import tempfile
 import time
 import traceback
@@ -77,8 +78,8 @@ RESULT_FILE = "result.json"
 POINT_FILE = "point.json"
 #: Longest ``key=value`` part of a point id (characters).
 MAX_LABEL = 80
-#: Seconds to wait for a ``--scheduler`` to answer.
-CONNECT_TIMEOUT_S = 30
+#: Seconds to wait for a ``--scheduler`` to answer (``sweep --connect-timeout``).
+CONNECT_TIMEOUT_S = 5.0
 
 
 class SweepError(ConfigError):
@@ -442,8 +443,34 @@ def train_classifiers(points: Sequence[Point], caches: dict[str, str]) -> None:
         classifier_for(load_dataset(config_mod.from_dict(GanConfig, p.config).data), folder)
 
 
+def check_scheduler(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail at once when nothing listens at a ``tcp://host:port`` scheduler address (a refused
+    connection is known in milliseconds; Dask's client would retry until its timeout).
+    Other protocols (``tls://``, ``ucx://``) are left to the client's own timeout.
+
+    Raises
+    ------
+    SweepError
+        The address is not ``[tcp://]host:port``, or the connection fails within ``timeout`` s.
+    """
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise SweepError(f"--scheduler {address}: expected an address tcp://HOST:PORT, e.g. tcp://10.0.0.1:8786")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SweepError(f"--scheduler {address}: cannot connect ({why}); start "
+                         f"one with `dask scheduler`, or check the address (--connect-timeout waits longer)") from None
+
+
 @contextlib.contextmanager
-def open_client(scheduler: str | None, workers: int, scratch: str | None = None) -> Iterator[Any]:
+def open_client(scheduler: str | None, workers: int, scratch: str | None = None,
+                timeout: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
     """A ``distributed.Client``: of ``scheduler`` (an address) or of a new LocalCluster of
     ``workers`` single-threaded worker processes (closed on exit), whose scratch space is
     ``scratch`` (one folder, reused by the next cluster; default: a temporary folder removed on
@@ -451,7 +478,7 @@ def open_client(scheduler: str | None, workers: int, scratch: str | None = None)
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler, timeout=CONNECT_TIMEOUT_S) as client:
+        with Client(scheduler, timeout=timeout) as client:
             yield client
         return
     with contextlib.ExitStack() as stack:
@@ -512,7 +539,8 @@ def sweep_record(sweep: Sweep) -> dict[str, Any]:
 
 
 def run_sweep(sweep: Sweep, out: str, scheduler: str | None = None, workers: int = 2,
-              retries: int | None = None, progress: bool = True) -> SweepOutcome:
+              retries: int | None = None, progress: bool = True,
+              connect_timeout: float = CONNECT_TIMEOUT_S) -> SweepOutcome:
     """Run the points of ``sweep`` not yet done into ``out``, then write the report.
 
     Parameters
@@ -524,6 +552,7 @@ def run_sweep(sweep: Sweep, out: str, scheduler: str | None = None, workers: int
     workers : worker processes of the LocalCluster
     retries : extra attempts of a failing point (None = the sweep file's ``retries``)
     progress : tqdm bar (points done / failed / running)
+    connect_timeout : seconds to wait for ``scheduler`` to answer
     """
     from tqdm import tqdm
 
@@ -544,7 +573,7 @@ def run_sweep(sweep: Sweep, out: str, scheduler: str | None = None, workers: int
             os.makedirs(tasks[p.id]["dir"], exist_ok=True)
             atomic_json(os.path.join(tasks[p.id]["dir"], POINT_FILE),
                         {"id": p.id, "index": p.index, "overrides": p.overrides})
-        with open_client(scheduler, workers, os.path.join(out, ".dask-scratch")) as client, \
+        with open_client(scheduler, workers, os.path.join(out, ".dask-scratch"), connect_timeout) as client, \
                 tqdm(total=len(sweep.points), initial=skipped, desc="sweep", unit="point",
                      disable=not progress) as bar:
             bar.set_postfix(done=0, failed=0, running=0)

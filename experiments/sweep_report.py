@@ -35,7 +35,7 @@ from analysis.plots import new_figure, save_figure
 from training.runinfo import atomic_write
 
 #: Metrics plotted against every swept key: (metric, y-axis label).
-PLOTTED = (("decision_time_ms", "D decision time (ms)"),
+PLOTTED = (("decision_time_ms", "D decision time (ms)\nfrom D's output window"),
            ("spikes_total", "spikes per sample (G + D)"),
            ("classifier_fid", "classifier-FID (lower is better)"))
 #: Metrics first in the table, in this order; the others follow alphabetically.

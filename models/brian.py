@@ -100,6 +100,19 @@ def _block_synapses(b2, pre_group, post_group, w: np.ndarray, batch: int, on_pre
     return syn
 
 
+#: Bytes per synapse and per neuron of a Brian2 network on the numpy target, with a margin
+#: (indices, weights, delays and the connection arrays built on the way; the growth of the
+#: peak memory of a 784-400-2 network was 51-55 bytes per synapse at batch 8 and 16).
+SYNAPSE_BYTES, NEURON_BYTES = 80, 256
+
+
+def simulate_bytes(sizes: Sequence[int], batch: int) -> int:
+    """Peak memory of :func:`simulate` on ``batch`` samples through layers ``sizes`` (bytes):
+    every sample is its own copy of the network's neurons and synapses."""
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return batch * (SYNAPSE_BYTES * synapses + NEURON_BYTES * sum(sizes))
+
+
 def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
              target: str = "numpy", record_v: dict[int, Sequence[int]] | None = None,
              build_dir: str | None = None, neuron: NeuronModel = IF_NEURON,

@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -158,6 +158,77 @@ def npz_bytes(arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None,
     buf = io.BytesIO()
     (np.savez_compressed if compress else np.savez)(buf, **extra, **arrays)
     return buf.getvalue()
+
+
+def write_npz_stream(path: str, specs: dict[str, tuple[tuple[int, ...], Any]],
+                     chunks: Iterable[Sequence[np.ndarray]], constants: dict[str, np.ndarray] | None = None,
+                     compress: bool = True) -> None:
+    """Write an ``.npz`` whose arrays arrive together, chunk by chunk, in one pass.
+
+    Memory holds one chunk, whatever the arrays' size: the first array streams into the file,
+    the others are spooled to temporary files beside ``path`` and appended at the end (disk:
+    up to twice their size until the file is complete). The file is what :func:`npz_bytes`
+    writes for the whole arrays; it is written at ``path`` directly, so give a temporary path
+    (:meth:`OutputGroup.path`) and publish it when complete.
+
+    Parameters
+    ----------
+    path : str
+    specs : name -> (shape, dtype) of each chunked array, in the order of a chunk's parts
+    chunks : iterable of sequences, one part per array of ``specs``; the parts of all chunks
+        together, along the first axis and in C order, make the arrays
+    constants : small arrays written whole
+    compress : deflate the entries (as ``np.savez_compressed``)
+
+    Raises
+    ------
+    ValueError
+        The chunks do not add up to the shapes, or hold another dtype.
+    """
+    names = list(specs)
+    dtypes = [np.dtype(specs[k][1]) for k in names]
+    for k, dt in zip(names, dtypes):
+        if dt.hasobject:
+            raise ValueError(f"array {k} holds Python objects; only numeric arrays are stored")
+
+    def header(k, dt):
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(dt),
+                                                   "fortran_order": False,
+                                                   "shape": tuple(int(d) for d in specs[k][0])})
+        return buf.getvalue()
+
+    mode = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    folder = os.path.dirname(os.path.abspath(path))
+    written = [0] * len(names)
+    with zipfile.ZipFile(path, "w", compression=mode, allowZip64=True) as zf, \
+            contextlib.ExitStack() as stack:
+        spools = [stack.enter_context(tempfile.TemporaryFile(dir=folder)) for _ in names[1:]]
+        first = stack.enter_context(zf.open(names[0] + ".npy", "w", force_zip64=True))
+        for fh, k, dt in zip([first, *spools], names, dtypes):
+            fh.write(header(k, dt))
+        for parts in chunks:
+            for j, (fh, part, dt) in enumerate(zip([first, *spools], parts, dtypes)):
+                part = np.ascontiguousarray(part)
+                if part.dtype != dt:
+                    raise ValueError(f"array {names[j]}: a chunk of dtype {part.dtype}, expected {dt}")
+                fh.write(part.tobytes())
+                written[j] += part.size
+        first.close()
+        for j, k in enumerate(names):
+            expected = int(np.prod(specs[k][0], dtype=np.int64))
+            if written[j] != expected:
+                raise ValueError(f"array {k}: the chunks hold {written[j]} values, its shape "
+                                 f"{specs[k][0]} {expected}")
+        for spool, k in zip(spools, names[1:]):
+            spool.seek(0)
+            with zf.open(k + ".npy", "w", force_zip64=True) as fh:
+                while block := spool.read(2**24):
+                    fh.write(block)
+        for k, a in (constants or {}).items():
+            buf = io.BytesIO()
+            np.save(buf, np.asarray(a), allow_pickle=False)
+            zf.writestr(k + ".npy", buf.getvalue())
 
 
 def save_npz(path: str, arrays: dict[str, np.ndarray], meta: dict[str, Any] | None = None,

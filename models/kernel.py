@@ -335,6 +335,13 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
     return t_out
 
 
+def forward_bytes(sizes: Sequence[int], batch: int) -> int:
+    """Peak memory of :func:`forward` on ``batch`` samples through layers ``sizes`` (bytes):
+    the spike times of every layer (int32), the float32 weights and one chunk of potentials."""
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 4 * batch * sum(sizes) + 4 * synapses + 2 * CHUNK_BYTES
+
+
 def forward(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronParams,
             dtype=np.float32, bank: np.ndarray | None = None,
             chunk_bytes: int | None = None) -> list[np.ndarray]:

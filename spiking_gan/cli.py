@@ -18,6 +18,8 @@ from models.errors import SpikingGanError
 
 #: Largest seed (NumPy and the configs take 32-bit seeds).
 MAX_SEED = 2**32 - 1
+#: Largest ``inspect --sample`` (the noise of every sample before it is drawn).
+MAX_SAMPLE_INDEX = 10_000_000 - 1
 #: File types a figure may be written as (matplotlib chooses the format by the suffix).
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
@@ -53,6 +55,17 @@ def _int_type(lo: int, hi: int | None = None, what: str = "an integer"):
 SEED = _int_type(0, MAX_SEED, "a seed")
 COUNT = _int_type(1, None, "a count")
 INDEX = _int_type(0, None, "an index")
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
 
 
 def _floats(text: str) -> list[float]:
@@ -123,8 +136,11 @@ def cmd_simulate(args) -> None:
                             f"({','.join(map(str, sizes))})")
     else:
         sizes = _parse(parse_layers, "--layers", args.layers or "784,400,2")
+        _check_simulation_size(args, sizes, out)
         weights = init_uniform(rng_weights, sizes, fan_in_ranges(sizes))
     _parse(check_weights, f"--weights {args.weights}", weights, sizes)
+    if args.weights:
+        _check_simulation_size(args, sizes, out)
     thresholds = list(args.threshold)
     if len(thresholds) == 1:
         thresholds *= len(weights)
@@ -168,6 +184,20 @@ def cmd_simulate(args) -> None:
           f"{' (' + args.target + ')' if args.backend == 'brian2' else ''}; "
           f"spikes per sample per layer: {', '.join(f'{s:.1f}' for s in spikes)}; "
           f"wrote {', '.join(written)}")
+
+
+def _check_simulation_size(args, sizes: list[int], out: str) -> None:
+    """``simulate``'s sizes against memory and disk, before anything is drawn or written."""
+    from models.brian import simulate_bytes
+    from models.kernel import forward_bytes
+    from models.resources import check_disk, check_memory
+
+    option = f"--batch {args.batch}" + (f" with --layers {','.join(map(str, sizes))}" if args.layers else "")
+    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    arrays = 4 * args.batch * sum(sizes) + 4 * synapses  # what the .npz holds
+    need = (forward_bytes if args.backend == "numpy" else simulate_bytes)(sizes, args.batch)
+    check_memory(need + arrays, option, f"simulating {args.batch} samples with {args.backend}")
+    check_disk(arrays, out, option, "the spike times")
 
 
 def _parse(check, option: str, *args, **kwargs):
@@ -243,23 +273,45 @@ def cmd_train(args) -> None:
 
 
 # ----------------------------------------------------------------------- sample
+#: Bytes per sample of ``sample``'s file, uncompressed: images (float32) and spike times (int32).
+SAMPLE_BYTES = 784 * (4 + 4)
+
+
 def cmd_sample(args) -> None:
-    from models.files import npz_bytes, output_group
+    from tqdm import tqdm
+
+    from models.files import output_group, write_npz_stream
+    from models.resources import check_disk
     from training.trainer import load_gan
 
     out = _check_out_file(args.out, "--out")
     if args.grid:
         _check_out_file(args.grid, "--grid", FIGURE_SUFFIXES)
+    # the samples stream into the file batch by batch: memory is one batch; the disk must hold
+    # the file and, until it is complete, a spooled copy of its images
+    check_disk(2 * args.n * SAMPLE_BYTES, out, f"--n {args.n}", f"{args.n} samples")
     gan, cfg, meta = load_gan(args.run)
-    images, times = gan.generate(np.random.default_rng(args.seed), args.n)
+    n_grid = min(args.n, 100 if gan.per_class else 64)
+    grid = np.empty((n_grid, 28, 28), np.float32)
+
+    def batches():
+        s = 0
+        for images, times in tqdm(gan.generate_batches(np.random.default_rng(args.seed), args.n),
+                                  total=-(-args.n // 500), unit="batch", disable=args.n <= 10_000, leave=False):
+            if s < n_grid:
+                grid[s:s + len(images)] = images[:n_grid - s]
+            s += len(images)
+            yield times, images
+
     extra = {"labels": gan.default_labels(args.n)} if gan.per_class else {}
     _make_parents(out, args.grid)
     with output_group() as group:  # the .npz and the grid appear together or not at all
-        group.write(out, npz_bytes(dict(images=images, spike_times=times, t_max=np.array(cfg.neuron.t_max),
-                                        epoch=np.array(meta["epoch"]), **extra), compress=True))
+        write_npz_stream(group.path(out), {"spike_times": ((args.n, 784), np.int32),
+                                           "images": ((args.n, 28, 28), np.float32)}, batches(),
+                         dict(t_max=np.array(cfg.neuron.t_max), epoch=np.array(meta["epoch"]), **extra))
         if args.grid:
             from analysis.plots import plot_samples
-            plot_samples(images[:100 if gan.per_class else 64], group.path(args.grid),
+            plot_samples(grid, group.path(args.grid),
                          f"{os.path.basename(os.path.normpath(args.run))}, epoch {meta['epoch']}", gan.per_class)
         group.commit()
     print(f"wrote {args.n} samples of {args.run} (epoch {meta['epoch']}) to {out}")
@@ -279,7 +331,16 @@ def cmd_classify(args) -> None:
 
 
 def cmd_inspect(args) -> None:
+    from training.runinfo import folder_lock
+
+    out = args.out or os.path.join(args.run, "inspect")
+    with folder_lock(out, "inspect"):
+        _inspect(args, out)
+
+
+def _inspect(args, out: str) -> None:
     from analysis.inspect import inspect_sample
+    from models.resources import check_count
     from training.gan import N_PIXELS
     from training.runinfo import check_out_dir, make_out_dir
     from training.trainer import load_gan
@@ -290,7 +351,8 @@ def cmd_inspect(args) -> None:
             neurons = [int(x) for x in args.neurons.split(",")]
         except ValueError:
             raise UserError(f"--neurons expects comma-separated pixel indices, got {args.neurons!r}") from None
-    out = args.out or os.path.join(args.run, "inspect")
+    check_count(args.sample, MAX_SAMPLE_INDEX, "--sample", "inspect draws the noise of samples 0, 1, ... "
+                "up to it in order (as `sample --n` does), and more than 10 million draws take minutes")
     action = check_out_dir(out, "inspect", reuse=True)
     gan, cfg, meta = load_gan(args.run)
     n_pixels = N_PIXELS  # G's output neurons
@@ -304,26 +366,35 @@ def cmd_inspect(args) -> None:
 
 # ------------------------------------------------------------------------ sweep
 def cmd_sweep(args) -> None:
-    from experiments.sweep import load_sweep, point_label, run_sweep
-    from training.runinfo import check_out_dir, make_out_dir
+    from experiments.sweep import check_scheduler, load_sweep, point_label
+    from training.runinfo import check_out_dir, folder_lock, make_out_dir
 
     if args.scheduler and args.workers is not None:
         raise UserError("--workers sets the size of the local cluster; with --scheduler the "
                         "scheduler's workers run the points")
     sweep = load_sweep(args.sweep)
+    if args.scheduler and not args.dry_run:
+        check_scheduler(args.scheduler, args.connect_timeout)
     dropped = f" ({sweep.duplicates} repeated draws dropped)" if sweep.duplicates else ""
     if args.dry_run:
         print(f"{args.sweep}: {len(sweep.points)} valid points{dropped}")
         for p in sweep.points:
             print(f"  {p.id}: {point_label(p.overrides)}")
         return
-    make_out_dir(args.out, "sweep", check_out_dir(args.out, "sweep", reuse=True))
+    with folder_lock(args.out, "sweep"):
+        make_out_dir(args.out, "sweep", check_out_dir(args.out, "sweep", reuse=True))
+        _run_sweep(args, sweep, dropped)
+
+
+def _run_sweep(args, sweep, dropped: str) -> None:
+    from experiments.sweep import run_sweep
+
     if not args.quiet:
         where = args.scheduler or f"a local cluster of {args.workers or 2} workers"
         print(f"sweep {args.sweep}: {len(sweep.points)} points{dropped} on {where} -> {args.out}",
               flush=True)
     outcome = run_sweep(sweep, args.out, scheduler=args.scheduler, workers=args.workers or 2,
-                        retries=args.retries, progress=not args.quiet)
+                        retries=args.retries, progress=not args.quiet, connect_timeout=args.connect_timeout)
     print(f"{len(sweep.points)} points: {outcome.ran} run, {outcome.skipped} skipped (done before), "
           f"{outcome.failed} failed, in {outcome.seconds:.1f} s; summary: {outcome.report['csv']}, "
           f"{outcome.report['md']}")
@@ -335,16 +406,19 @@ def cmd_sweep(args) -> None:
 
 # --------------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> None:
+    from analysis.evaluate import check_evaluation_size
     from experiments.report import format_metrics, run_report
-    from training.runinfo import check_out_dir, make_out_dir
+    from training.runinfo import check_out_dir, folder_lock, make_out_dir
     from training.trainer import load_gan
 
     out = args.out or os.path.join(args.run, "evaluation")
-    action = check_out_dir(out, "evaluate", reuse=True)
-    load_gan(args.run)  # the run's config and checkpoint are checked before anything is written
-    make_out_dir(out, "evaluate", action)
-    rep = run_report(args.run, out, n_samples=args.n, with_quality=not args.no_quality,
-                     brian=not args.no_brian, target=args.target)
+    with folder_lock(out, "evaluate"):
+        action = check_out_dir(out, "evaluate", reuse=True)
+        _, cfg, _ = load_gan(args.run)  # the run's config and checkpoint are checked before anything is written
+        check_evaluation_size(cfg, args.n)
+        make_out_dir(out, "evaluate", action)
+        rep = run_report(args.run, out, n_samples=args.n, with_quality=not args.no_quality,
+                         brian=not args.no_brian, target=args.target)
     print(format_metrics(rep["metrics"]))
     print(f"wrote {', '.join(sorted(os.path.basename(p) for p in rep['files'].values()))} to {out}")
 
@@ -370,8 +444,13 @@ def cmd_compare_losses(args) -> None:
 # ---------------------------------------------------------------------- figures
 def cmd_figures(args) -> None:
     from experiments.figures import make_figures
+    from training.runinfo import tracked_files
 
     variants = _variant_list(args.variants)
+    committed = tracked_files(args.out)
+    if committed and not args.quiet:
+        print(f"spiking-gan figures: {args.out} holds {len(committed)} files committed to git; those this "
+              f"run writes are replaced (`git diff --stat {args.out}` shows what changed)", file=sys.stderr)
     make_figures(args.out, full=args.full, n_seeds=_n_seeds(args), runs_dir=args.runs_dir,
                  config_path=args.config, overrides=_overrides(args), n_samples=args.n,
                  variants=variants, brian=not args.no_brian, progress=not args.quiet,
@@ -431,8 +510,15 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spiking-gan", description=__doc__.splitlines()[0],
-                                     formatter_class=_HelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="spiking-gan", formatter_class=_HelpFormatter,
+        description="Spiking-GAN (Kotariya & Ganguly 2021): a GAN whose generator and discriminator are "
+                    "spiking networks of integrate-and-fire neurons that spike at most once, coding "
+                    "intensity by time to first spike. Train one on the embedded MNIST digits, sample it, "
+                    "evaluate and inspect it in Brian2, compare the TTFS and Aggressive TTFS losses, and "
+                    "sweep parameters on Dask.",
+        epilog="Start with `spiking-gan train --out runs/quick` (the main job), then `spiking-gan COMMAND "
+               "--help` for each command.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -529,12 +615,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=COUNT, default=1,
                    help="train this many runs at once, in separate processes (same results)")
 
-    p = command("figures", "regenerate every figure and table of the study",
-                "Train (or reuse) the runs of the study and write all figures and tables to OUT: loss "
-                "comparison (CSV, MD, PNG) with the ANN GAN reference, sample grids, and the run report "
-                "of one run per loss (Brian2 raster, membrane traces, sparsity, inference-time and "
-                "spike-time histograms, training curves), plus OUT/README.md. Quick mode "
-                "(configs/s4nn_single.toml, the paper's rule) by default. Resumable.", cmd_figures)
+    p = command("figures", "the loss study of one config: comparison, grids, run reports",
+                "Train (or reuse) the runs of one config with both D losses and write their figures and "
+                "tables to OUT: the loss comparison (CSV, MD, PNG) with the ANN GAN reference, sample "
+                "grids, and the run report of one run per loss (Brian2 raster, membrane traces, sparsity, "
+                "inference-time and spike-time histograms, training curves), plus OUT/README.md. By "
+                "default the paper's IF neurons with S4NN's rule (configs/s4nn_single.toml); the other "
+                "committed figures come from the Makefile's targets (make single-pair, losses, "
+                "per-class, controls). Resumable.", cmd_figures)
     p.add_argument("--out", required=True, help="output folder, e.g. figures/")
     p.add_argument("--full", action="store_true", help="configs/mnist.toml instead of configs/s4nn_single.toml (hours)")
     p.add_argument("--runs-dir", help="folder of the runs (default: runs/figures, with --full runs/figures-full)")
@@ -552,6 +640,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder, e.g. sweeps_out/tiny")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.1:8786 "
                    "(default: a LocalCluster on this machine)")
+    p.add_argument("--connect-timeout", type=_positive_float, default=5.0, metavar="S",
+                   help="seconds to wait for --scheduler to answer")
     p.add_argument("--workers", type=COUNT, help="worker processes of the LocalCluster (default: 2)")
     p.add_argument("--retries", type=_int_type(0, None, "a count"), help="extra attempts of a failing "
                    "point (default: the sweep file's retries, else 1)")

@@ -128,7 +128,8 @@ def test_claim_verdict():
     assert "not its inference-time" in compare.claim_verdict(-0.10, -0.20)
     assert compare.claim_verdict(0.1, 0.0) == "reaches neither of the paper's numbers"
     md = compare.comparison_markdown(ROWS)
-    assert "| D decision time (ms), real + generated | 25 +- 7.07 | 12.5 +- 3.54 | -50.0 %" in md
+    assert ("| D decision time (ms from the opening of D's output window), real + generated | 25 +- 7.07 "
+            "| 12.5 +- 3.54 | -50.0 %") in md
     assert "reaches the paper's inference-time number but not its spike number" in md
 
 
@@ -276,3 +277,13 @@ def test_evaluate_cli(compared, tmp_path, capsys):
     assert main(["evaluate", "--run", str(tmp_path / "nope")]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert main(["evaluate", "--run", str(run), "--n", "1"]) == 2
+
+
+def test_the_loss_panel_draws_zero_losses_on_its_log_axis(tmp_path):
+    assert plots.log_floor(np.array([0.0, 1e-3, np.nan, 0.2])) == pytest.approx(1e-4)
+    assert plots.log_floor(np.array([0.0, 0.0])) is None and plots.log_floor(np.array([-1.0, 1.0])) is None
+    steps = [{"epoch": 1, "step": s + 1, "d_loss": 0.0 if s % 2 else 0.1 / (s + 1), "g_loss": 0.2} for s in range(8)]
+    epochs = [{"kind": "epoch", "epoch": 1, "d_loss": 0.02, "g_loss": 0.2}]
+    path = tmp_path / "curves.png"
+    plots.plot_training_curves(steps, epochs, str(path))
+    assert path.read_bytes().startswith(PNG_MAGIC)

@@ -4,7 +4,7 @@ import sys
 from operator import attrgetter
 
 import pytest
-from helpers import IF_ONLY_KEYS, ROOT, TINY, TINY_RAMP, tiny
+from helpers import IF_ONLY_KEYS, ROOT, TINY, TINY_RAMP, one_line, run_cli, tiny
 
 from spiking_gan.cli import main
 from training import config as cm
@@ -102,3 +102,20 @@ def test_tiny_configs_set_only_keys_their_model_reads():
     same = attrgetter("seed", "neuron.t_max", "generator.noise_dim", "generator.hidden", "discriminator.hidden",
                       "train.epochs", "train.batch_size", "train.sample_grid", "data.max_train")
     assert same(ramp) == same(if_) == (3, 32, 10, [16], [16], 3, 20, 16, 200)
+
+
+def test_an_unknown_set_key_lists_the_section_keys(capsys):
+    code, _, err = run_cli(["train", "--set", "train.epocs=3", "--out", "unused"], capsys)
+    assert code == 2 and one_line(err)
+    assert "unknown config key train.epocs (known in [train]: batch_size, d_steps" in err and "epochs" in err
+    with pytest.raises(cm.ConfigError, match=r"unknown config key foo \(known at the top: data\.\*, .*seed"):
+        cm.override(GanConfig(), {"foo": 1})
+    with pytest.raises(cm.ConfigError, match=r"unknown config key s4nn\.r1\.x \(known in \[s4nn\]: .*r1"):
+        cm.override(GanConfig(), {"s4nn.r1.x": 1})
+
+
+def test_a_schedule_shorter_than_the_average_says_what_to_change(tmp_path, capsys):
+    code, _, err = run_cli(["classify", "--epochs", "2", "--out", tmp_path / "c"], capsys)
+    assert code == 2 and one_line(err)
+    assert "--set train.average_from=2" in err and "train 15 epochs or more" in err
+    assert not (tmp_path / "c").exists()

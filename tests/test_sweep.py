@@ -16,7 +16,7 @@ import psutil
 import pytest
 from helpers import PNG_MAGIC, ROOT, TINY
 
-from experiments.sweep import SweepError, load_sweep
+from experiments.sweep import SweepError, check_scheduler, load_sweep
 from spiking_gan.cli import main
 
 TINY_SWEEP = os.path.join(ROOT, "sweeps", "tiny.toml")
@@ -284,3 +284,19 @@ def test_sweep_on_a_running_dask_scheduler_and_workers(tmp_path):
         for proc in reversed(procs):
             stop_group(proc, signal.SIGTERM)
         log.close()
+
+
+def test_an_unreachable_scheduler_fails_within_seconds(tmp_path, capsys):
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+        t0 = time.perf_counter()
+        code = main(["sweep", TINY_SWEEP, "--out", str(tmp_path / "o"), "--scheduler", address])
+        took = time.perf_counter() - t0
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"--scheduler {address}: cannot connect" in err, err
+    assert took < 5, took
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SweepError, match="expected an address tcp://HOST:PORT"):
+        check_scheduler("tcp://nohost")
+    assert main(["sweep", TINY_SWEEP, "--out", str(tmp_path / "o"), "--connect-timeout", "0"]) == 2

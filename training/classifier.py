@@ -25,13 +25,14 @@ from models.files import save_npz
 from models.kernel import forward
 from models.network import init_network, init_ranges, neuron_params
 from models.neuron import NeuronParams
+from models.resources import check_memory, training_bytes
 from models.spikes import spike_counts
 from training import backprop, checkpoint, s4nn_reference
 from training import config as config_mod
 from training.config import ClassifierConfig
 from training.data import load_dataset, random_shift
 from training.losses import earliest_output_time, loss_value, output_error, targets
-from training.runinfo import atomic_json, atomic_write, check_out_dir, make_out_dir, run_record
+from training.runinfo import atomic_json, atomic_write, check_out_dir, holds_folder, make_out_dir, run_record
 
 
 def evaluate(weights, params: NeuronParams, t_in: np.ndarray, labels: np.ndarray,
@@ -208,6 +209,7 @@ def _print_epoch(m: dict) -> None:
               f"{m['test_spikes_per_image']:.0f} spikes/image", flush=True)
 
 
+@holds_folder("classify")
 def run_classifier(cfg: ClassifierConfig, out_dir: str, force: bool = False,
                    progress: bool = True) -> dict[str, float]:
     """``spiking-gan classify``: train the classifier into the run folder ``out_dir``.
@@ -233,6 +235,8 @@ def run_classifier(cfg: ClassifierConfig, out_dir: str, force: bool = False,
     dict : what ``metrics.json`` holds (test_accuracy, decision_time_ms, spikes_per_image, ...)
     """
     action = check_out_dir(out_dir, "classify", force=force)
+    check_memory(training_bytes([[784, *cfg.network.hidden, 10]], cfg.train.batch_size),
+                 "the config's network.hidden and train.batch_size", "training this classifier")
     data = load_dataset(cfg.data)
     make_out_dir(out_dir, "classify", action, run_record(cfg.seed, {"kind": "classifier"}))
     atomic_write(os.path.join(out_dir, "config.toml"), config_mod.to_toml(cfg))

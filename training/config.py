@@ -338,7 +338,9 @@ def _check_consistency(obj, prefix: str) -> None:
                                   f"updates on one unshifted image at a time; set train.{key} = {want}")
     if isinstance(obj, ClassifierConfig) and obj.train.average_from > obj.train.epochs:
         raise ConfigError(f"{prefix}train.average_from: {obj.train.average_from} is above train.epochs "
-                          f"({obj.train.epochs}); no epoch would be averaged")
+                          f"({obj.train.epochs}), so no epoch would be averaged; lower it, e.g. --set "
+                          f"train.average_from={obj.train.epochs} (0 keeps the last epoch's weights), or "
+                          f"train {obj.train.average_from} epochs or more")
     if isinstance(obj, GanConfig):
         for name in ("d_bias_time", "g_bias_time"):
             if getattr(obj.s4nn, name) >= obj.neuron.t_max:
@@ -408,14 +410,16 @@ def override(cfg, overrides: dict[str, Any]):
     """A new validated config with ``{"section.key": value}`` replaced."""
     data = to_dict(cfg)
     for key, value in overrides.items():
-        node = data
+        node, section = data, ""
         parts = key.split(".")
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                raise ConfigError(f"unknown config key {key}")
-            node = node[p]
-        if parts[-1] not in node:
-            raise ConfigError(f"unknown config key {key}")
+        for depth, p in enumerate(parts):
+            last = depth == len(parts) - 1
+            if p not in node or (not last and not isinstance(node[p], dict)):
+                known = ", ".join(sorted(f"{k}.*" if isinstance(v, dict) else k for k, v in node.items()))
+                raise ConfigError(f"unknown config key {key} (known {'in ' + section if section else 'at the top'}: "
+                                  f"{known})")
+            if not last:
+                node, section = node[p], f"{section}{p}." if section else f"[{p}]"
         node[parts[-1]] = value
     return from_dict(type(cfg), data)
 

@@ -32,6 +32,7 @@ turns G white within ~10 epochs). Why each choice was made, with the numbers:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,6 +145,15 @@ class Gan:
         """G's input spike times: fresh noise ``z`` (n, noise_dim)."""
         return sample_noise_times(rng, n, self.noise_dim, self.g_params.t_max)
 
+    def g_input_at(self, rng: np.random.Generator, index: int, chunk: int = 100_000) -> np.ndarray:
+        """Row ``index`` of ``g_input(rng, index + 1)`` (1, noise_dim), drawn chunk by chunk:
+        memory holds one chunk, whatever ``index``."""
+        done = 0
+        while index - done >= chunk:
+            self.g_input(rng, chunk)
+            done += chunk
+        return self.g_input(rng, index - done + 1)[-1:]
+
     def encode_real(self, images: np.ndarray) -> np.ndarray:
         """Real images as D sees them: TTFS-encoded, then delayed by ``real_delay`` steps
         (the IF model's G latency, :meth:`training.networks.S4nnNetwork.input_delay`)."""
@@ -182,21 +192,30 @@ class Gan:
             labels = self.default_labels(n)
         return self.g_trace(self.g_input(rng, n), labels)
 
+    def generate_batches(self, rng: np.random.Generator, n: int, labels: np.ndarray | None = None,
+                         batch: int = 500) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The samples of :meth:`generate`, ``batch`` at a time: (images (b, 28, 28) float32,
+        G's output times (b, 784) int32). Memory holds one batch, whatever ``n``."""
+        if self.per_class and labels is None:
+            labels = self.default_labels(n)
+        for s in range(0, n, batch):
+            t = self.generate_times(rng, min(batch, n - s), None if labels is None else labels[s:s + batch]).output
+            yield decode_times(t, self.g_params.t_max).reshape(-1, 28, 28), t.astype(np.int32, copy=False)
+
     def generate(self, rng: np.random.Generator, n: int, labels: np.ndarray | None = None,
                  batch: int = 500):
         """``n`` samples: images (n, 28, 28) float32 in [0, 1] and G's output times (n, 784).
 
         A per-class GAN makes the classes ``labels`` (default :meth:`default_labels`).
         """
-        if self.per_class and labels is None:
-            labels = self.default_labels(n)
-        # filled batch by batch: memory stays ~ the two results, whatever n (sample --n 100000)
+        # filled batch by batch: memory stays ~ the two results, whatever n
         times = np.empty((n, N_PIXELS), np.int32)
         images = np.empty((n, 28, 28), np.float32)
-        for s in range(0, n, batch):
-            t = self.generate_times(rng, min(batch, n - s), None if labels is None else labels[s:s + batch]).output
+        s = 0
+        for img, t in self.generate_batches(rng, n, labels, batch):
             times[s:s + len(t)] = t
-            images[s:s + len(t)] = decode_times(t, self.g_params.t_max).reshape(-1, 28, 28)
+            images[s:s + len(t)] = img
+            s += len(t)
         return images, times
 
 

@@ -9,10 +9,20 @@ The rule, for every command that writes a folder (:func:`check_out_dir`, then
   ``evaluate`` and ``inspect`` reuse or redraw their own folders), or ``--force`` is given,
   which says what it replaces;
 - no command writes into the folder of another command: ``run.json`` records which command
-  made a folder (``command``; runs made before it was recorded are recognised by their files).
+  made a folder (``command``; runs made before it was recorded are recognised by their files);
+- a folder belongs to one process at a time: :func:`folder_lock` takes an exclusive lock
+  (``flock`` on :data:`LOCK_FILE` in the folder) before the folder is checked, and holds it
+  until the command ends. The operating system releases it when the process dies, ``kill -9``
+  included, so a killed run can be resumed at once; a second process is refused with one line
+  naming the folder and the process that holds it.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import functools
+import inspect
 import json
 import os
 import platform
@@ -20,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -40,6 +51,17 @@ def _changed(*pathspec: str) -> bool:
     out = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=no", "--", *pathspec],
                          capture_output=True, text=True, timeout=10)
     return out.stdout.strip() != ""
+
+
+def tracked_files(path: str) -> list[str]:
+    """Files under ``path`` that git tracks in the repository holding it ([] outside one)."""
+    if not os.path.isdir(path):
+        return []
+    try:
+        out = subprocess.run(["git", "-C", path, "ls-files", "."], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return out.stdout.split() if out.returncode == 0 else []
 
 
 def git_commit() -> dict[str, Any]:
@@ -89,6 +111,9 @@ LEGACY_FILES = {"train": ("config.toml", "checkpoint.npz"), "sweep": ("sweep.jso
 #: Files a sweep writes into a point's folder before the point's run starts there: a folder
 #: that holds only these counts as a new folder for ``train``.
 PREPARED_FILES = ("point.json",)
+#: The lock file of a folder in use (:func:`folder_lock`): it holds the owner's pid, command
+#: and start time, and is removed when the owner ends (a killed owner leaves it, unlocked).
+LOCK_FILE = ".spiking-gan.lock"
 
 
 class OutputError(SpikingGanError, RuntimeError):
@@ -152,7 +177,7 @@ def check_out_dir(path: str, command: str, reuse: bool = False, force: bool = Fa
         return "new"
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(f"{option} {path} is not writable")
-    if not set(os.listdir(path)) - set(PREPARED_FILES):
+    if not set(os.listdir(path)) - set(PREPARED_FILES) - {LOCK_FILE}:
         return "new"
     made_by = folder_command(path)
     if made_by is None and _looks_like(path, command):
@@ -188,7 +213,7 @@ def make_out_dir(path: str, command: str, action: str, record: dict[str, Any] | 
         rewritten by every invocation, such as a loss comparison's tables)
     """
     if action == "replace":
-        entries = sorted(os.listdir(path))
+        entries = sorted(set(os.listdir(path)) - {LOCK_FILE})
         if not quiet:
             shown = ", ".join(entries[:8]) + (f", ... ({len(entries)} entries)" if len(entries) > 8 else "")
             print(f"--force: replacing the {command} run in {path} ({shown})", file=sys.stderr, flush=True)
@@ -203,3 +228,132 @@ def make_out_dir(path: str, command: str, action: str, record: dict[str, Any] | 
     if action == "reuse" and os.path.exists(rec_path) and not refresh:
         return
     atomic_json(rec_path, dict(record or run_record(None), command=command))
+
+
+# ------------------------------------------------------------------------ folder locks
+class FolderBusy(OutputError):
+    """The folder is in use by another process (:func:`folder_lock`)."""
+
+
+#: Folders this process holds: real path -> (pid, depth). The pid guards against a forked
+#: child, which inherits this table but not the right to the lock.
+_HELD: dict[str, tuple[int, int]] = {}
+
+
+def _holder(lock_path: str) -> str:
+    """Who holds a lock, as its file says (it may not have written it yet)."""
+    try:
+        with open(lock_path) as fh:
+            rec = json.load(fh)
+        return (f"`spiking-gan {rec['command']}` (process {rec['pid']} on {rec['host']}, "
+                f"since {rec['started']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def _make_dirs(path: str, option: str) -> list[str]:
+    """Create ``path`` and its missing parents; returns the folders this call created."""
+    missing, p = [], os.path.abspath(path)
+    while not os.path.isdir(p):
+        if os.path.lexists(p):
+            raise OutputError(f"{option} {path}: {p} is a file, not a folder")
+        missing.append(p)
+        p = os.path.dirname(p)
+    created = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+            created.append(d)
+        except FileExistsError:  # made by a process that started at the same moment
+            pass
+        except OSError as exc:
+            raise OutputError(f"{option} {path}: cannot create {d} ({exc.strerror})") from None
+    return created
+
+
+@contextlib.contextmanager
+def folder_lock(path: str, command: str, option: str = "--out") -> Iterator[None]:
+    """Hold the output folder ``path`` for ``command`` while the block runs.
+
+    The folder (and its missing parents) is created if it does not exist, then locked with an
+    exclusive, non-blocking ``flock`` on ``path/LOCK_FILE``: creation and locking come before
+    any check of the folder's content, so two processes started at the same moment cannot both
+    pass the checks. Folders this call created are removed again if the block leaves them empty
+    (a check failed), so a refused command leaves nothing behind. Re-entrant within a process.
+
+    Raises
+    ------
+    FolderBusy
+        Another process holds the folder; the message names it.
+    OutputError
+        The folder cannot be created or locked.
+    """
+    real = os.path.realpath(path)
+    pid = os.getpid()
+    held = _HELD.get(real)
+    if held is not None and held[0] == pid:
+        _HELD[real] = (pid, held[1] + 1)
+        try:
+            yield
+        finally:
+            _HELD[real] = (pid, _HELD[real][1] - 1)
+        return
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutputError(f"{option} {path} is a file, not a folder")
+    created = _make_dirs(path, option)
+    lock_path = os.path.join(path, LOCK_FILE)
+    fd = None
+    try:
+        while True:
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise FolderBusy(f"{option} {path} is in use by {_holder(lock_path)}; wait for it to "
+                                 f"end, or choose another folder") from None
+            except OSError as exc:
+                if exc.errno in (errno.ENOLCK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise OutputError(f"{option} {path}: this file system cannot lock files "
+                                      f"({exc.strerror}); choose a folder on a local disk") from None
+                raise OutputError(f"{option} {path}: cannot lock {lock_path} ({exc.strerror})") from None
+            try:  # the owner before us may have removed the file between our open and our lock
+                same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+            fd = None
+        rec = {"pid": pid, "command": command, "host": platform.node(),
+               "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(rec).encode())
+        _HELD[real] = (pid, 1)
+        try:
+            yield
+        finally:
+            del _HELD[real]
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path)  # while still locked: a waiting process re-opens it
+    finally:
+        if fd is not None:
+            os.close(fd)
+        for d in reversed(created):  # a refused command leaves no folder behind
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+
+
+def holds_folder(command: str | None = None, arg: str = "out_dir", option: str = "--out"):
+    """Decorator: the function runs under :func:`folder_lock` of its argument ``arg``, for
+    ``command`` (default: the function's own ``command`` argument)."""
+    def decorate(func):
+        sig = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with folder_lock(bound.arguments[arg], command or bound.arguments["command"], option):
+                return func(*args, **kwargs)
+        return wrapper
+    return decorate

@@ -26,12 +26,21 @@ from collections.abc import Callable
 import numpy as np
 
 from models.errors import SpikingGanError
+from models.resources import check_memory, training_bytes
 from training import checkpoint
 from training import config as config_mod
 from training.config import ConfigError, GanConfig
 from training.data import load_dataset
 from training.gan import N_CLASSES, Gan, gan_step
-from training.runinfo import atomic_json, atomic_write, check_out_dir, folder_command, make_out_dir, run_record
+from training.runinfo import (
+    atomic_json,
+    atomic_write,
+    check_out_dir,
+    folder_command,
+    holds_folder,
+    make_out_dir,
+    run_record,
+)
 
 
 class RunError(SpikingGanError, RuntimeError):
@@ -141,6 +150,10 @@ def prepare_run(cfg: GanConfig | None, out_dir: str, resume: bool,
         action = check_out_dir(out_dir, "train", force=force,
                                hint="continue it with --resume, replace it with --force, or choose another --out")
         resumed = None
+    net_sizes, banks = Gan.sizes(cfg), N_CLASSES if cfg.per_class else 1
+    check_memory(training_bytes([net_sizes["g"], net_sizes["d"]], cfg.train.batch_size * cfg.train.d_steps * banks,
+                                banks),
+                 "the config's layer sizes and train.batch_size", "training these networks")
     data = load_dataset(cfg.data)
     _check_batches(cfg, data)
     cfg_path = os.path.join(out_dir, "config.toml")
@@ -175,6 +188,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
 EpochCallback = Callable[[int, Gan, GanConfig, str], None]
 
 
+@holds_folder("train")
 def train_gan(cfg: GanConfig | None, out_dir: str, resume: bool = False,
               progress: bool = True, overrides: dict | None = None, force: bool = False,
               on_epoch: EpochCallback | None = None) -> dict[str, float]:
