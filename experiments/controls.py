@@ -42,7 +42,7 @@ from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
 from training.gan import N_PIXELS, Gan, d_step, error_cosine, g_update, gan_step, pixel_error
-from training.runinfo import atomic_json, run_record
+from training.runinfo import atomic_json, holds_folder, run_record
 
 CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
 #: The ANN half's optimiser (the ANN GAN's: DCGAN's Adam).
@@ -119,10 +119,12 @@ def train_control(kind: str, cfg: GanConfig, data, progress: bool = False) -> di
     return {"error_cosine": cosines, "images": images}
 
 
+@holds_folder("controls")
 def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
                  progress: bool = True, classifier_cache: str | None = None) -> dict[str, Any]:
     """Train every control of ``kinds`` and write ``controls.json``, ``controls.png`` and one
-    sample grid per control into ``out_dir``; returns the results (without the images)."""
+    sample grid per control into ``out_dir`` (held by this process while it runs,
+    :func:`training.runinfo.folder_lock`); returns the results (without the images)."""
     record = run_record(cfg.seed)  # the commit and its state now, before anything is written
     os.makedirs(out_dir, exist_ok=True)
     data = load_dataset(cfg.data)
