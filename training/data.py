@@ -308,8 +308,8 @@ def parse_idx(buf: bytes, where: str = "IDX data") -> np.ndarray:
 
     Returns
     -------
-    array of shape ``dims`` in native byte order (uint8 for MNIST's files), read-only
-    (a view of ``buf``)
+    array of shape ``dims`` in native byte order (uint8 for MNIST's files): a read-only view
+    of ``buf`` for one-byte types, a byte-swapped copy for the others
 
     Raises
     ------
