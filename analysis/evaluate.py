@@ -212,9 +212,20 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     return out
 
 
+def classifier_file(dataset: str) -> str:
+    """File name of the cached quality classifier of a data set (``Dataset.name``).
+
+    ``quality_classifier.npz`` for the embedded digits (the name of every earlier run's cache),
+    ``quality_classifier_<dataset>.npz`` for the others, so that runs of several data sets can
+    share one cache folder without retraining each other's classifier.
+    """
+    return "quality_classifier.npz" if dataset == "digits" else f"quality_classifier_{dataset}.npz"
+
+
 def classifier_for(data, cache_dir: str | None) -> quality.Classifier:
-    """The quality classifier for ``data``, cached as ``cache_dir/quality_classifier.npz``."""
-    path = os.path.join(cache_dir, "quality_classifier.npz") if cache_dir else None
+    """The quality classifier of ``data``'s data set, trained on its training images and cached as
+    ``cache_dir/`` :func:`classifier_file` (retrained when the cached one was trained on other images)."""
+    path = os.path.join(cache_dir, classifier_file(data.name)) if cache_dir else None
     return quality.get_classifier(path, data)
 
 
@@ -233,14 +244,15 @@ def evaluate_run(run_dir: str, n_samples: int = 1000, seed: int = EVAL_SEED,
 
     Returns
     -------
-    dict, also carrying ``epoch``, ``loss``, ``loss_variant`` and ``loss_alpha`` of the
-    checkpoint; with ``return_activity`` the tuple ``(dict, Activity)``
+    dict, also carrying ``dataset`` (the data set of the run, whose test images are the real
+    reference and whose classifier measures quality), ``epoch``, ``loss``, ``loss_variant`` and
+    ``loss_alpha`` of the checkpoint; with ``return_activity`` the tuple ``(dict, Activity)``
     """
     gan, cfg, meta = load_gan(run_dir)
     data = load_dataset(cfg.data)
     clf = classifier_for(data, classifier_cache or run_dir) if with_quality else None
     act = simulate_activity(gan, data, n_samples, seed)
     out = evaluate_gan(gan, data, n_samples, seed, clf, activity=act)
-    out.update({"epoch": int(meta["epoch"]), "loss": cfg.loss.kind,
+    out.update({"dataset": data.name, "epoch": int(meta["epoch"]), "loss": cfg.loss.kind,
                 "loss_variant": cfg.loss.variant, "loss_alpha": float(cfg.loss.alpha)})
     return (out, act) if return_activity else out

@@ -1,8 +1,10 @@
-"""Sample quality without internet: a local digit classifier and distances on its features.
+"""Sample quality without internet: a local classifier and distances on its features.
 
 Published GAN metrics (FID, KID, inception score) use an Inception network trained on
-ImageNet, which needs downloaded weights. Here a small NumPy MLP trained on the embedded
-digits (``training/data.py``) stands in for it:
+ImageNet, which needs downloaded weights. Here a small NumPy MLP trained on the training
+images of the run's own data set (``training/data.py``: the embedded digits, MNIST or
+Fashion-MNIST; one cached classifier per data set, ``analysis.evaluate.classifier_for``)
+stands in for it:
 
 * :func:`train_classifier` -- MLP 784 -> 256 (ReLU) -> 10 (softmax), Adam, minibatches,
   deterministic given a seed; 95 % test accuracy in about a second on 2 cores.
@@ -350,7 +352,7 @@ def get_classifier(cache_path: str | None, data, seed: int = 0, **train_kwargs) 
     if cache_path:
         folder = os.path.dirname(os.path.abspath(cache_path))
         os.makedirs(folder, exist_ok=True)
-        meta = {"key": key}
+        meta = {"key": key, "dataset": getattr(data, "name", "")}
         if hasattr(data, "test_images") and hasattr(data, "test_labels"):
             meta["test_accuracy"] = clf.accuracy(data.test_images, data.test_labels)
         save_classifier(clf, cache_path, meta)

@@ -78,9 +78,9 @@ MEASURES = [
 QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
                     "within_class_diversity", "speckle")
 #: Columns of ``loss_comparison.csv``.
-COLUMNS = ["loss", "seed", "kind", "variant", "alpha", "epochs", *MEASURES, "train_seconds", "run"]
+COLUMNS = ["loss", "seed", "dataset", "kind", "variant", "alpha", "epochs", *MEASURES, "train_seconds", "run"]
 #: Columns of ``ann_reference.csv``.
-ANN_COLUMNS = ["loss", "seed", "epochs", "batch_size", "g_sizes", "d_sizes", "classifier_fid", "kid",
+ANN_COLUMNS = ["loss", "seed", "dataset", "epochs", "batch_size", "g_sizes", "d_sizes", "classifier_fid", "kid",
                "class_coverage", "mean_confidence", "inception_score", "within_class_diversity",
                "speckle", "train_seconds"]
 #: Rows of the markdown table: (key, description with unit).
@@ -256,7 +256,8 @@ def train_seconds(run_dir: str) -> float:
 def comparison_row(label: str, seed: int, cfg, metrics: dict[str, Any], run_dir: str,
                    seconds: float) -> dict[str, Any]:
     """One CSV row (:data:`COLUMNS`) from a run's config and measures."""
-    row: dict[str, Any] = {"loss": label, "seed": int(seed), "kind": cfg.loss.kind,
+    row: dict[str, Any] = {"loss": label, "seed": int(seed), "dataset": cfg.data.dataset,
+                           "kind": cfg.loss.kind,
                            "variant": cfg.loss.variant if cfg.loss.kind == "aggressive" else "",
                            "alpha": cfg.loss.alpha if cfg.loss.kind == "aggressive" else "",
                            "epochs": int(metrics.get("epoch", cfg.train.epochs))}
@@ -323,7 +324,7 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
                    "d_sizes": "-".join(map(str, gan.d_sizes)), "train_seconds": seconds}
             row.update(_ann_quality(gan, classifier, data, n_samples))
             atomic_json(base + ".json", {"key": key, "row": row})
-        rows.append(row)
+        rows.append(dict(row, dataset=data.name))  # (the key holds cfg.data: one cache per data set)
     return rows
 
 
@@ -451,7 +452,10 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
     keys = [k for k, _ in TABLE_MEASURES]
     stats = summarise(list(rows) + list(ann_rows), keys)
     seeds = sorted({int(r["seed"]) for r in rows})
-    lines = ["# Loss comparison: S4NN TTFS vs Aggressive TTFS", ""]
+    datasets = ", ".join(sorted({str(r.get("dataset", "")) for r in rows})) or "unknown"
+    lines = ["# Loss comparison: S4NN TTFS vs Aggressive TTFS", "",
+             f"Data set: **{datasets}** (training images, the real reference images and the quality "
+             "classifier, trained on its training images).", ""]
     if header:
         lines += [header.rstrip(), ""]
     lines += [f"Mean +- standard deviation (ddof = 1) over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
@@ -492,7 +496,7 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
         lines += ["", "## Non-spiking reference", "",
                   f"The ANN GAN (`analysis/ann_gan.py`; G {ann_rows[0]['g_sizes']}, D {ann_rows[0]['d_sizes']}, "
                   f"leaky-ReLU MLPs, Adam) has the spiking GAN's layer sizes and was trained on the same "
-                  f"digits for the same number of epochs (passes over the data: {ann_rows[0]['epochs']}) "
+                  f"images for the same number of epochs (passes over the data: {ann_rows[0]['epochs']}) "
                   f"with the same batch size ({ann_rows[0]['batch_size']}): classifier-FID "
                   f"{_fmt(fid_ann)} with the same classifier and the same reference images. "
                   "Same budget means same passes over the data, not the same wall clock (which "
@@ -585,7 +589,7 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
     atomic_write(files["loss_comparison.md"], comparison_markdown(rows, ann_rows, header))
     plots.plot_loss_comparison(rows, files["loss_comparison.png"], base=BASE,
                                reference_rows=[dict(r, loss="ANN GAN") for r in ann_rows],
-                               title=f"TTFS vs Aggressive TTFS, {len(seeds)} seeds "
+                               title=f"TTFS vs Aggressive TTFS, {cfg.data.dataset}, {len(seeds)} seeds "
                                      f"(epochs: {cfg.train.epochs}, window {cfg.neuron.t_max * cfg.neuron.dt_ms:g} ms)")
     return {"rows": rows, "ann_rows": ann_rows, "runs": runs, "files": files, "seeds": seeds,
             "ann_dir": os.path.join(runs_dir, "ann")}

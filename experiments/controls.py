@@ -137,8 +137,8 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
         plot_grid(res["images"][:64], os.path.join(out_dir, f"{kind}.png"),
                   title=f"{kind}: classifier-FID {quality['classifier_fid']:.0f}, "
                         f"diversity {quality['within_class_diversity']:.2f}")
-    summary = {"model": cfg.neuron.model, "epochs": cfg.train.epochs, "seed": cfg.seed, "controls": results,
-               "config": config_mod.to_dict(cfg), "record": record}
+    summary = {"dataset": data.name, "model": cfg.neuron.model, "epochs": cfg.train.epochs, "seed": cfg.seed,
+               "controls": results, "config": config_mod.to_dict(cfg), "record": record}
     atomic_json(os.path.join(out_dir, "controls.json"), summary)
     plot_controls(results, os.path.join(out_dir, "controls.png"),
                   title=f"{cfg.neuron.model} model, {cfg.train.epochs} epochs, seed {cfg.seed}")

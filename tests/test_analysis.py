@@ -214,11 +214,14 @@ def test_compare_losses_end_to_end(compared, capsys):
         assert float(r["spikes_total"]) == pytest.approx(float(r["spikes_g"]) + float(r["spikes_d"]))
         assert os.path.exists(os.path.join(r["run"], "summary.json"))
     assert rows[2]["kind"] == "aggressive" and rows[2]["variant"] == "A" and rows[0]["variant"] == ""
+    assert {r["dataset"] for r in rows} == {"digits"}                     # every table names its data set
     md = (out / "loss_comparison.md").read_text()
+    assert "Data set: **digits**" in md
     assert "| measure | ttfs | aggressive | aggressive vs ttfs | ANN GAN (non-spiking) |" in md
     assert "reach" in md and "33 %" in md
     ann = compare.read_csv(str(out / "ann_reference.csv"))
     assert [r["seed"] for r in ann] == ["3", "4"] and ann[0]["g_sizes"] == "10-16-784"
+    assert list(ann[0]) == compare.ANN_COLUMNS and ann[0]["dataset"] == "digits"
     _png(str(out / "loss_comparison.png"), 30)
     assert (out / "quality_classifier.npz").exists()
     # a second call reuses every run and evaluation
@@ -271,7 +274,7 @@ def test_evaluate_cli(compared, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "decision_time_ms" in printed and "classifier_fid" in printed
     m = json.loads((out / "metrics.json").read_text())
-    assert m["n_samples"] == 100 and m["loss"] == "ttfs" and m["epoch"] == 1
+    assert m["n_samples"] == 100 and m["loss"] == "ttfs" and m["epoch"] == 1 and m["dataset"] == "digits"
     for f in ("samples.png", "sparsity.png", "inference_time.png", "spike_times.png", "training_curves.png"):
         _png(str(out / f))
     assert main(["evaluate", "--run", str(tmp_path / "nope")]) == 2

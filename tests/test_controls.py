@@ -26,6 +26,7 @@ def test_run_controls_writes_json_and_figures(tmp_path):
     summary = json.load(open(tmp_path / "controls.json"))
     assert set(summary["controls"]) == {"spiking", "ann_g_spiking_d"}
     assert "git" in summary["record"] and summary["config"]["seed"] == summary["seed"]
+    assert summary["dataset"] == "digits"
     for res in summary["controls"].values():
         assert np.isfinite(res["classifier_fid"]) and 0 <= res["within_class_diversity"]
     for name in ("controls.png", "spiking.png", "ann_g_spiking_d.png"):

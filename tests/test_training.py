@@ -161,29 +161,6 @@ def test_classify_cli_writes_metrics(tmp_path, capsys):
     assert 0 < m["decision_time_ms"] < 64
 
 
-def test_torchvision_idx_dataset(tmp_path):
-    pytest.importorskip("torchvision")
-    import struct
-
-    from training.data import load_torchvision
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 12), ("t10k", 5)):
-        imgs = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, n, dtype=np.uint8)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + imgs.tobytes())
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
-        if prefix == "train":
-            want = imgs, labels
-    d = load_torchvision("mnist", str(tmp_path))
-    np.testing.assert_array_equal(d.train_images, want[0])
-    np.testing.assert_array_equal(d.train_labels, want[1])
-    assert d.test_images.shape == (5, 28, 28)
-    with pytest.raises(FileNotFoundError):
-        load_torchvision("fashion-mnist", str(tmp_path))
-
-
 @pytest.mark.brian2
 def test_inspect_writes_raster_and_traces(tmp_path, capsys, tiny_run):
     out = tmp_path / "run"
@@ -196,11 +173,11 @@ def test_inspect_writes_raster_and_traces(tmp_path, capsys, tiny_run):
 
 
 def test_cli_dataset_flags_give_one_line_errors(tmp_path, capsys):
-    """--dataset/--data-dir override data.*; a missing torchvision or data folder is one line."""
+    """--dataset/--data-dir override data.*; a missing data folder is one line."""
     assert main(["train", "--config", TINY, "--dataset", "fashion-mnist", "--data-dir",
                  str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and ("torchvision" in err or "nowhere" in err)
+    assert err.count("\n") == 1 and "nowhere" in err
     assert not (tmp_path / "run").exists()  # nothing half-made to get in the way of the next try
 
 

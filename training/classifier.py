@@ -263,7 +263,8 @@ def run_classifier(cfg: ClassifierConfig, out_dir: str, force: bool = False,
               "decision_time_ms": last["test_decision_time_ms"],
               "spikes_per_image": last["test_spikes_per_image"],
               "no_decision_rate": last["test_no_decision_rate"], "epochs": len(history),
-              "n_train": int(len(data.train_images)), "n_test": int(len(data.test_images))}
+              "dataset": data.name, "n_train": int(len(data.train_images)),
+              "n_test": int(len(data.test_images))}
     checkpoint.save(os.path.join(out_dir, "weights.npz"), {"w": weights}, {"epoch": len(history)})
     atomic_json(os.path.join(out_dir, "metrics.json"), result)
     return result

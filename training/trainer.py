@@ -285,7 +285,7 @@ def train_gan(cfg: GanConfig | None, out_dir: str, resume: bool = False,
     if not summary:  # nothing left to train: report the recorded summary
         path = os.path.join(out_dir, "summary.json")
         return json.load(open(path)) if os.path.exists(path) else {}
-    summary = {"epochs": cfg.train.epochs, "steps": step, **summary}
+    summary = {"dataset": cfg.data.dataset, "epochs": cfg.train.epochs, "steps": step, **summary}
     atomic_json(os.path.join(out_dir, "summary.json"), summary)
     return summary
 
