@@ -602,9 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("evaluate", "all measures of a trained run, and its figures",
                 "Evaluate a run (analysis/evaluate.py: D decision time, G completion, spikes, silent "
-                "neurons, classifier-FID, KID, coverage) and draw its figures (samples, sparsity, "
-                "inference-time and spike-time histograms, training curves, Brian2 raster and membrane "
-                "traces). Writes OUT/metrics.json and OUT/*.png.", cmd_evaluate)
+                "neurons, classifier-FID, KID, coverage; analysis/energy.py: operations and energy per "
+                "sample) and draw its figures (samples, sparsity, inference-time and spike-time "
+                "histograms, training curves, energy, Brian2 raster and membrane traces). Writes "
+                "OUT/metrics.json, OUT/energy.csv, OUT/energy.md and OUT/*.png.", cmd_evaluate)
     p.add_argument("--run", required=True, help="run folder")
     p.add_argument("--n", type=_int_type(2, None, "a count"), default=1000,
                    help="generated samples (and real test images)")
