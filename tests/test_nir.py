@@ -51,17 +51,24 @@ def test_exported_g_and_d_read_back_give_the_runs_spike_times(model, tiny_run, t
         np.testing.assert_array_equal(d_sim[f"times_{k}"], t)
 
 
-def test_bias_neurons_travel_in_the_metadata_and_batch_statistics_are_refused(rng):
-    cfg = tiny("if", **{"s4nn.d_bias_time": 3, "s4nn.d_bias_weight": 20.0})
+def test_bias_neurons_and_latency_travel_and_what_nir_cannot_hold_is_refused(rng):
+    # a bias neuron (metadata: the importer adds its spikes) and a latency of 2 steps (Delay nodes)
+    cfg = tiny("if", **{"s4nn.d_bias_time": 3, "s4nn.d_bias_weight": 20.0, "neuron.latency": 2})
     gan = Gan.init(cfg, rng)
     graph = nirgraph.network_graph(gan.d, 784, "discriminator")
     assert graph.nodes["linear_1"].weight.shape == (sizes(cfg)["d"][1], 785)
+    assert isinstance(graph.nodes["delay_1"], nir.Delay)
     t_in = rng.integers(0, cfg.neuron.t_max + 1, (4, 784)).astype(np.int32)
-    for got, want in zip(nirgraph.simulate_graph(graph, t_in), gan.d_times(t_in)):
+    times = nirgraph.simulate_graph(graph, t_in)
+    for got, want in zip(times, gan.d_times(t_in)):
         np.testing.assert_array_equal(got, want)
+    assert (times[0] < cfg.neuron.t_max).any()
     gan = Gan.init(tiny("if", **{"s4nn.minibatch_std": 1.0}), rng)
     with pytest.raises(nirgraph.NirError, match="minibatch_std"):
         nirgraph.network_graph(gan.d, 784, "discriminator")
+    gan = Gan.init(tiny("if", per_class=True), rng)
+    with pytest.raises(nirgraph.NirError, match="per_class"):
+        nirgraph.network_graph(gan.g, gan.noise_dim, "generator")
 
 
 def _graph(*nodes):
