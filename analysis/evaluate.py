@@ -30,6 +30,11 @@ Definitions (all means are over samples)
 ``d_tie_rate``
     Fraction of D's decisions (real and fake images) in which both output neurons fired first
     at the same step: a high value means the verdicts above are mostly tie-breaks.
+``acs_*``, ``clock_updates_*``, ``event_updates_*``, ``energy_*_pj``, ``ann_energy_total_pj``
+    Operation counts and energy per sample (:mod:`analysis.energy`, the 45 nm convention and
+    what it leaves out): of G, of D, and of D up to its decision; ``energy_total_pj`` is G's
+    plus D's up to the decision, ``ann_energy_total_pj`` the same-size ANN's G and D
+    (:func:`energy_tables` has them per layer).
 ``label_accuracy``
     Per-class GAN only: how often the quality classifier sees the class G was asked for.
 
@@ -49,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis import quality
+from analysis import energy, quality
 from models.coding import decide, decode_times
 from models.resources import check_memory
 from models.spikes import completion_times, decision_ties, last_spike_times, sparsity, spikes_before
@@ -204,6 +209,7 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     """
     act = activity if activity is not None else simulate_activity(gan, data, n_samples, seed)
     out = activity_measures(act)
+    out.update(energy_measures(energy_tables(gan, act)))
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
         out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))
@@ -220,6 +226,61 @@ def classifier_file(dataset: str) -> str:
     share one cache folder without retraining each other's classifier.
     """
     return "quality_classifier.npz" if dataset == "digits" else f"quality_classifier_{dataset}.npz"
+
+
+def layer_inputs(net, t_in: np.ndarray, times: list[np.ndarray]) -> list[np.ndarray]:
+    """The input spike times (batch, n_in) of every layer of ``net`` given its data input ``t_in``
+    and the spike times ``times`` of its layers: the data with any bias neuron, then each layer's
+    times with the extra input neurons of the next (:meth:`training.networks.Network.brian_inputs`)."""
+    first, extra = net.brian_inputs(t_in)
+    below = [first] + list(times[:-1])
+    return [np.concatenate([t, extra[k + 1]], axis=1) if k + 1 in extra else t for k, t in enumerate(below)]
+
+
+def network_specs(net) -> list[energy.LayerSpec]:
+    """:func:`analysis.energy.network_specs` of a network: its weight shapes and its windows."""
+    shapes = [w.shape[-2:] for w in net.state()["weights"]]
+    T = net.params.t_max
+    return energy.network_specs(shapes, [net.neuron.window_start(k, T) for k in range(len(shapes) + 1)])
+
+
+def energy_tables(gan, act: Activity) -> dict[str, list[dict[str, float]]]:
+    """Per-layer operation counts and energies (:mod:`analysis.energy`), means per sample.
+
+    Returns
+    -------
+    dict with ``"G"`` (one generated sample), ``"D"`` (one judged image, real and generated
+    together, the whole run) and ``"D to decision"`` (the same up to D's first output spike):
+    lists of :func:`analysis.energy.layer_summary` dicts, one per layer, each also holding
+    ``n_in`` and ``n_out``
+    """
+    T = act.t_max
+    g_specs, d_specs = network_specs(gan.g), network_specs(gan.d)
+    g_in = layer_inputs(gan.g, act.z, act.g)
+    d_in = [np.concatenate([a, b]) for a, b in zip(layer_inputs(gan.d, act.real_in, act.d_real),
+                                                   layer_inputs(gan.d, act.g[-1], act.d_fake))]
+    t_dec = decide(act.d_all[-1], T)[1] + d_specs[-1].start  # on D's clock
+    tables = {"G": energy.network_table(g_in, g_specs, T), "D": energy.network_table(d_in, d_specs, T),
+              "D to decision": energy.network_table(d_in, d_specs, T, until=t_dec)}
+    for name, specs in (("G", g_specs), ("D", d_specs), ("D to decision", d_specs)):
+        for row, s in zip(tables[name], specs):
+            row.update(n_in=s.n_in, n_out=s.n_out)
+    return tables
+
+
+def energy_measures(tables: dict[str, list[dict[str, float]]]) -> dict[str, float]:
+    """The totals of :func:`energy_tables` as flat measures (per sample; ``energy_total_pj``: G
+    then D up to its decision, ``ann_energy_total_pj``: the same-size ANN's G and D)."""
+    tot = {name: energy.totals(rows) for name, rows in tables.items()}
+    g, d, dd = tot["G"], tot["D"], tot["D to decision"]
+    out = {"acs_g": g["acs"], "acs_d": d["acs"], "acs_d_to_decision": dd["acs"],
+           "clock_updates_g": g["clock_updates"], "clock_updates_d_to_decision": dd["clock_updates"],
+           "event_updates_g": g["event_updates"], "event_updates_d_to_decision": dd["event_updates"],
+           "energy_g_pj": g["energy_pj"], "energy_d_pj": d["energy_pj"],
+           "energy_d_to_decision_pj": dd["energy_pj"], "energy_total_pj": g["energy_pj"] + dd["energy_pj"],
+           "ann_energy_total_pj": g["ann_energy_pj"] + d["ann_energy_pj"]}
+    out["energy_ratio_snn_ann"] = out["energy_total_pj"] / out["ann_energy_total_pj"]
+    return out
 
 
 def classifier_for(data, cache_dir: str | None) -> quality.Classifier:

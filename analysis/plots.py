@@ -494,6 +494,7 @@ def plot_training_curves(steps: Sequence[dict[str, float]], epochs: Sequence[dic
 COMPARISON_PANELS = [
     ("decision_time_ms", "D decision time (ms)\nfrom D's output window"),
     ("spikes_total", "spikes per sample (G + D)"),
+    ("energy_total_pj", "energy per sample, G + D to decision\n(pJ, 45 nm: 0.9 pJ per AC)"),
     ("classifier_fid", "classifier-FID (lower = better)"),
 ]
 
@@ -553,6 +554,50 @@ def plot_loss_comparison(rows: Sequence[dict[str, float]], path: str, base: str 
     handles.append(Line2D([], [], color="k", lw=2.2, label="mean +- std (ddof 1)"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     _finish(fig, path, title, dpi=110, title_size=10, rect=(0, 0.06, 1, 1))
+
+
+def plot_energy(rows: Sequence[dict[str, Any]], path: str, title: str = "") -> None:
+    """Operations per layer and energy per sample of a spiking G and D against the same-size ANN.
+
+    Parameters
+    ----------
+    rows : :func:`analysis.energy.table_rows` (per-layer rows of "G" and "D", the totals of
+        "G", "D to decision" and "D")
+    path : PNG file
+    title : figure title
+    """
+    layers = [r for r in rows if r["layer"] != "all" and r["network"] in ("G", "D")]
+    total = {r["network"]: r for r in rows if r["layer"] == "all"}
+    fig = new_figure(figsize=(12, 4.6))
+    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
+    kinds = [("acs", "synaptic ops (ACs)"), ("clock_updates", "clock-driven neuron updates"),
+             ("event_updates", "event-driven neuron updates"), ("ann_macs", "ANN MACs (same size)")]
+    x = np.arange(len(layers))
+    width = 0.8 / len(kinds)
+    for j, (key, label) in enumerate(kinds):
+        ax.bar(x + (j - (len(kinds) - 1) / 2) * width, [max(float(r[key]), 0.5) for r in layers], width,
+               label=label, color=f"C{j}")
+    ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{r['network']} layer {r['layer']}\n{r['n_in']} x {r['n_out']}" for r in layers], fontsize=8)
+    ax.set_ylabel("operations per sample")
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    bars = [("SNN\n(D to decision)", [("G", total["G"]["energy_pj"]), ("D", total["D to decision"]["energy_pj"])]),
+            ("SNN\n(D whole run)", [("G", total["G"]["energy_pj"]), ("D", total["D"]["energy_pj"])]),
+            ("same-size\nANN", [("G", total["G"]["ann_energy_pj"]), ("D", total["D"]["ann_energy_pj"])])]
+    for i, (_, parts) in enumerate(bars):
+        bottom = 0.0
+        for k, (net, v) in enumerate(parts):
+            ax2.bar(i, v / 1e3, bottom=bottom, color=("C4", "C5")[k], label=net if i == 0 else None)
+            bottom += v / 1e3
+        ax2.annotate(f"{bottom:,.0f} nJ", (i, bottom), ha="center", va="bottom", fontsize=8)
+    ax2.set_xticks(range(len(bars)))
+    ax2.set_xticklabels([b[0] for b in bars], fontsize=8)
+    ax2.set_ylabel("energy per sample (nJ; 0.9 pJ / AC, 4.6 pJ / MAC)")
+    ax2.legend(fontsize=7)
+    ax2.grid(axis="y", alpha=0.3)
+    _finish(fig, path, title, dpi=110, title_size=10)
 
 
 def as_float(v) -> float:

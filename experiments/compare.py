@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis import plots
+from analysis import energy, plots
 from analysis.ann_gan import load_ann_gan, save_ann_gan, train_ann_gan
 from analysis.evaluate import EVAL_SEED, check_evaluation_size, classifier_for, evaluate_run
 from analysis.plots import DECISION_ORIGINS
@@ -64,8 +64,8 @@ from training.runinfo import atomic_json, atomic_write, check_out_dir, holds_fol
 from training.trainer import RunError, train_gan
 
 #: Bumped whenever a measure's definition changes, so that cached evaluations are redone
-#: (2: D spikes up to the decision count the ramp model's earlier windows).
-MEASURES_VERSION = 2
+#: (2: D spikes up to the decision count the ramp model's earlier windows; 3: energy measures).
+MEASURES_VERSION = 3
 #: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
 MEASURES = [
     "decision_time_ms", "decision_time_real_ms", "decision_time_fake_ms", "no_decision_rate",
@@ -73,6 +73,8 @@ MEASURES = [
     "classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
     "within_class_diversity", "speckle", "decision_latency_ms", "d_accuracy_real", "d_accuracy_fake", "d_tie_rate",
     "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
+    "acs_g", "acs_d_to_decision", "clock_updates_d_to_decision", "event_updates_d_to_decision",
+    "energy_total_pj", "energy_d_to_decision_pj", "ann_energy_total_pj", "energy_ratio_snn_ann",
 ]
 #: The measures that need the quality classifier.
 QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
@@ -94,6 +96,13 @@ TABLE_MEASURES = [
     ("spikes_g", "spikes of G per sample"),
     ("spikes_d", "spikes of D per image"),
     ("spikes_d_to_decision", "D spikes up to its decision"),
+    ("acs_g", "synaptic ops (ACs) of G per sample"),
+    ("acs_d_to_decision", "ACs of D up to its decision"),
+    ("clock_updates_d_to_decision", "clock-driven neuron updates of D up to its decision"),
+    ("event_updates_d_to_decision", "event-driven neuron updates of D up to its decision"),
+    ("energy_total_pj", "energy per sample, G + D to decision (pJ; 0.9 pJ / AC, 45 nm)"),
+    ("energy_d_to_decision_pj", "energy of D up to its decision (pJ)"),
+    ("ann_energy_total_pj", "same-size ANN, G + D (pJ; 4.6 pJ / MAC)"),
     ("g_last_spike_ms", "G last output spike (ms)"),
     ("g_completion_ms", "G completion: all pixels decided (ms)"),
     ("d_accuracy_real", "D accuracy on real images"),
@@ -487,9 +496,11 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
         d = relative_change(rows, lab, "decision_time_ms")["of_means"]
         sp = relative_change(rows, lab, "spikes_total")["of_means"]
         sd = relative_change(rows, lab, "spikes_d_to_decision")["of_means"]
+        en = relative_change(rows, lab, "energy_total_pj")["of_means"]
         fid = relative_change(rows, lab, "classifier_fid")["of_means"]
         lines.append(f"- **{lab}**: decision time {_pct(d)}, spikes (G + D) {_pct(sp)}, D spikes up to "
-                     f"the decision {_pct(sd)}, classifier-FID {_pct(fid)}. This "
+                     f"the decision {_pct(sd)}, energy (G + D to decision) {_pct(en)}, classifier-FID "
+                     f"{_pct(fid)}. This "
                      f"{claim_verdict(d, sp)} (needs <= -33 % and <= -11 %).")
     if ann_rows:
         fid_ann = stats["ann"]["classifier_fid"][0]
@@ -502,6 +513,7 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
                   "Same budget means same passes over the data, not the same wall clock (which "
                   "measures the implementation and the machine; both are in the table).",
                   ]
+    lines += ["", "## Energy convention", ""] + [f"- {n}" for n in energy.NOTES]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,9 @@ call it):
 ``inference_time.png`` histograms of D's decision time (real vs fake) and G's completion time
 ``spike_times.png``    spike-time histograms per layer (ms)
 ``training_curves.png`` losses, D verdicts, decision time, spikes... per step and epoch
+``energy.csv``         operations and energy per sample, per layer (:mod:`analysis.energy`)
+``energy.md``          the same as a table, with the convention and what it leaves out
+``energy.png``         operations per layer; energy of G + D against the same-size ANN
 =====================  ========================================================================
 
 The distributions in the figures come from the same forward passes as the numbers in
@@ -19,18 +22,20 @@ The distributions in the figures come from the same forward passes as the number
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from typing import Any
 
 import numpy as np
 
-from analysis import plots
-from analysis.evaluate import EVAL_SEED, Activity, evaluate_run
+from analysis import energy, plots
+from analysis.evaluate import EVAL_SEED, Activity, energy_tables, evaluate_run
 from analysis.inspect import inspect_sample
 from models.coding import decide, decode_times
 from models.spikes import completion_times, last_spike_times
-from training.runinfo import atomic_json
+from training.runinfo import atomic_json, atomic_write
 from training.trainer import load_gan
 
 #: Files of a run report, in the order they are written, with a one-line description.
@@ -41,6 +46,9 @@ REPORT_FILES = {
     "inference_time.png": "histograms of D's decision time (real vs generated) and G's completion time",
     "spike_times.png": "spike-time histograms per layer",
     "training_curves.png": "training curves from metrics.jsonl (per step and per epoch)",
+    "energy.csv": "operations and energy per sample, per layer (analysis.energy)",
+    "energy.md": "the energy table, with the 45 nm convention and what it leaves out",
+    "energy.png": "operations per layer, energy of G + D against the same-size ANN",
     "raster.png": "spike raster of one sample through G then D, simulated by Brian2",
     "membrane.png": "membrane potentials (Brian2 StateMonitor) with threshold and spike",
 }
@@ -148,11 +156,27 @@ def run_report(run_dir: str, out_dir: str, n_samples: int = 1000, seed: int = EV
         if steps or epochs:
             files["training_curves.png"] = os.path.join(out_dir, "training_curves.png")
             plots.plot_training_curves(steps, epochs, files["training_curves.png"], title=f"{title}: training")
+    gan, _, _ = load_gan(run_dir)
+    files.update(write_energy(gan, act, out_dir, title))
     if brian:
-        gan, _, _ = load_gan(run_dir)
         paths = inspect_sample(gan, sample, out_dir, seed=0, target=target)
         files.update({os.path.basename(p): p for p in paths.values()})
     return {"metrics": metrics, "files": files}
+
+
+def write_energy(gan, act: Activity, out_dir: str, title: str = "") -> dict[str, str]:
+    """``energy.csv``, ``energy.md`` and ``energy.png`` of a GAN's activity (:mod:`analysis.energy`)."""
+    rows = energy.table_rows(energy_tables(gan, act))
+    paths = {k: os.path.join(out_dir, k) for k in ("energy.csv", "energy.md", "energy.png")}
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=energy.CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(paths["energy.csv"], buf.getvalue())
+    heading = f"{title}: operations and energy per sample".lstrip(": ")
+    atomic_write(paths["energy.md"], energy.markdown(rows, heading))
+    plots.plot_energy(rows, paths["energy.png"], title=f"{heading}\n{energy.CONVENTION}")
+    return paths
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

@@ -117,10 +117,12 @@ def _variant_list(text: str | None) -> list[str] | None:
 def cmd_simulate(args) -> None:
     from models import kernel
     from models.coding import encode_images
-    from models.files import npz_bytes, output_group
     from models.network import check_weights, fan_in_ranges, init_uniform, parse_layers
     from models.neuron import NeuronParams
 
+    if args.nir:
+        return _simulate_nir(args)
+    args.backend = args.backend or "numpy"
     if args.target != "numpy" and args.backend != "brian2":
         raise UserError("--target only applies to --backend brian2")
     out = _check_out_file(args.out, "--out")
@@ -169,19 +171,28 @@ def cmd_simulate(args) -> None:
               "t_max": np.array(params.t_max), "dt_ms": np.array(params.dt_ms)}
     arrays.update({f"weights_{k}": w for k, w in enumerate(weights)})
     arrays.update({f"times_{k + 1}": t for k, t in enumerate(times)})
+    _write_simulation(args, out, arrays, t_in, times, params.t_max, params.dt_ms, sizes, args.backend)
+
+
+def _write_simulation(args, out: str, arrays: dict, t_in, times, t_max: int, dt_ms: float, sizes,
+                      backend: str) -> None:
+    """``simulate``'s outputs: the .npz of ``arrays`` and ``--raster`` (together or not at all), and
+    the summary line."""
+    from models.files import npz_bytes, output_group
+    from models.spikes import sparsity
+
     _make_parents(out, args.raster)
     with output_group() as group:  # the .npz and the raster appear together or not at all
         group.write(out, npz_bytes(arrays, compress=True))
         if args.raster:
             from analysis.plots import plot_raster
             names = ["input"] + [f"layer {k}" for k in range(1, len(times))] + ["output"]
-            plot_raster([t_in[0]] + [t[0] for t in times], params.t_max, params.dt_ms,
-                        group.path(args.raster), names=names, title=f"sample 0, {args.backend} backend")
+            plot_raster([t_in[0]] + [t[0] for t in times], t_max, dt_ms,
+                        group.path(args.raster), names=names, title=f"sample 0, {backend} backend")
         written = group.commit()
-    from models.spikes import sparsity
-    spikes = sparsity(times, params.t_max)["spikes_per_sample"]
-    print(f"simulated {args.batch} samples through {','.join(map(str, sizes))} with {args.backend}"
-          f"{' (' + args.target + ')' if args.backend == 'brian2' else ''}; "
+    spikes = sparsity(times, t_max)["spikes_per_sample"]
+    print(f"simulated {len(t_in)} samples through {','.join(map(str, sizes))} with {backend}"
+          f"{' (' + args.target + ')' if backend.startswith('brian2') else ''}; "
           f"spikes per sample per layer: {', '.join(f'{s:.1f}' for s in spikes)}; "
           f"wrote {', '.join(written)}")
 
@@ -198,6 +209,81 @@ def _check_simulation_size(args, sizes: list[int], out: str) -> None:
     need = (forward_bytes if args.backend == "numpy" else simulate_bytes)(sizes, args.batch)
     check_memory(need + arrays, option, f"simulating {args.batch} samples with {args.backend}")
     check_disk(arrays, out, option, "the spike times")
+
+
+def _nir():
+    """``models.nirgraph`` (needs the ``nir`` package: the optional extra ``nir``)."""
+    try:
+        from models import nirgraph
+    except ImportError as exc:
+        raise UserError(f"this command needs the nir package ({exc}): pip install -e '.[nir]'") from None
+    return nirgraph
+
+
+def _simulate_nir(args) -> None:
+    """``simulate --nir FILE``: a NIR graph read into Brian2 equations (models.nirgraph)."""
+    from models.coding import encode_images, sample_noise_times
+    from models.files import load_npz
+
+    nirgraph = _nir()
+    if args.backend == "numpy":
+        raise UserError("--nir graphs are simulated by Brian2: use --backend brian2 (or leave --backend out)")
+    args.backend = "brian2"
+    if args.weights or args.layers:
+        raise UserError("--nir FILE holds the network: give no --weights or --layers")
+    out = _check_out_file(args.out, "--out")
+    if args.raster:
+        _check_out_file(args.raster, "--raster", FIGURE_SUFFIXES)
+    graph = nirgraph.read_graph(args.nir)
+    meta = nirgraph.graph_metadata(graph)
+    n_in, layers = nirgraph.read_chain(graph, args.nir)
+    _check_simulation_size(args, [n_in] + [layer.w.shape[1] for layer in layers], out)
+    T, dt_ms = int(meta.get("t_max_steps", args.t_max)), float(meta.get("dt_ms", args.dt))
+    n_data = n_in - np.asarray(meta.get("bias_input_times_steps", []), np.int64).size
+    if args.inputs:
+        arrays, _ = load_npz(args.inputs, "--inputs file")
+        key = next((k for k in ("input_times", "spike_times") if k in arrays), None)
+        if key is None:
+            raise UserError(f"--inputs {args.inputs}: holds no input_times or spike_times array")
+        t_in = np.asarray(arrays[key])[:args.batch]
+        if t_in.ndim != 2 or t_in.shape[1] != n_data or not np.issubdtype(t_in.dtype, np.integer):
+            raise UserError(f"--inputs {args.inputs}: {key} must be integer steps (n, {n_data}), got {t_in.shape}")
+    elif args.digits:
+        from training.data import load_digits
+        if n_data != 784:
+            raise UserError(f"--digits needs 784 input neurons, the graph has {n_data}")
+        data = load_digits()
+        rng = np.random.default_rng([args.seed, 1])
+        t_in = encode_images(data.test_images[rng.choice(len(data.test_images), size=args.batch)], T)
+    elif meta.get("role") == "generator":  # G's noise as `spiking-gan sample --seed S --n N` draws it
+        t_in = sample_noise_times(np.random.default_rng(args.seed), args.batch, n_data, T)
+    else:
+        t_in = np.random.default_rng([args.seed, 1]).integers(0, T + 1, size=(args.batch, n_data)).astype(np.int32)
+    times = nirgraph.simulate_graph(graph, t_in, dt_ms, T, target=args.target, where=args.nir)
+    arrays = {"input_times": t_in, "t_max": np.array(T), "dt_ms": np.array(dt_ms)}
+    arrays.update({f"times_{k + 1}": t for k, t in enumerate(times)})
+    sizes = [n_in] + [layer.w.shape[1] for layer in layers]
+    _write_simulation(args, out, arrays, t_in, times, T, dt_ms, sizes, f"brian2 from {args.nir}")
+
+
+# ------------------------------------------------------------------------ export
+def cmd_export(args) -> None:
+    from training.gan import N_PIXELS
+    from training.runinfo import check_out_dir, folder_lock, make_out_dir
+    from training.trainer import load_gan
+
+    nirgraph = _nir()
+    with folder_lock(args.out, "export"):
+        action = check_out_dir(args.out, "export", reuse=True)
+        gan, cfg, meta = load_gan(args.run)
+        graphs = {"generator.nir": nirgraph.network_graph(gan.g, gan.noise_dim, "generator"),
+                  "discriminator.nir": nirgraph.network_graph(gan.d, N_PIXELS, "discriminator")}
+        make_out_dir(args.out, "export", action)
+        for name, graph in graphs.items():
+            graph.metadata.update(run=os.path.abspath(args.run), epoch=int(meta["epoch"]))
+            nirgraph.write_graph(os.path.join(args.out, name), graph)
+    print(f"wrote {', '.join(graphs)} ({cfg.neuron.model} model, epoch {meta['epoch']}, "
+          f"dt {cfg.neuron.dt_ms:g} ms, window {cfg.neuron.t_max} steps) to {args.out}")
 
 
 def _parse(check, option: str, *args, **kwargs):
@@ -493,9 +579,9 @@ def _add_config_args(p, loss=True):
         p.add_argument("--loss", choices=["ttfs", "aggressive"], help="override loss.kind")
     p.add_argument("--dataset", choices=["digits", "mnist", "fashion-mnist"],
                    help="override data.dataset: the embedded digits (the configs' default) or a "
-                   "torchvision data set")
-    p.add_argument("--data-dir", help="override data.data_dir: torchvision root holding MNIST/raw or "
-                   "FashionMNIST/raw (read without network)")
+                   "full data set read from its IDX files")
+    p.add_argument("--data-dir", help="override data.data_dir: the folder of the IDX files (default: "
+                   "the Debian package's for fashion-mnist), or a torchvision root holding them")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -535,8 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help="load weights_0..weights_L from an .npz (e.g. an earlier --out)")
     p.add_argument("--seed", type=SEED, default=0, help="random seed of the weights and the inputs")
     p.add_argument("--batch", type=COUNT, default=32, help="number of samples")
-    p.add_argument("--backend", choices=["numpy", "brian2"], default="numpy",
-                   help="simulator: the NumPy kernel (fast, used for training) or Brian2 (the reference model)")
+    p.add_argument("--backend", choices=["numpy", "brian2"],
+                   help="simulator: the NumPy kernel (fast, used for training; the default) or Brian2 (the "
+                   "reference model; the only one for --nir)")
     _add_target_arg(p, "Brian2 code generation target (with --backend brian2)")
     p.add_argument("--digits", action="store_true", help="use the embedded MNIST digits as inputs")
     p.add_argument("--threshold", type=_floats, default=[100.0], metavar="MV[,MV...]",
@@ -547,6 +634,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npz (the suffix is added if missing): input_times, "
                    "weights_k, times_k, thresholds, t_max, dt_ms (no spike = t_max)")
     p.add_argument("--raster", help="write a spike raster PNG of sample 0 across all layers")
+    p.add_argument("--nir", metavar="FILE", help="simulate this NIR graph (e.g. from `spiking-gan export`) in "
+                   "Brian2: Affine/Linear, Delay, I, IF and LIF nodes in a chain; its metadata sets dt and the window")
+    p.add_argument("--inputs", metavar="NPZ", help="with --nir: input spike times, the array input_times or "
+                   "spike_times of an .npz (e.g. `spiking-gan sample --out`) (default: a generator graph gets "
+                   "the noise `sample --seed` draws, others random times or --digits)")
+
+    p = command("export", "a trained run's G and D as NIR graphs",
+                "Write the generator and discriminator of a run (its last checkpoint) as NIR graphs, "
+                "OUT/generator.nir and OUT/discriminator.nir, with their trained weights and thresholds; "
+                "the time step, the window and what NIR cannot say (at most one spike, the ramp "
+                "model's window) are in each graph's metadata.", cmd_export)
+    p.add_argument("--run", required=True, help="run folder")
+    p.add_argument("--out", required=True, help="output folder (created with its parents)")
 
     p = command("train", "train a Spiking-GAN",
                 "Train a Spiking-GAN into a run folder (config.toml, run.json, checkpoint.npz every "
@@ -591,9 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("evaluate", "all measures of a trained run, and its figures",
                 "Evaluate a run (analysis/evaluate.py: D decision time, G completion, spikes, silent "
-                "neurons, classifier-FID, KID, coverage) and draw its figures (samples, sparsity, "
-                "inference-time and spike-time histograms, training curves, Brian2 raster and membrane "
-                "traces). Writes OUT/metrics.json and OUT/*.png.", cmd_evaluate)
+                "neurons, classifier-FID, KID, coverage; analysis/energy.py: operations and energy per "
+                "sample) and draw its figures (samples, sparsity, inference-time and spike-time "
+                "histograms, training curves, energy, Brian2 raster and membrane traces). Writes "
+                "OUT/metrics.json, OUT/energy.csv, OUT/energy.md and OUT/*.png.", cmd_evaluate)
     p.add_argument("--run", required=True, help="run folder")
     p.add_argument("--n", type=_int_type(2, None, "a count"), default=1000,
                    help="generated samples (and real test images)")
