@@ -145,3 +145,19 @@ def test_other_commands_refuse_a_folder_in_use(tmp_path, capsys, argv):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_figures_says_it_replaces_committed_files(tmp_path, capsys):
+    figs = tmp_path / "figs"
+    figs.mkdir()
+    (figs / "table.md").write_text("committed\n")
+    (figs / "run.json").write_text('{"command": "figures"}\n')  # an earlier figures output
+    for args in (["init", "-q"], ["add", "figs"],
+                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "figures"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    code, _, err = run_cli(["figures", "--config", TINY, "--out", figs, "--runs-dir", tmp_path / "r",
+                            "--n", 10**12], capsys)
+    lines = err.splitlines()
+    assert code == 2 and "Traceback" not in err, err  # the note first, the size check's one line last
+    assert f"{figs} holds 2 files committed to git" in lines[0] and "error: --n" in lines[-1]
+    assert sorted(os.listdir(figs)) == ["run.json", "table.md"]
