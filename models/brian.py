@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .neuron import IF_NEURON, RAMP_RATE_MV, SYNAPSE_MODEL, THRESHOLD_EPS_MV, NeuronModel, NeuronParams
+from .resources import synapse_count
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 #: What a compiling target says before its first (silent) compilation in a process.
@@ -109,7 +110,7 @@ SYNAPSE_BYTES, NEURON_BYTES = 80, 256
 def simulate_bytes(sizes: Sequence[int], batch: int) -> int:
     """Peak memory of :func:`simulate` on ``batch`` samples through layers ``sizes`` (bytes):
     every sample is its own copy of the network's neurons and synapses."""
-    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    synapses = synapse_count(sizes)
     return batch * (SYNAPSE_BYTES * synapses + NEURON_BYTES * sum(sizes))
 
 

@@ -53,6 +53,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .neuron import THRESHOLD_EPS_MV, NeuronParams
+from .resources import synapse_count
 
 #: Default size in bytes of one block of membrane potentials (ranks x samples x
 #: neurons): small enough for the CPU cache, large enough that NumPy's per-call
@@ -338,7 +339,7 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
 def forward_bytes(sizes: Sequence[int], batch: int) -> int:
     """Peak memory of :func:`forward` on ``batch`` samples through layers ``sizes`` (bytes):
     the spike times of every layer (int32), the float32 weights and one chunk of potentials."""
-    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    synapses = synapse_count(sizes)
     return 4 * batch * sum(sizes) + 4 * synapses + 2 * CHUNK_BYTES
 
 

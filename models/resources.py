@@ -56,6 +56,11 @@ def free_disk(path: str) -> int:
     return shutil.disk_usage(p).free
 
 
+def synapse_count(sizes) -> int:
+    """Synapses of a dense layered network with layer sizes ``sizes``: ``sum n_k n_(k+1)``."""
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
 def check_memory(nbytes: float, option: str, what: str) -> None:
     """Refuse ``option`` when ``what`` needs more than :data:`MEMORY_SHARE` of the available memory.
 
@@ -108,6 +113,6 @@ def training_bytes(networks: list[list[int]], batch: int, banks: int = 1) -> int
     average, a copy), times ``banks`` (per-class networks); each neuron 16 times per sample
     (spike times, potentials, errors and the R1 penalty's second pass).
     """
-    synapses = sum(a * b for sizes in networks for a, b in zip(sizes[:-1], sizes[1:]))
+    synapses = sum(synapse_count(sizes) for sizes in networks)
     neurons = sum(sum(sizes) for sizes in networks)
     return 8 * (6 * banks * synapses + 16 * batch * neurons)

@@ -201,10 +201,10 @@ def _check_simulation_size(args, sizes: list[int], out: str) -> None:
     """``simulate``'s sizes against memory and disk, before anything is drawn or written."""
     from models.brian import simulate_bytes
     from models.kernel import forward_bytes
-    from models.resources import check_disk, check_memory
+    from models.resources import check_disk, check_memory, synapse_count
 
     option = f"--batch {args.batch}" + (f" with --layers {','.join(map(str, sizes))}" if args.layers else "")
-    synapses = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    synapses = synapse_count(sizes)
     arrays = 4 * args.batch * sum(sizes) + 4 * synapses  # what the .npz holds
     need = (forward_bytes if args.backend == "numpy" else simulate_bytes)(sizes, args.batch)
     check_memory(need + arrays, option, f"simulating {args.batch} samples with {args.backend}")
