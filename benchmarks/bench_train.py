@@ -26,7 +26,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from models import brian  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
-from models.kernel import layer_events, one_blas_thread  # noqa: E402
+from models.kernel import layer_events, pinned_blas_threads  # noqa: E402
 from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
 from training import gan as gan_mod  # noqa: E402
@@ -134,7 +134,7 @@ def main():
         if reference is not None:
             with Swapped(reference.forward_trace, reference.backward):
                 rows.append((f"kernel of {args.reference}", *run_steps(cfg, data, args.steps)))
-                with one_blas_thread():  # separates the algorithm from BLAS threads waiting for a core
+                with pinned_blas_threads():  # separates the algorithm from BLAS threads waiting for a core
                     rows.append((f"kernel of {args.reference}, one BLAS thread",
                                  *run_steps(cfg, data, args.steps)))
         if reference is not None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models import ramp
-from models.kernel import one_blas_thread
+from models.kernel import pinned_blas_threads
 
 
 @dataclass
@@ -112,7 +112,7 @@ def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trac
     :meth:`Layer.thresholds`), quantised by :func:`models.ramp.quantise`."""
     xs, pre = [], []
     x = np.asarray(x_in)
-    with one_blas_thread():  # the same sums on every machine: GAN training amplifies any last-bit change
+    with pinned_blas_threads():  # the same sums on every machine: GAN training amplifies any last-bit change
         for layer in layers:
             a = (layer.b + (x.astype(np.float32) - np.float32(layer.centre)) @ layer.w).astype(np.float32)
             x = ramp.quantise(a, t_max)
@@ -149,7 +149,7 @@ def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_outp
     n = len(layers)
     grads: list = [None] * n
     g = np.asarray(g_out, np.float32)
-    with one_blas_thread():
+    with pinned_blas_threads():
         return _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads)
 
 
@@ -191,7 +191,7 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
     n = len(layers)
     B = len(trace.x_in)
     gates = [gate(a, trace.t_max) for a in trace.pre[:-1]]  # hidden layers; the read-out is ungated
-    with one_blas_thread():
+    with pinned_blas_threads():
         q: list[np.ndarray] = [None] * n  # type: ignore[list-item]
         g = np.broadcast_to(np.asarray(direction, np.float32), (B, layers[-1].w.shape[1]))
         for k in range(n - 1, -1, -1):
