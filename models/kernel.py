@@ -146,7 +146,7 @@ _THREADS = [1]
 
 @functools.lru_cache(maxsize=1)
 def _blas_libraries() -> tuple:
-    """The BLAS libraries loaded (numpy's OpenBLAS) as threadpoolctl controls them (numpy's OpenBLAS); () without it."""
+    """The BLAS libraries loaded (numpy's OpenBLAS) as threadpoolctl controls them; () without it."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency of the project (and of scikit-learn)
