@@ -250,18 +250,30 @@ class Adam:
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float,
              beta1: float = 0.5, beta2: float = 0.999, eps: float = 1e-8) -> None:
-        """``p -= lr * m_hat / (sqrt(v_hat) + eps)`` for every parameter, in place."""
+        """``p -= lr * m_hat / (sqrt(v_hat) + eps)`` for every parameter, in place.
+
+        Float32 throughout, in this order: ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) (g g)``,
+        ``p -= (step m) / (sqrt(v) + eps)`` with the bias corrections folded into ``step`` and
+        ``eps``; two scratch arrays per parameter instead of one per operation (the same bits).
+        """
         self.t += 1
         c1 = 1.0 - beta1 ** self.t
         c2 = 1.0 - beta2 ** self.t
         step = np.float32(lr * np.sqrt(c2) / c1)
         eps_t = np.float32(eps * np.sqrt(c2))
         for p, g, m, v in zip(params, grads, self.m, self.v):
+            tmp = np.multiply(g, np.float32(1.0 - beta1))
             m *= np.float32(beta1)
-            m += np.float32(1.0 - beta1) * g
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp *= np.float32(1.0 - beta2)
             v *= np.float32(beta2)
-            v += np.float32(1.0 - beta2) * (g * g)
-            p -= step * m / (np.sqrt(v) + eps_t)
+            v += tmp
+            den = np.sqrt(v)
+            den += eps_t
+            np.multiply(m, step, out=tmp)
+            tmp /= den
+            p -= tmp
 
 
 def parameters(layers: Sequence[Layer]) -> list[np.ndarray]:
