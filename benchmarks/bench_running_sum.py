@@ -37,7 +37,7 @@ def main() -> None:
     for k, m in SHAPES:
         x = rng.standard_normal((k, m)).astype(np.float32)
         tri = np.tri(k, dtype=np.float32)
-        with kernel.one_blas_thread():
+        with kernel.pinned_blas_threads():
             t_adds = _best(lambda x=x: kernel.running_sum(x.copy()))
             t_tri = _best(lambda x=x, tri=tri: tri @ x)
             t_cs = _best(lambda x=x: np.cumsum(x, axis=0))

@@ -1,23 +1,37 @@
-"""GAN training throughput: samples/s of one Spiking-GAN step (``training.gan.gan_step``) with this
-kernel, with the kernel of an earlier commit (today's code path before the speed-up, loaded from
-git; also with one BLAS thread, as this kernel uses), and with every forward pass run by Brian2
-(numpy target).
+"""GAN training throughput: samples/s of the main job's training beside the cost of its matrix
+products alone, and (``--kernels``) the IF model's steps with the kernel of an earlier commit and
+with Brian2.
 
-All variants execute exactly the same learning rule; the earlier kernel swaps the forward and
-backward passes of ``training.backprop`` for that commit's, the Brian2 variant only the forward
-simulator (its spike times are turned into the event structure the learning rule needs). Each
-config's variants run in this one process, one after the other, from the same initial weights;
-the script checks that all give identical weights after the same steps. Prints a Markdown table.
+**Main job** (default; ``--config``, default the defaults = ``configs/quick_single.toml``: ramp G
+100-512-784, D 784-256-2, batch 50, R1 at real images): epochs of ``training.gan.gan_step`` at
+the data set's size (4,000 embedded digits: 80 steps; ``--images`` for another epoch length, the
+data reused), as ``spiking-gan train`` runs them without its per-epoch checkpoint and grid, with
+one BLAS thread (the default, bit-identical on every machine) and with ``--threads`` N
+(``train.threads``). Beside each, in the same run and alternating with it, the same epoch's
+matrix products alone: every product of a step (:func:`step_matmuls`: the same shapes, float32,
+the same transposed operands) on random operands, as many times as the epoch has steps, with the
+same thread count. ``ratio`` = training time / products time, the median of the per-repeat
+ratios (each measured back to back, so a busy machine slows both alike). ``--profile N`` prints
+the N functions with the most own time in one one-thread epoch (cProfile).
 
-    python benchmarks/bench_train.py [--configs configs/mnist.toml,configs/quick.toml] [--steps 5]
-        [--reference 9f64838] [--brian-steps 1]
+**Kernels** (``--kernels configs/s4nn_single.toml,...``; IF configs): the same ``gan_step`` with
+this kernel, with the kernel and backward pass of an earlier commit (today's code path before the
+speed-up of issue 14, loaded from git; also with one BLAS thread, as this kernel uses), and with
+every forward pass run by Brian2 (numpy target). All variants execute exactly the same learning
+rule; the script checks that all give identical weights after the same steps. Prints Markdown
+tables.
+
+    python benchmarks/bench_train.py [--config CONFIG] [--images 4000] [--repeats 5]
+        [--threads 2] [--profile 0] [--kernels CONFIGS --steps 5 --reference 9f64838 --brian-steps 1]
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime
 import importlib.util
 import os
+import pstats
 import subprocess
 import sys
 import time
@@ -26,11 +40,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from models import brian  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
-from models.kernel import layer_events, one_blas_thread  # noqa: E402
+from models.kernel import blas_threads, layer_events, pinned_blas_threads  # noqa: E402
 from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
 from training import gan as gan_mod  # noqa: E402
-from training.data import load_digits  # noqa: E402
+from training.data import load_dataset, load_digits  # noqa: E402
 
 #: The last commit before the chunked kernel (issue 14): "today's code path" of the issue.
 REFERENCE = "9f64838"
@@ -111,44 +125,193 @@ def run_steps(cfg, data, n_steps, seed=1):
     return float(np.median(times)) if times else float("nan"), gan.g.weights + gan.d.weights
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", default="configs/mnist.toml,configs/quick.toml")
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--reference", default=REFERENCE, help="git commit of the earlier kernel ('' skips it)")
-    ap.add_argument("--brian-steps", type=int, default=1, help="steps of the Brian2 variant (0 skips it)")
-    args = ap.parse_args()
+# ------------------------------------------------------------------------ main job vs products
+def step_matmuls(cfg) -> list[tuple[int, int, int, bool, bool]]:
+    """Every matrix product of one ramp ``gan_step`` of ``cfg``, as ``(rows, inner, cols, a
+    transposed, b transposed)``: the products of :mod:`training.exact` in the order the step
+    makes them (float32 operands; a transposed operand is a ``.T`` view, as there).
+
+    Per D step (``train.d_steps``): G forward on B fakes, D forward on B real + B fake, D's
+    weight gradients and the errors between its layers, and the R1 penalty at the B real images
+    (``ramp.r1 > 0``: back to the input, then forwards with the gradients). The G step: G and D
+    forward on B fakes, D's error back to the pixels, G's weight gradients and inner errors.
+    """
+    if cfg.neuron.model != "ramp":
+        raise ValueError("step_matmuls lists the products of the ramp model's step (neuron.model = 'ramp')")
+    size = gan_mod.Gan.sizes(cfg)
+    g, d, B = size["g"], size["d"], cfg.train.batch_size
+    out: list[tuple[int, int, int, bool, bool]] = []
+
+    def forward(s, n):  # exact.forward_trace: x @ W
+        out.extend((n, a, b, False, False) for a, b in zip(s[:-1], s[1:]))
+
+    def backward(s, n, weights=True, to_input=False):  # exact._backward: x.T @ g, g @ W.T
+        for k in range(len(s) - 2, -1, -1):
+            if weights:
+                out.append((s[k], n, s[k + 1], True, False))
+            if k > 0 or to_input:
+                out.append((n, s[k + 1], s[k], False, True))
+
+    def penalty(s, n):  # exact.input_gradient_penalty: back to the input, then p.T @ q, p @ W
+        backward(s, n, weights=False, to_input=True)
+        for k in range(len(s) - 1):
+            out.append((s[k], n, s[k + 1], True, False))
+            if k < len(s) - 2:
+                out.append((n, s[k], s[k + 1], False, False))
+
+    for _ in range(cfg.train.d_steps):
+        forward(g, B)
+        forward(d, 2 * B)
+        backward(d, 2 * B)
+        if cfg.ramp.r1 > 0:
+            penalty(d, B)
+    forward(g, B)
+    forward(d, B)
+    backward(d, B, weights=False, to_input=True)
+    backward(g, B)
+    return out
+
+
+def matmul_operands(shapes, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random float32 operands of :func:`step_matmuls`' products, transposed views where the step's
+    are. Operands of the same stored shape are one array, as in the step (a layer's ``W`` in
+    ``x @ W`` and ``g @ W.T``, its input ``x`` in ``x @ W`` and ``x.T @ g``), so that the products
+    find them in the CPU's caches as often as the step's do."""
+    stored: dict[tuple[int, int], np.ndarray] = {}
+
+    def operand(rows, cols, transposed):
+        shape = (cols, rows) if transposed else (rows, cols)
+        if shape not in stored:
+            stored[shape] = rng.standard_normal(shape).astype(np.float32)
+        return stored[shape].T if transposed else stored[shape]
+    return [(operand(m, k, ta), operand(k, n, tb)) for m, k, n, ta, tb in shapes]
+
+
+def time_products(operands, steps: int, threads: int) -> tuple[float, float]:
+    """Seconds (wall clock, CPU time of this process) of ``steps`` steps' products alone with
+    ``threads`` BLAS threads."""
+    with blas_threads(threads):
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            for a, b in operands:
+                a @ b
+        return time.perf_counter() - t0, time.process_time() - c0
+
+
+class Training:
+    """The main job's training as ``training.trainer.train_gan`` runs it (one generator for the
+    initial weights and the steps, an epoch's order drawn from it), epoch after epoch."""
+
+    def __init__(self, cfg, data, images: int):
+        self.cfg, self.labels = cfg, data.train_labels
+        self.rng = np.random.default_rng(cfg.seed)
+        self.gan = gan_mod.Gan.init(cfg, self.rng)
+        self.t_real = self.gan.encode_real(data.train_images)
+        self.B, self.k = cfg.train.batch_size, cfg.train.d_steps
+        self.steps = images // (self.B * self.k)
+
+    def epoch(self, threads: int) -> tuple[float, float]:
+        """Seconds (wall clock, CPU time) of one epoch of :attr:`steps` steps with ``threads`` BLAS threads."""
+        n = len(self.t_real)
+        order = np.concatenate([self.rng.permutation(n) for _ in range(-(-self.steps * self.B * self.k // n))])
+        per = self.B * self.k
+        with blas_threads(threads):
+            t0, c0 = time.perf_counter(), time.process_time()
+            for s in range(self.steps):
+                parts = [order[s * per + j * self.B:s * per + (j + 1) * self.B] for j in range(self.k)]
+                gan_mod.gan_step(self.gan, self.cfg, [self.t_real[p] for p in parts], self.rng,
+                                 [self.labels[p] for p in parts])
+            return time.perf_counter() - t0, time.process_time() - c0
+
+
+def main_job_table(cfg, images: int, repeats: int, threads: list[int], top: int) -> None:
+    """Print the main job's training beside its products (module docstring), per thread count."""
+    data = load_dataset(cfg.data)
+    runs = {n: Training(cfg, data, images) for n in threads}
+    steps = runs[threads[0]].steps
+    per_step = cfg.train.batch_size * cfg.train.d_steps
+    operands = matmul_operands(step_matmuls(cfg), np.random.default_rng(0))
+    flops = 2 * sum(m * k * n for m, k, n, _, _ in step_matmuls(cfg))
+    res: dict[int, list[tuple[tuple[float, float], tuple[float, float]]]] = {n: [] for n in threads}
+    for r in range(repeats + 1):  # the first round warms up (allocations, BLAS threads)
+        for n in threads:
+            t_train = runs[n].epoch(n)
+            t_mm = time_products(operands, steps, n)
+            if r:
+                res[n].append((t_train, t_mm))
+    sizes = gan_mod.Gan.sizes(cfg)
+    print(f"main job: G {'-'.join(map(str, sizes['g']))}, D {'-'.join(map(str, sizes['d']))}, batch "
+          f"{cfg.train.batch_size}, R1 {cfg.ramp.r1}; an epoch = {steps} steps = {steps * per_step:,} images; "
+          f"{len(operands)} products per step ({flops / 1e6:.0f} MFLOP); median of {repeats} epochs after a warm-up")
+    print("| BLAS threads | training s / epoch | samples/s | products alone s / epoch | products GFLOP/s | "
+          "training / products | the same in CPU time |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for n in threads:
+        t_train = float(np.median([a[0] for a, _ in res[n]]))
+        t_mm = float(np.median([b[0] for _, b in res[n]]))
+        ratio = float(np.median([a[0] / b[0] for a, b in res[n]]))
+        cpu = float(np.median([a[1] / b[1] for a, b in res[n]]))
+        print(f"| {n} | {t_train:.3f} | {steps * per_step / t_train:,.0f} | {t_mm:.3f} | "
+              f"{flops * steps / t_mm / 1e9:.1f} | {ratio:.2f}x | {cpu:.2f}x |", flush=True)
+    if top:
+        prof = cProfile.Profile()
+        prof.runcall(runs[threads[0]].epoch, threads[0])
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
+# ------------------------------------------------------------------------------ kernels (IF model)
+def kernel_table(paths: list[str], steps: int, ref: str, brian_steps: int) -> None:
+    """Print the IF model's steps with this kernel, the kernel of ``ref`` and Brian2 (module docstring)."""
     data = load_digits()
-    reference = load_reference(args.reference) if args.reference else None
-    load = os.getloadavg()[0]
-    print(f"{datetime.date.today()}, {os.cpu_count()} cores, load average at start {load:.1f}; "
-          f"median of {args.steps} steps after a warm-up step (Brian2: {args.brian_steps})")
+    reference = load_reference(ref) if ref else None
+    print(f"kernels: median of {steps} steps after a warm-up step (Brian2: {brian_steps})")
     print("| config | G / D | batch | forward + backward | s / step | samples/s | vs this kernel |")
     print("|---|---|---:|---|---:|---:|---:|")
     same = True
-    for path in args.configs.split(","):
+    for path in paths:
         cfg = cm.load(os.path.join(ROOT, path), cm.GanConfig)
         sizes = gan_mod.Gan.sizes(cfg)
         per_step = cfg.train.batch_size * cfg.train.d_steps * (10 if cfg.per_class else 1)
-        rows = [("this kernel", *run_steps(cfg, data, args.steps))]
+        rows = [("this kernel", *run_steps(cfg, data, steps))]
         if reference is not None:
             with Swapped(reference.forward_trace, reference.backward):
-                rows.append((f"kernel of {args.reference}", *run_steps(cfg, data, args.steps)))
-                with one_blas_thread():  # separates the algorithm from BLAS threads waiting for a core
-                    rows.append((f"kernel of {args.reference}, one BLAS thread",
-                                 *run_steps(cfg, data, args.steps)))
-        if reference is not None:
+                rows.append((f"kernel of {ref}", *run_steps(cfg, data, steps)))
+                with pinned_blas_threads():  # separates the algorithm from BLAS threads waiting for a core
+                    rows.append((f"kernel of {ref}, one BLAS thread", *run_steps(cfg, data, steps)))
             same &= all(np.array_equal(a, b) for a, b in zip(rows[0][2], rows[1][2]))
-        if args.brian_steps and not cfg.per_class:
+        if brian_steps and not cfg.per_class:
             with Swapped(brian_forward_trace):
-                rows.append(("Brian2 numpy target + this backward", *run_steps(cfg, data, args.brian_steps)))
-            check = run_steps(cfg, data, args.brian_steps)[1]
+                rows.append(("Brian2 numpy target + this backward", *run_steps(cfg, data, brian_steps)))
+            check = run_steps(cfg, data, brian_steps)[1]
             same &= all(np.array_equal(a, b) for a, b in zip(check, rows[-1][2]))
         base = rows[0][1]
         for name, t, _ in rows:
             print(f"| {path} | {'-'.join(map(str, sizes['g']))} / {'-'.join(map(str, sizes['d']))} | "
                   f"{per_step} | {name} | {t:.3f} | {per_step / t:,.0f} | {t / base:.2f}x |", flush=True)
     print(f"identical weights after the same steps with every variant: {same}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", help="the main job's config (default: the defaults, configs/quick_single.toml)")
+    ap.add_argument("--images", type=int, help="images per timed epoch (default: the data set's)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed epochs per thread count")
+    ap.add_argument("--threads", type=int, default=2, help="the thread count beside one (1: one only)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="print the N functions with the "
+                    "most own time in one one-thread epoch")
+    ap.add_argument("--kernels", default="", help="IF configs of the kernel comparison, comma-separated "
+                    "(e.g. configs/s4nn_single.toml; default: none)")
+    ap.add_argument("--steps", type=int, default=5, help="steps per variant of the kernel comparison")
+    ap.add_argument("--reference", default=REFERENCE, help="git commit of the earlier kernel ('' skips it)")
+    ap.add_argument("--brian-steps", type=int, default=1, help="steps of the Brian2 variant (0 skips it)")
+    args = ap.parse_args()
+    cfg = cm.load(args.config, cm.GanConfig) if args.config else cm.GanConfig()
+    print(f"{datetime.date.today()}, {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+    images = args.images or len(load_dataset(cfg.data).train_images)
+    main_job_table(cfg, images, args.repeats, sorted({1, args.threads}), args.profile)
+    if args.kernels:
+        kernel_table(args.kernels.split(","), args.steps, args.reference, args.brian_steps)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

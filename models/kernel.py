@@ -139,25 +139,74 @@ def layer_events(t_in: np.ndarray, horizon: int, bank: np.ndarray | None = None,
     return LayerEvents(b_ev, i_ev, t_in[b_ev, i_ev].astype(np.int32), column, batch, bank, dtype)
 
 
+#: BLAS threads of the products of the kernel and of training (:func:`pinned_blas_threads`): 1
+#: unless a run asks for more (:func:`blas_threads`, ``train.threads``). Process-wide, as
+#: BLAS's own thread count is.
+_THREADS = [1]
+
+
 @functools.lru_cache(maxsize=1)
-def _blas_controller():
+def _blas_libraries() -> tuple:
+    """The BLAS libraries loaded (numpy's OpenBLAS) as threadpoolctl controls them; () without it."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - a dependency of the project (and of scikit-learn)
-        return None
-    return ThreadpoolController()
+        return ()
+    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
 
 
-def one_blas_thread():
-    """Context in which BLAS (numpy's matmul) uses one thread.
+class _Pinned:
+    """Context: every BLAS library at ``_THREADS[0]`` threads inside, as it was after.
 
-    The kernel's products are small (one block of ranks at a time), so a second
-    BLAS thread gains little, and on a busy machine a BLAS thread that waits for
-    a core makes every product 10-30x slower (measured: 0.25 ms -> 6 ms for a
-    16 x 16 x 16,384 product with other jobs running on 2 cores).
+    A library already at that count is left alone, so a block nested in :func:`blas_threads`
+    costs one ``get_num_threads`` call per library (~1 us; threadpoolctl's ``limit`` context
+    re-reads every library's state: ~20-70 us, several times per training step).
     """
-    ctl = _blas_controller()
-    return ctl.limit(limits=1, user_api="blas") if ctl is not None else contextlib.nullcontext()
+
+    __slots__ = ("changed",)
+
+    def __enter__(self):
+        n = _THREADS[0]
+        self.changed = [(lib, old) for lib in _blas_libraries() if (old := lib.get_num_threads()) != n]
+        for lib, _ in self.changed:
+            lib.set_num_threads(n)
+        return self
+
+    def __exit__(self, *exc):
+        for lib, old in self.changed:
+            lib.set_num_threads(old)
+        return False
+
+
+def pinned_blas_threads() -> _Pinned:
+    """Context in which BLAS (numpy's matmul) uses the pinned thread count: one thread unless
+    inside :func:`blas_threads`.
+
+    One thread makes the sums the same on every machine (GAN training amplifies any last-bit
+    change; OpenBLAS's threaded kernels add in another order and differ between thread counts).
+    The kernel's products are small (one block of ranks at a time), so a second BLAS thread
+    gains little there, and on a busy machine a BLAS thread that waits for a core makes every
+    product 10-30x slower (measured: 0.25 ms -> 6 ms for a 16 x 16 x 16,384 product with other
+    jobs running on 2 cores).
+    """
+    return _Pinned()
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Context in which every product (inside and outside :func:`pinned_blas_threads`) uses ``n``
+    BLAS threads: ``train.threads``. Results are the same for the same ``n`` on one machine
+    (OpenBLAS splits a product among its threads in a fixed way), not across thread counts or
+    machines; ``n = 1`` is the default pinning."""
+    if int(n) < 1:
+        raise ValueError(f"BLAS threads must be at least 1, got {n}")
+    old = _THREADS[0]
+    _THREADS[0] = int(n)
+    try:
+        with _Pinned():
+            yield
+    finally:
+        _THREADS[0] = old
 
 
 def running_sum(inc: np.ndarray) -> np.ndarray:
@@ -324,7 +373,7 @@ def layer_forward(t_in: np.ndarray, weights: np.ndarray, threshold: float, t_max
         order = np.argsort(distinct_steps(t_in, horizon), kind="stable")
         per_chunk = int(np.clip(min(budget // (cell * _BLOCK_RANKS), _CHUNK_INPUTS // max(n_in, 1)), 1, batch))
         block_ranks = int(np.clip(budget // (cell * per_chunk), 1, _BLOCK_RANKS))
-        with one_blas_thread():
+        with pinned_blas_threads():
             for s in range(0, batch, per_chunk):
                 idx = order[s:s + per_chunk]
                 out = np.full((len(idx), n_out), t_max, dtype=np.int32)

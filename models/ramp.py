@@ -52,9 +52,16 @@ def pre_activation(x_in: np.ndarray, w: np.ndarray, theta: np.ndarray, t_max: in
             + x @ np.asarray(w, dtype=dtype))
 
 
+def quantised_earliness(a: np.ndarray, t_max: int) -> np.ndarray:
+    """``clip(floor(a + EPS), 0, T)`` in ``a``'s float type: whole steps, exact (one new array)."""
+    x = np.add(a, THRESHOLD_EPS_MV)
+    np.floor(x, out=x)
+    return np.clip(x, 0, t_max, out=x)
+
+
 def quantise(a: np.ndarray, t_max: int) -> np.ndarray:
     """Earliness of the first spike: ``clip(floor(a + EPS), 0, T)`` as int32 (the clock's ceiling)."""
-    return np.clip(np.floor(a + THRESHOLD_EPS_MV), 0, t_max).astype(np.int32)
+    return quantised_earliness(a, t_max).astype(np.int32)
 
 
 def layer_forward(x_in: np.ndarray, w: np.ndarray, theta: np.ndarray, t_max: int,

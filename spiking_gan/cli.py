@@ -326,7 +326,7 @@ def _overrides(args) -> dict:
         key, value = item.split("=", 1)
         out[key.strip()] = parse_value(value.strip())
     for flag, key in (("loss", "loss.kind"), ("seed", "seed"), ("epochs", "train.epochs"),
-                      ("dataset", "data.dataset"), ("data_dir", "data.data_dir")):
+                      ("dataset", "data.dataset"), ("data_dir", "data.data_dir"), ("threads", "train.threads")):
         if getattr(args, flag, None) is not None:
             out[key] = getattr(args, flag)
     return out
@@ -585,6 +585,12 @@ def _add_config_args(p, loss=True):
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
 
+def _add_threads_arg(p) -> None:
+    p.add_argument("--threads", type=COUNT, help="override train.threads: BLAS threads of training (default 1: "
+                   "the same results on every machine; N > 1 is faster on idle cores and repeats its results "
+                   "for the same N on the same machine only)")
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows ``(default: X)`` for options that have a default value (not for None or flags)."""
 
@@ -659,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last "
                    "checkpoint (--epochs N extends it)")
     p.add_argument("--force", action="store_true", help="replace the train run in --out")
+    _add_threads_arg(p)
 
     p = command("sample", "generate samples from a trained run",
                 "Generate samples with the generator of a trained run (its last checkpoint) and save "
@@ -715,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN reference")
     p.add_argument("--workers", type=COUNT, default=1,
                    help="train this many runs at once, in separate processes (same results)")
+    _add_threads_arg(p)
 
     p = command("figures", "the loss study of one config: comparison, grids, run reports",
                 "Train (or reuse) the runs of one config with both D losses and write their figures and "

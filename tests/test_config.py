@@ -31,6 +31,8 @@ else:  # pragma: no cover
     ("per_class = true\n[neuron]\nmodel = 'ramp'\n", "per_class: read only by the 'if' model"),
     ("per_class = true\n[neuron]\nmodel = 'if'\n[data]\nclasses = [3]\n", "per_class: .* leave data.classes empty"),
     ("per_class = 1\n", "per_class: expected"),
+    ("[train]\nthreads = 0\n", "train.threads: 0 is below the minimum 1"),
+    ("[train]\nthreads = 1.5\n", "train.threads: expected an integer"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, msg):
     p = tmp_path / "c.toml"

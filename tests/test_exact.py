@@ -3,6 +3,9 @@ import numpy as np
 import pytest
 
 from models import ramp
+from models.coding import encode_images, sample_noise_times
+from models.kernel import pinned_blas_threads
+from models.neuron import THRESHOLD_EPS_MV
 from training import exact
 
 
@@ -122,3 +125,66 @@ def test_input_gradient_penalty_matches_finite_differences(rng):
             down = penalty(layers)
             layer.w[idx] = old
             assert grads[k][0][idx] == pytest.approx((up - down) / (2 * h), rel=1e-3, abs=1e-7)
+
+
+def _plain_forward(layers, x_in, T):
+    """forward_trace as one expression per layer (its form before the passes were cut)."""
+    xs, pre, x = [], [], np.asarray(x_in)
+    for layer in layers:
+        a = (layer.b + (x.astype(np.float32) - np.float32(layer.centre)) @ layer.w).astype(np.float32)
+        x = np.clip(np.floor(a + THRESHOLD_EPS_MV), 0, T).astype(np.int32)
+        xs.append(x)
+        pre.append(a)
+    return xs, pre
+
+
+def _plain_penalty_grads(layers, trace, direction):
+    """input_gradient_penalty's gradients as one expression each, with float gates."""
+    gates = [exact.gate(a, trace.t_max) for a in trace.pre[:-1]]
+    g = np.broadcast_to(np.asarray(direction, np.float32), (len(trace.x_in), layers[-1].w.shape[1]))
+    q = [None] * len(layers)
+    for k in range(len(layers) - 1, -1, -1):
+        g = g * gates[k] if k < len(layers) - 1 else g
+        q[k] = g
+        g = g @ layers[k].w.T
+    p, out = g, []
+    for k in range(len(layers)):
+        out.append((p.T @ q[k]) * np.float32(1.0 / len(trace.x_in)))
+        if k < len(layers) - 1:
+            p = (p @ layers[k].w) * gates[k]
+    return out
+
+
+@pytest.mark.parametrize("role", ["g", "d"])
+def test_the_training_passes_are_the_plain_expressions_bit_for_bit(rng, digits, role):
+    """forward_trace (float earliness between layers, no subtraction of c = 0, bias added in
+    place), backward (boolean gates, the forward pass's centred inputs reused) and the R1
+    penalty (in-place scaling and gating) give the bits of the plain expressions, on G's noise
+    (centre T / 2) and on real digits (D)."""
+    T = 64
+    if role == "g":
+        layers = [exact.init_layer(rng, 100, 512, T / 2), exact.init_layer(rng, 512, 784, 0.0)]
+        x_in = ramp.earliness(sample_noise_times(rng, 50, 100, T), T)
+    else:
+        layers = [exact.init_layer(rng, 784, 256, 0.0), exact.init_layer(rng, 256, 2, 0.0)]
+        layers[0].b += np.float32(0.5 * T)
+        x_in = ramp.earliness(encode_images(digits.train_images[:100], T), T)
+    direction = np.array([1.0, -1.0] if role == "d" else np.ones(784), np.float32) / np.float32(32)
+    tr = exact.forward_trace(layers, x_in, T)
+    with pinned_blas_threads():  # the sums of one thread, as the training passes make them
+        xs, pre = _plain_forward(layers, x_in, T)
+        plain_pen = _plain_penalty_grads(layers, tr, direction)
+    for got, want in zip(tr.xs + tr.pre, xs + pre):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert 0.05 < np.mean(tr.xs[0] > 0) < 0.95 and 0.05 < np.mean(exact.gate(tr.pre[0], T)) < 0.95
+    g_out = rng.standard_normal(tr.xs[-1].shape).astype(np.float32)
+    got, g_in = exact.backward(layers, tr, g_out, input_grad=True)
+    plain = exact.Trace(tr.x_in, tr.xs, tr.pre, T)  # without the centred inputs: computed from x_in and xs
+    want, g_in_plain = exact.backward(layers, plain, g_out, input_grad=True)
+    for (gw, gb), (ww, wb) in zip(got + [(g_in, g_in)], want + [(g_in_plain, g_in_plain)]):
+        np.testing.assert_array_equal(gw, ww)
+        np.testing.assert_array_equal(gb, wb)
+    _, pen = exact.input_gradient_penalty(layers, tr, direction)
+    for (pw, _), w in zip(pen, plain_pen):
+        np.testing.assert_array_equal(pw, w)

@@ -6,6 +6,7 @@ from helpers import MODELS, tiny
 from models.kernel import forward
 from models.neuron import RAMP_NEURON
 from models.ramp import forward as forward_ramp
+from models.spikes import fired_fraction, spike_counts, spikes_per_sample
 from training import exact
 from training.data import load_digits, random_shift
 from training.gan import REAL, Gan, _d_loss, d_step, gan_step, pixel_error
@@ -225,3 +226,15 @@ def test_pixel_error_conversions_are_inverse_and_keep_the_sign():
         back = gan.d.intensity_gradient(gan.d.error_from_intensity(g))
         np.testing.assert_allclose(back, g)
         assert np.all(np.sign(gan.d.error_from_intensity(g)) == np.sign(g))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_step_spike_measures_are_the_means_they_stand_for(model):
+    """spikes_per_sample and fired_fraction (counted, not averaged) are the plain means bit for bit."""
+    cfg = tiny(model)
+    gan = Gan.init(cfg, np.random.default_rng(0))
+    trace = gan.generate_times(np.random.default_rng(1), 37)
+    T = gan.g_params.t_max
+    assert spikes_per_sample(trace.times, T) == float(spike_counts(trace.times, T).mean()) > 0
+    out = trace.output
+    assert fired_fraction(out, T) == float((out < T).mean())

@@ -65,7 +65,7 @@ def test_running_sum_adds_in_step_order_bit_for_bit():
     rng = np.random.default_rng(3)
     shapes = [(1, 5), (5, 777), (16, 16000)] + [(int(rng.integers(1, 17)), int(rng.integers(1, 20000)))
                                                 for _ in range(40)]
-    with kernel.one_blas_thread():
+    with kernel.pinned_blas_threads():
         for dtype in (np.float32, np.float64):
             for k, m in shapes:
                 x = (rng.standard_normal((k, m)) * 10 ** rng.uniform(-3, 3, (k, m))).astype(dtype)

@@ -8,9 +8,11 @@ import time
 
 import numpy as np
 import pytest
-from helpers import MODELS, ROOT, TINY, TINY_CLS, tiny
+from helpers import MODELS, ROOT, TINY, TINY_CLS, TINY_RAMP, run_cli, tiny
+from threadpoolctl import threadpool_info
 
 from experiments.report import write_epoch_grid
+from models.kernel import blas_threads, pinned_blas_threads
 from models.neuron import RAMP_NEURON
 from spiking_gan.cli import main
 from training import checkpoint
@@ -104,6 +106,47 @@ def test_resume_equals_uninterrupted(tmp_path, model, tiny_run):
     for key in a:
         for x, y in zip(a[key], b[key]):
             np.testing.assert_array_equal(x, y)
+
+
+def _blas_threads_now() -> set[int]:
+    return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_blas_threads_sets_the_pinned_count_and_restores_it():
+    """Products are pinned to one BLAS thread, to N inside ``blas_threads(N)``; both restore what was."""
+    before = _blas_threads_now()
+    with pinned_blas_threads():
+        assert _blas_threads_now() == {1}
+    with blas_threads(2):
+        assert _blas_threads_now() == {2}
+        with pinned_blas_threads():
+            assert _blas_threads_now() == {2}
+    assert _blas_threads_now() == before
+    with pytest.raises(ValueError, match="at least 1"):
+        with blas_threads(0):
+            pass
+
+
+def test_threads_repeat_their_results_and_are_recorded(tmp_path, capsys):
+    """``train --threads 2``: two runs on one machine give the same checkpoint (products large
+    enough for OpenBLAS to split them among its threads); config.toml and run.json record it."""
+    args = ["train", "--config", TINY_RAMP, "--epochs", "1", "--set", "generator.hidden=[256]",
+            "--set", "discriminator.hidden=[128]", "--threads", "2", "--quiet"]
+    for name in ("a", "b"):
+        code, _, err = run_cli(args + ["--out", str(tmp_path / name)], capsys)
+        assert code == 0, err
+    a, ma = checkpoint.load(str(tmp_path / "a" / "checkpoint.npz"))
+    b, mb = checkpoint.load(str(tmp_path / "b" / "checkpoint.npz"))
+    assert sorted(a) == sorted(b) and ma["rng_state"] == mb["rng_state"]
+    for key in a:
+        for x, y in zip(a[key], b[key]):
+            np.testing.assert_array_equal(x, y)
+    assert cm.load(str(tmp_path / "a" / "config.toml")).train.threads == 2
+    rec = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert rec["threads"] == 2 and rec["cores"] == os.cpu_count()
+    # the count is part of the run: a resumed run keeps it
+    code, _, err = run_cli(["train", "--out", str(tmp_path / "a"), "--resume", "--threads", "1"], capsys)
+    assert code != 0 and "train.threads cannot change in a resumed run" in err
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from models.kernel import LayerEvents, layer_forward, one_blas_thread
+from models.kernel import LayerEvents, layer_forward, pinned_blas_threads
 from models.neuron import NeuronParams
 
 
@@ -274,7 +274,7 @@ def backward(weights: Sequence[np.ndarray], trace: Trace, e_out: np.ndarray, par
     grads: list[np.ndarray | None] = [None] * L
     e = normalise(np.asarray(e_out, dtype=np.float32))
     e_in = None
-    with one_blas_thread():  # small products: see models.kernel.one_blas_thread
+    with pinned_blas_threads():  # small products: see models.kernel.pinned_blas_threads
         for k in range(L - 1, -1, -1):
             want = k > 0 or input_error
             grads[k], e_below = layer_backward(trace.events[k], trace.layer_input_times(k), trace.times[k], e,
@@ -330,7 +330,7 @@ def smoothness_penalty(weights: Sequence[np.ndarray], trace: Trace, n: int, para
     g = np.empty(t_in.shape, np.float32)
     h = np.empty(t_h.shape, np.float32)
     grad1 = np.zeros(w1.shape, np.float32)
-    with one_blas_thread():
+    with pinned_blas_threads():
         for b in range(n):  # one sample's (n_in, H) masked weights at a time: bounded memory
             m1 = ((t_in[b, :, None] + lat) <= t_h[b, None, :]) & (t_in[b] < horizon)[:, None]
             mw = np.where(m1, w1, np.float32(0))

@@ -140,6 +140,9 @@ class GanTrainConfig(TrainConfig):
     sample_grid: int = _f(64, lo=0, hi=1024, doc="samples in the per-epoch grid PNG (0 = none)")
     real_delay: int = _f(-1, lo=-1, hi=100_000, doc="steps by which real images reach D later than "
                          "their encoding (-1 = G's minimum latency: G layers x neuron.latency)")
+    threads: int = _f(1, lo=1, hi=1024, doc="BLAS threads of training's matrix products: 1 gives the "
+                      "same results on every machine; more are faster on idle cores and give the same "
+                      "results for the same count on one machine only (models.kernel.blas_threads)")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models import ramp
-from models.kernel import one_blas_thread
+from models.kernel import pinned_blas_threads
 
 
 @dataclass
@@ -79,12 +79,16 @@ class Trace:
     xs : list of int32 arrays (batch, n_k), output earliness of layers 1..L
     pre : list of float32 arrays (batch, n_k), pre-activations ``a`` of layers 1..L
     t_max : int
+    inputs : list of float32 arrays (batch, n_{k-1}), or None: the centred inputs ``x - c`` of
+        layers 1..L as :func:`forward_trace` multiplied them (the weight gradients reuse them;
+        None: :func:`backward` computes them from ``x_in`` and ``xs``)
     """
 
     x_in: np.ndarray
     xs: list[np.ndarray]
     pre: list[np.ndarray]
     t_max: int
+    inputs: list[np.ndarray] | None = None
 
     @property
     def times(self) -> list[np.ndarray]:
@@ -109,21 +113,35 @@ class Trace:
 def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trace:
     """Float32 forward pass on the inputs' earliness ``x_in`` (batch, n_0), in the bias form
     ``a = b + (x_in - c) @ W`` (the map of :func:`models.ramp.layer_forward` with the thresholds
-    :meth:`Layer.thresholds`), quantised by :func:`models.ramp.quantise`."""
-    xs, pre = [], []
-    x = np.asarray(x_in)
-    with one_blas_thread():  # the same sums on every machine: GAN training amplifies any last-bit change
+    :meth:`Layer.thresholds`), quantised by :func:`models.ramp.quantise`.
+
+    A layer's quantised earliness stays float32 (whole steps, exact) as the next layer's input,
+    and is kept as int32 in the trace; ``c = 0`` is not subtracted (``x - 0 = x``), the bias is
+    added in place (``b + M = M + b``): the bits of the plain expression, with fewer passes.
+    """
+    xs, pre, inputs = [], [], []
+    x = np.asarray(x_in).astype(np.float32)
+    with pinned_blas_threads():  # the same sums on every machine: GAN training amplifies any last-bit change
         for layer in layers:
-            a = (layer.b + (x.astype(np.float32) - np.float32(layer.centre)) @ layer.w).astype(np.float32)
-            x = ramp.quantise(a, t_max)
-            xs.append(x)
+            if layer.centre:
+                x = x - np.float32(layer.centre)
+            inputs.append(x)
+            a = x @ layer.w
+            a += layer.b
+            x = ramp.quantised_earliness(a, t_max)
+            xs.append(x.astype(np.int32))
             pre.append(a)
-    return Trace(np.asarray(x_in), xs, pre, t_max)
+    return Trace(np.asarray(x_in), xs, pre, t_max, inputs)
 
 
 def gate(a: np.ndarray, t_max: int) -> np.ndarray:
     """``dx/da``: 1 inside ``0 < a < T`` (the neuron fired, and not at its window's opening), else 0."""
-    return ((a > 0) & (a < t_max)).astype(np.float32)
+    return _open(a, t_max).astype(np.float32)
+
+
+def _open(a: np.ndarray, t_max: int) -> np.ndarray:
+    """:func:`gate` as booleans (a product with them is the product with the float gate, one pass less)."""
+    return (a > 0) & (a < t_max)
 
 
 def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_output: bool = True,
@@ -149,7 +167,7 @@ def backward(layers: Sequence[Layer], trace: Trace, g_out: np.ndarray, gate_outp
     n = len(layers)
     grads: list = [None] * n
     g = np.asarray(g_out, np.float32)
-    with one_blas_thread():
+    with pinned_blas_threads():
         return _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads)
 
 
@@ -157,10 +175,11 @@ def _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads):
     n = len(layers)
     for k in range(n - 1, -1, -1):
         if k < n - 1 or gate_output:
-            g = g * gate(trace.pre[k], trace.t_max)
+            g = g * _open(trace.pre[k], trace.t_max)
         layer = layers[k]
         if weight_grads:
-            x = trace.layer_input_earliness(k).astype(np.float32) - np.float32(layer.centre)
+            x = (trace.inputs[k] if trace.inputs is not None
+                 else trace.layer_input_earliness(k).astype(np.float32) - np.float32(layer.centre))
             grads[k] = (x.T @ g, g.sum(axis=0))
         if k > 0 or input_grad:
             g = g @ layer.w.T
@@ -190,8 +209,8 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
     """
     n = len(layers)
     B = len(trace.x_in)
-    gates = [gate(a, trace.t_max) for a in trace.pre[:-1]]  # hidden layers; the read-out is ungated
-    with one_blas_thread():
+    gates = [_open(a, trace.t_max) for a in trace.pre[:-1]]  # hidden layers; the read-out is ungated
+    with pinned_blas_threads():
         q: list[np.ndarray] = [None] * n  # type: ignore[list-item]
         g = np.broadcast_to(np.asarray(direction, np.float32), (B, layers[-1].w.shape[1]))
         for k in range(n - 1, -1, -1):
@@ -204,9 +223,12 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
         p = r
         inv_b = np.float32(1.0 / B)
         for k in range(n):
-            grads.append(((p.T @ q[k]) * inv_b, np.zeros_like(layers[k].b)))
+            gw = p.T @ q[k]
+            gw *= inv_b
+            grads.append((gw, np.zeros_like(layers[k].b)))
             if k < n - 1:
-                p = (p @ layers[k].w) * gates[k]
+                p = p @ layers[k].w
+                p *= gates[k]
     return float(0.5 * np.mean(np.sum(r.astype(np.float64) ** 2, axis=1))), grads
 
 
@@ -228,18 +250,30 @@ class Adam:
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float,
              beta1: float = 0.5, beta2: float = 0.999, eps: float = 1e-8) -> None:
-        """``p -= lr * m_hat / (sqrt(v_hat) + eps)`` for every parameter, in place."""
+        """``p -= lr * m_hat / (sqrt(v_hat) + eps)`` for every parameter, in place.
+
+        Float32 throughout, in this order: ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) (g g)``,
+        ``p -= (step m) / (sqrt(v) + eps)`` with the bias corrections folded into ``step`` and
+        ``eps``; two scratch arrays per parameter instead of one per operation (the same bits).
+        """
         self.t += 1
         c1 = 1.0 - beta1 ** self.t
         c2 = 1.0 - beta2 ** self.t
         step = np.float32(lr * np.sqrt(c2) / c1)
         eps_t = np.float32(eps * np.sqrt(c2))
         for p, g, m, v in zip(params, grads, self.m, self.v):
+            tmp = np.multiply(g, np.float32(1.0 - beta1))
             m *= np.float32(beta1)
-            m += np.float32(1.0 - beta1) * g
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp *= np.float32(1.0 - beta2)
             v *= np.float32(beta2)
-            v += np.float32(1.0 - beta2) * (g * g)
-            p -= step * m / (np.sqrt(v) + eps_t)
+            v += tmp
+            den = np.sqrt(v)
+            den += eps_t
+            np.multiply(m, step, out=tmp)
+            tmp /= den
+            p -= tmp
 
 
 def parameters(layers: Sequence[Layer]) -> list[np.ndarray]:

@@ -255,8 +255,8 @@ def _d_metrics(gan: Gan, trace, e: np.ndarray, B: int) -> dict[str, float]:
     dp = gan.d_params
     verdict, t_dec = decide(trace.output, dp.t_max)
     return {"d_loss": loss_value(e),
-            "d_acc_real": float(np.mean(verdict[:B] == REAL)),
-            "d_acc_fake": float(np.mean(verdict[B:] == FAKE)),
+            "d_acc_real": np.count_nonzero(verdict[:B] == REAL) / B,  # = np.mean of the flags
+            "d_acc_fake": np.count_nonzero(verdict[B:] == FAKE) / B,
             "decision_time_ms": float(np.mean(t_dec) * dp.dt_ms),
             "d_spikes": spikes_per_sample(trace.times, dp.t_max)}
 

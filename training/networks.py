@@ -500,7 +500,10 @@ class RampNetwork(_Windows):
         direction[REAL], direction[FAKE] = 1.0, -1.0
         _, pen = exact.input_gradient_penalty(self.layers, real, direction / np.float32(self.temperature))
         w = np.float32(self.r1 * T * T)
-        return [(gw + w * pw, gb) for (gw, gb), (pw, _) in zip(grads, pen)]
+        for (gw, _), (pw, _) in zip(grads, pen):  # in place: pw is the penalty's own array
+            pw *= w
+            pw += gw
+        return [(pw, gb) for (_, gb), (pw, _) in zip(grads, pen)]
 
     def update(self, grads, lr_scale=1.0):
         self.opt.step(exact.parameters(self.layers), exact.flat_grads(grads), lr_scale * self.lr,

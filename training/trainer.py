@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from models.errors import SpikingGanError
+from models.kernel import blas_threads
 from models.resources import check_memory, training_bytes
 from training import checkpoint
 from training import config as config_mod
@@ -161,7 +162,9 @@ def prepare_run(cfg: GanConfig | None, out_dir: str, resume: bool,
         if overrides:
             atomic_write(cfg_path, config_mod.to_toml(cfg))
         return cfg, data, resumed
-    make_out_dir(out_dir, "train", action, run_record(cfg.seed, {"kind": "gan"}))
+    # train.threads is in config.toml too; run.json says beside the host how many cores it had
+    make_out_dir(out_dir, "train", action, run_record(cfg.seed, {"kind": "gan", "threads": cfg.train.threads,
+                                                                 "cores": os.cpu_count()}))
     os.makedirs(os.path.join(out_dir, "samples"), exist_ok=True)
     atomic_write(cfg_path, config_mod.to_toml(cfg))
     return cfg, data, None
@@ -237,48 +240,49 @@ def train_gan(cfg: GanConfig | None, out_dir: str, resume: bool = False,
 
     old = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
     try:
-        for epoch in range(start_epoch, cfg.train.epochs):
-            order = (_class_balanced_order(labels, cfg.train.batch_size, rng) if cfg.per_class
-                     else rng.permutation(len(t_real)))
-            epoch_metrics = []
-            t0 = time.perf_counter()
-            bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
-                       disable=not progress, leave=False, unit="step")
-            with open(metrics_path, "a") as log:
-                for s in bar:
-                    ts = time.perf_counter()
-                    idx = order[s * per_step:(s + 1) * per_step]
-                    parts = [idx[j * B:(j + 1) * B] for j in range(k)]
-                    m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, [labels[p] for p in parts],
-                                 cfg.train.lr_decay ** epoch)
-                    step += 1
-                    m["samples_per_s"] = per_step / (time.perf_counter() - ts)
-                    epoch_metrics.append(m)
-                    log.write(json.dumps({"epoch": epoch + 1, "step": step, **m}) + "\n")
-                    bar.set_postfix(d_real=f"{m['d_acc_real']:.2f}", d_fake=f"{m['d_acc_fake']:.2f}",
-                                    t_dec=f"{m['decision_time_ms']:.0f}ms")
-                summary = _epoch_summary(epoch_metrics)
-                for name in ("g", "d"):  # the networks' end-of-epoch rules (S4NN: dead neurons re-drawn)
-                    for key, value in getattr(gan, name).end_epoch(rng).items():
-                        summary[f"{key}_{name}"] = value
-                summary["epoch_seconds"] = time.perf_counter() - t0
-                log.write(json.dumps({"kind": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
-            for name, ws in gan.state().items():
-                if not all(np.all(np.isfinite(w)) for w in ws):
-                    raise RunError(f"training diverged: non-finite weights in {name} at epoch {epoch + 1}; "
-                                   f"lower the learning rates (last checkpoint kept)")
-            if on_epoch is not None:
-                on_epoch(epoch + 1, gan, cfg, out_dir)
-            meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
-                    "loss": cfg.loss.kind, "seed": cfg.seed}
-            meta.update(gan.counters())
-            checkpoint.save(ckpt_path, gan.state(), meta)
-            atomic_json(os.path.join(out_dir, "checkpoint.json"), meta)
-            if progress:
-                print(f"epoch {epoch + 1}/{cfg.train.epochs}: D acc real {summary['d_acc_real']:.2f} "
-                      f"fake {summary['d_acc_fake']:.2f}, decision {summary['decision_time_ms']:.1f} ms, "
-                      f"spikes G {summary['g_spikes']:.0f} D {summary['d_spikes']:.0f}, "
-                      f"{summary['samples_per_s']:.0f} samples/s", flush=True)
+        with blas_threads(cfg.train.threads):  # 1 (default): the same results on every machine
+            for epoch in range(start_epoch, cfg.train.epochs):
+                order = (_class_balanced_order(labels, cfg.train.batch_size, rng) if cfg.per_class
+                         else rng.permutation(len(t_real)))
+                epoch_metrics = []
+                t0 = time.perf_counter()
+                bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+                           disable=not progress, leave=False, unit="step")
+                with open(metrics_path, "a") as log:
+                    for s in bar:
+                        ts = time.perf_counter()
+                        idx = order[s * per_step:(s + 1) * per_step]
+                        parts = [idx[j * B:(j + 1) * B] for j in range(k)]
+                        m = gan_step(gan, cfg, [t_real[p] for p in parts], rng, [labels[p] for p in parts],
+                                     cfg.train.lr_decay ** epoch)
+                        step += 1
+                        m["samples_per_s"] = per_step / (time.perf_counter() - ts)
+                        epoch_metrics.append(m)
+                        log.write(json.dumps({"epoch": epoch + 1, "step": step, **m}) + "\n")
+                        bar.set_postfix(d_real=f"{m['d_acc_real']:.2f}", d_fake=f"{m['d_acc_fake']:.2f}",
+                                        t_dec=f"{m['decision_time_ms']:.0f}ms")
+                    summary = _epoch_summary(epoch_metrics)
+                    for name in ("g", "d"):  # the networks' end-of-epoch rules (S4NN: dead neurons re-drawn)
+                        for key, value in getattr(gan, name).end_epoch(rng).items():
+                            summary[f"{key}_{name}"] = value
+                    summary["epoch_seconds"] = time.perf_counter() - t0
+                    log.write(json.dumps({"kind": "epoch", "epoch": epoch + 1, "step": step, **summary}) + "\n")
+                for name, ws in gan.state().items():
+                    if not all(np.all(np.isfinite(w)) for w in ws):
+                        raise RunError(f"training diverged: non-finite weights in {name} at epoch {epoch + 1}; "
+                                       f"lower the learning rates (last checkpoint kept)")
+                if on_epoch is not None:
+                    on_epoch(epoch + 1, gan, cfg, out_dir)
+                meta = {"epoch": epoch + 1, "step": step, "rng_state": rng.bit_generator.state,
+                        "loss": cfg.loss.kind, "seed": cfg.seed}
+                meta.update(gan.counters())
+                checkpoint.save(ckpt_path, gan.state(), meta)
+                atomic_json(os.path.join(out_dir, "checkpoint.json"), meta)
+                if progress:
+                    print(f"epoch {epoch + 1}/{cfg.train.epochs}: D acc real {summary['d_acc_real']:.2f} "
+                          f"fake {summary['d_acc_fake']:.2f}, decision {summary['decision_time_ms']:.1f} ms, "
+                          f"spikes G {summary['g_spikes']:.0f} D {summary['d_spikes']:.0f}, "
+                          f"{summary['samples_per_s']:.0f} samples/s", flush=True)
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
