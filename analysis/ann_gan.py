@@ -14,7 +14,16 @@ ten digits (FID ~27 after 50 epochs).
 Non-saturating GAN loss (Goodfellow et al. 2014):
 ``L_D = softplus(-D(x)) + softplus(D(G(z)))``, ``L_G = softplus(-D(G(z)))``, means over the
 minibatch; one D step then one G step (fresh noise) per minibatch; Adam (lr 2e-4,
-beta1 0.5, beta2 0.999, as in DCGAN). Everything is float32 and vectorised over the batch;
+beta1 0.5, beta2 0.999, as in DCGAN).
+
+The helps a GAN practitioner gives such a pair, each off by default (the spiking pair gets the
+same kinds: ``ramp.r1``, ``train.lr_decay``):
+
+* an R1 penalty on D at real images (Mescheder et al. 2018), ``r1 / 2 * mean ||dD(x)/dx||^2``
+  with D's logit, exact (:func:`r1_penalty`);
+* an exponential moving average of G's weights after every G step (``ema``, e.g. 0.999;
+  Yazici et al. 2019, as in StyleGAN), which :meth:`AnnGan.generate` samples from;
+* a learning-rate decay per epoch (``lr_decay``). Everything is float32 and vectorised over the batch;
 the run is deterministic given ``seed`` (one ``np.random.default_rng(seed)`` for the
 initialisation, the shuffling and the noise). Real images are scaled to [0, 1], the same
 range as G's output and as the spiking GAN's decoded images.
@@ -129,12 +138,53 @@ class Mlp:
         self.opt.step(self.w + self.b, gws + gbs, lr, beta1, beta2)
 
 
+def r1_penalty(ws: Sequence[np.ndarray], inputs: Sequence[np.ndarray], gamma: float
+               ) -> tuple[float, list[np.ndarray]]:
+    """The R1 penalty ``gamma / 2 * mean_n ||d logit_n / d x_n||^2`` of a one-logit leaky-ReLU
+    MLP and its gradient with respect to the weights.
+
+    The input gradient of such an MLP is ``W_0 M_1 W_1 ... M_{L-1} W_{L-1}`` (``M_k`` the slopes,
+    1 or :data:`LEAK`, of hidden layer k), piecewise constant in the biases and linear in each
+    weight matrix between the kinks; the gradient below is exact there (and the biases get none).
+
+    Parameters
+    ----------
+    ws : weight matrices (n_k, n_{k+1}), the last (n, 1)
+    inputs : the layer inputs of a forward pass (:func:`mlp_forward`) on the images the penalty
+        is taken at (only their signs, the leaky ReLU's slopes, are used beyond the first)
+    gamma : the weight
+
+    Returns
+    -------
+    (penalty value, list of weight gradients shaped like ``ws``)
+    """
+    n_layers = len(ws)
+    n = inputs[0].shape[0]
+    slopes = [None] + [np.where(inputs[k] > 0, np.float32(1.0), LEAK) for k in range(1, n_layers)]
+    # backward of the logit as a linear chain: u[L] = 1, v_k = u[k+1] W_k^T, u[k] = v_k * M_k
+    u: list[np.ndarray] = [None] * (n_layers + 1)  # type: ignore[list-item]
+    u[n_layers] = np.ones((n, 1), np.float32)
+    for k in range(n_layers - 1, 0, -1):
+        u[k] = (u[k + 1] @ ws[k].T) * slopes[k]
+    grad_x = u[1] @ ws[0].T                                   # (n, n_in)
+    value = float(0.5 * gamma * np.mean(np.einsum("ij,ij->i", grad_x, grad_x)))
+    # reverse mode through that chain
+    gws: list[np.ndarray] = [None] * n_layers  # type: ignore[list-item]
+    dv = grad_x * np.float32(gamma / n)
+    for k in range(n_layers):
+        gws[k] = dv.T @ u[k + 1]
+        if k + 1 < n_layers:
+            dv = (dv @ ws[k]) * slopes[k + 1]
+    return value, gws
+
+
 def d_step(d: Mlp, real01: np.ndarray, fake01: np.ndarray, lr: float, beta1: float,
-           beta2: float) -> tuple[np.ndarray, np.ndarray]:
+           beta2: float, r1: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One update of D on m real and m fake images (m, 784) in [0, 1]: real -> 1, fake -> 0.
 
-    Minimises ``mean softplus(-D(x)) + mean softplus(D(G(z)))``; returns D's logits on the
-    real and on the fake images (m,) each, before the update.
+    Minimises ``mean softplus(-D(x)) + mean softplus(D(G(z)))``, plus with ``r1 > 0`` the R1
+    penalty :func:`r1_penalty` at the real images; returns D's logits on the real and on the
+    fake images (m,) each, before the update.
     """
     m = len(real01)
     inv_m = np.float32(1.0 / m)
@@ -142,7 +192,11 @@ def d_step(d: Mlp, real01: np.ndarray, fake01: np.ndarray, lr: float, beta1: flo
     lr_, lf_ = logit[:m, 0], logit[m:, 0]
     # dL/dlogit: softplus(-l)' = -sigmoid(-l); softplus(l)' = sigmoid(l)
     delta = np.concatenate([-sigmoid(-lr_), sigmoid(lf_)]) * inv_m
-    d.step(inputs, delta[:, None], lr, beta1, beta2)
+    gws, gbs, _ = mlp_backward(d.w, inputs, delta[:, None])
+    if r1 > 0:
+        _, r1_gws = r1_penalty(d.w, [a[:m] for a in inputs], r1)
+        gws = [a + b for a, b in zip(gws, r1_gws)]
+    d.opt.step(d.w + d.b, gws + gbs, lr, beta1, beta2)
     return lr_, lf_
 
 
@@ -180,6 +234,9 @@ class AnnGan:
     history : dict of per-epoch lists (``d_loss``, ``g_loss``, ``d_real`` = mean
         sigmoid(D(x)), ``d_fake`` = mean sigmoid(D(G(z))), ``seconds`` since the start,
         callback time included)
+    g_ema_weights, g_ema_biases : lists like ``g_weights`` / ``g_biases``, or None
+        The moving average of G's weights (``ema`` of :func:`train_ann_gan`); when present,
+        :meth:`generate` and :meth:`generate_from` sample from it unless told otherwise.
     """
 
     noise_dim: int
@@ -188,6 +245,8 @@ class AnnGan:
     d_weights: list[np.ndarray]
     d_biases: list[np.ndarray]
     history: dict[str, list] = field(default_factory=dict)
+    g_ema_weights: list[np.ndarray] | None = None
+    g_ema_biases: list[np.ndarray] | None = None
 
     @property
     def g_sizes(self) -> list[int]:
@@ -197,22 +256,32 @@ class AnnGan:
     def d_sizes(self) -> list[int]:
         return [int(self.d_weights[0].shape[0])] + [int(w.shape[1]) for w in self.d_weights]
 
-    def generate_from(self, z: np.ndarray) -> np.ndarray:
-        """Images from given noise ``z`` (n, noise_dim) in [0, 1]: float32 (n, 28, 28) in [0, 1]."""
+    @property
+    def has_ema(self) -> bool:
+        """Whether a moving average of G's weights is kept."""
+        return self.g_ema_weights is not None
+
+    def generate_from(self, z: np.ndarray, ema: bool = True) -> np.ndarray:
+        """Images from given noise ``z`` (n, noise_dim) in [0, 1]: float32 (n, 28, 28) in [0, 1].
+
+        ``ema``: use the moving average of G's weights when there is one (False: the last weights).
+        """
         z = np.asarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != self.noise_dim:
             raise ValueError(f"z must have shape (n, {self.noise_dim}), got {z.shape}")
-        logits, _ = mlp_forward(self.g_weights, self.g_biases, centre_noise(z))
+        ws, bs = ((self.g_ema_weights, self.g_ema_biases) if ema and self.has_ema
+                  else (self.g_weights, self.g_biases))
+        logits, _ = mlp_forward(ws, bs, centre_noise(z))
         return sigmoid(logits).reshape(-1, 28, 28)
 
-    def generate(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` fresh samples: ``z ~ U(0, 1)^noise_dim`` from ``rng``, then G.
+    def generate(self, n: int, rng: np.random.Generator, ema: bool = True) -> np.ndarray:
+        """``n`` fresh samples: ``z ~ U(0, 1)^noise_dim`` from ``rng``, then G (see :meth:`generate_from`).
 
         Returns
         -------
         float32 array (n, 28, 28) in [0, 1]
         """
-        return self.generate_from(rng.random((n, self.noise_dim), dtype=np.float32))
+        return self.generate_from(rng.random((n, self.noise_dim), dtype=np.float32), ema)
 
     def discriminate(self, images01: np.ndarray) -> np.ndarray:
         """D's logits (float32 (n,)) for images (n, 28, 28) or (n, 784) in [0, 1] (or uint8)."""
@@ -234,7 +303,8 @@ def train_ann_gan(images: np.ndarray, noise_dim: int = 100, g_hidden: Sequence[i
                   lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, seed: int = 0,
                   progress: bool = False, max_seconds: float | None = None,
                   callback: Callable[[int, AnnGan], None] | None = None,
-                  blas_threads: int | None = 1) -> AnnGan:
+                  blas_threads: int | None = 1, r1: float = 0.0, ema: float = 0.0,
+                  lr_decay: float = 1.0) -> AnnGan:
     """Train the non-spiking reference GAN.
 
     Per minibatch of real images (a shuffled pass over the data per epoch; the last, smaller
@@ -268,6 +338,14 @@ def train_ann_gan(images: np.ndarray, noise_dim: int = 100, g_hidden: Sequence[i
         them to keep a snapshot), e.g. to evaluate the sample quality along the way.
     blas_threads : int or None
         BLAS threads while training (``analysis.quality.limit_blas_threads``; None = as is).
+    r1 : float
+        Weight gamma of the R1 penalty on D at the real images of each D step
+        (:func:`r1_penalty`; 0 = none; 10 is the usual value for images in [0, 1]).
+    ema : float in [0, 1)
+        Decay of the moving average of G's weights, updated after every G step
+        (``avg <- ema * avg + (1 - ema) * w``, started at the initial weights; 0 = none).
+    lr_decay : float in (0, 1]
+        Both learning rates are multiplied by this after every epoch.
 
     Returns
     -------
@@ -275,20 +353,26 @@ def train_ann_gan(images: np.ndarray, noise_dim: int = 100, g_hidden: Sequence[i
     """
     with limit_blas_threads(blas_threads):
         return _train(as_unit_images(images), noise_dim, g_hidden, d_hidden, epochs, batch_size,
-                      lr, beta1, beta2, seed, progress, max_seconds, callback)
+                      lr, beta1, beta2, seed, progress, max_seconds, callback, r1, ema, lr_decay)
 
 
 def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta2, seed, progress,
-           max_seconds, callback) -> AnnGan:
+           max_seconds, callback, r1, ema, lr_decay) -> AnnGan:
     if x.shape[0] < 1:
         raise ValueError("need at least one training image")
     if noise_dim < 1 or batch_size < 1 or epochs < 0:
         raise ValueError("noise_dim and batch_size must be >= 1, epochs >= 0")
+    if r1 < 0 or not 0 <= ema < 1 or not 0 < lr_decay <= 1:
+        raise ValueError(f"need r1 >= 0, 0 <= ema < 1 and 0 < lr_decay <= 1, got {r1}, {ema}, {lr_decay}")
     rng = np.random.default_rng(seed)
     g = Mlp.init(rng, [noise_dim, *_sizes(g_hidden), N_PIXELS])
     d = Mlp.init(rng, [N_PIXELS, *_sizes(d_hidden), 1])
     hist: dict[str, list] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": [], "seconds": []}
     gan = AnnGan(noise_dim, g.w, g.b, d.w, d.b, hist)
+    if ema > 0:
+        gan.g_ema_weights, gan.g_ema_biases = [w.copy() for w in g.w], [b.copy() for b in g.b]
+    averaged = (gan.g_ema_weights or []) + (gan.g_ema_biases or [])
+    keep, take = np.float32(ema), np.float32(1.0 - ema)
     gw, dw = g.w, d.w
     n = x.shape[0]
     bar = None
@@ -305,7 +389,7 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
                 m = real.shape[0]
                 # --- D step: real -> 1, fake -> 0
                 fake = sigmoid(g.forward(centre_noise(rng.random((m, noise_dim), dtype=np.float32)))[0])
-                lr_, lf_ = d_step(d, real, fake, lr, beta1, beta2)
+                lr_, lf_ = d_step(d, real, fake, lr, beta1, beta2, r1)
                 d_loss = float(softplus(-lr_).mean() + softplus(lf_).mean())
                 d_real, d_fake = float(sigmoid(lr_).mean()), float(sigmoid(lf_).mean())
                 # --- G step: non-saturating, maximise log D(G(z))
@@ -313,6 +397,9 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
                 fake = sigmoid(g_logit)
                 grad01, d_logit = pixel_grad(d, fake)
                 g_step(g, g_in, fake, grad01, lr, beta1, beta2)
+                for avg, w in zip(averaged, g.w + g.b):
+                    avg *= keep
+                    avg += take * w
                 g_loss = float(softplus(-d_logit).mean())
                 sums += np.array([d_loss, g_loss, d_real, d_fake]) * m
             sums /= n
@@ -330,6 +417,7 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
                 callback(epoch, gan)
             if max_seconds is not None and elapsed >= max_seconds:
                 break
+            lr *= lr_decay
     finally:
         if bar is not None:
             bar.close()
@@ -343,11 +431,15 @@ def _train(x, noise_dim, g_hidden, d_hidden, epochs, batch_size, lr, beta1, beta
 def save_ann_gan(gan: AnnGan, path: str, meta: dict[str, Any] | None = None) -> None:
     """Write the GAN to an ``.npz`` atomically (temp file + ``os.replace``), no pickle.
 
-    Arrays ``g_w{k}``, ``g_b{k}``, ``d_w{k}``, ``d_b{k}`` and a JSON string ``meta``
-    (format, noise_dim, layer counts, the training history and ``meta``).
+    Arrays ``g_w{k}``, ``g_b{k}``, ``d_w{k}``, ``d_b{k}`` (and ``g_ema_w{k}``, ``g_ema_b{k}``
+    with a moving average) and a JSON string ``meta`` (format, noise_dim, layer counts, the
+    training history and ``meta``).
     """
     arrays: dict[str, np.ndarray] = {}
-    for name, ws, bs in (("g", gan.g_weights, gan.g_biases), ("d", gan.d_weights, gan.d_biases)):
+    nets = [("g", gan.g_weights, gan.g_biases), ("d", gan.d_weights, gan.d_biases)]
+    if gan.has_ema:
+        nets.append(("g_ema", gan.g_ema_weights, gan.g_ema_biases))
+    for name, ws, bs in nets:
         for k, (w, b) in enumerate(zip(ws, bs)):
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
                 raise ValueError(f"refusing to save non-finite weights {name} layer {k}")
@@ -355,6 +447,8 @@ def save_ann_gan(gan: AnnGan, path: str, meta: dict[str, Any] | None = None) -> 
             arrays[f"{name}_b{k}"] = np.asarray(b, np.float32)
     info = dict(meta or {}, format=ANN_GAN_FORMAT, noise_dim=int(gan.noise_dim),
                 n_g=len(gan.g_weights), n_d=len(gan.d_weights), history=gan.history)
+    if gan.has_ema:
+        info["n_g_ema"] = len(gan.g_ema_weights)
     save_npz(path, arrays, info)
 
 
@@ -371,15 +465,16 @@ def load_ann_gan(path: str) -> AnnGan:
     try:
         if meta.get("format") != ANN_GAN_FORMAT:
             raise KeyError("format")
+        names = ("g", "d", "g_ema") if "n_g_ema" in meta else ("g", "d")
         nets = {name: tuple([numeric_array(stored, f"{name}_{p}{k}", where, ndim=(1, 2))
                              for k in range(int(meta[f"n_{name}"]))] for p in ("w", "b"))
-                for name in ("g", "d")}
+                for name in names}
         noise_dim = int(meta["noise_dim"])
     except (ValueError, KeyError, TypeError) as exc:
         raise FileFormatError(f"{where} is corrupt, unreadable or not an ANN GAN file "
                               f"({type(exc).__name__}: {exc})") from None
     for name, (ws, bs) in nets.items():
-        first, last = (noise_dim, N_PIXELS) if name == "g" else (N_PIXELS, 1)
+        first, last = (N_PIXELS, 1) if name == "d" else (noise_dim, N_PIXELS)
         prev = first
         ok = len(ws) >= 1
         for w, b in zip(ws, bs):
@@ -389,5 +484,9 @@ def load_ann_gan(path: str) -> AnnGan:
         if not ok or prev != last:
             raise FileFormatError(f"ANN GAN file {path}: the {name.upper()} weights are inconsistent "
                                   f"(expected {first} -> ... -> {last}, finite)")
+    if "g_ema" in nets and [w.shape for w in nets["g_ema"][0]] != [w.shape for w in nets["g"][0]]:
+        raise FileFormatError(f"ANN GAN file {path}: G's weight average does not have G's shapes")
     hist = meta.get("history") or {}
-    return AnnGan(noise_dim, nets["g"][0], nets["g"][1], nets["d"][0], nets["d"][1], dict(hist))
+    ema_w, ema_b = nets.get("g_ema", (None, None))
+    return AnnGan(noise_dim, nets["g"][0], nets["g"][1], nets["d"][0], nets["d"][1], dict(hist),
+                  None if ema_w is None else list(ema_w), None if ema_b is None else list(ema_b))

@@ -43,8 +43,18 @@ window of ``t_max`` steps: spike times are counted from the start of each layer'
 and ``decision_latency_ms`` adds the windows of D's hidden layers: D's latency counted from
 the end of its input window (once every input spike has arrived).
 Quality measures (``classifier_fid``, ``kid``, ``class_coverage``, ``mean_confidence``,
-``inception_score``): :func:`analysis.quality.evaluate_samples` on ``n_samples`` samples
-against the real test images.
+``inception_score``, ``within_class_diversity``, ``speckle``): :func:`analysis.quality.evaluate_samples`
+on ``n_samples`` samples against the real test images; and the three a person reads a sample
+grid by, each next to the real test images' own value:
+``readable`` (``readable_real``)
+    The share of samples the quality classifier reads with confidence >= 0.9
+    (:func:`analysis.quality.readable_share`).
+``nearest_real``
+    The mean pixel distance of each sample to its nearest training image, divided by the same
+    for real test images (real digits = 1; :func:`analysis.quality.nearest_real_ratio`).
+``isolated`` (``isolated_real``)
+    Lit pixels (> 0.5) with no lit 8-neighbour, per lit pixel (:func:`analysis.speckle.isolated`;
+    ``speckle`` and ``speckle_real`` count stroke ends, one lit neighbour, too).
 """
 from __future__ import annotations
 
@@ -212,7 +222,8 @@ def evaluate_gan(gan, data, n_samples: int = 1000, seed: int = EVAL_SEED,
     out.update(energy_measures(energy_tables(gan, act)))
     if classifier is not None:
         images = decode_times(act.g[-1], act.t_max).reshape(-1, 28, 28)
-        out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed))
+        out.update(quality.evaluate_samples(images, classifier, data.test_images / 255.0, seed=seed,
+                                            train_images01=data.train_images / 255.0))
         if gan.per_class:  # does the quality classifier see the class G was asked for?
             out["label_accuracy"] = classifier.accuracy(images, gan.default_labels(len(images)))
     return out

@@ -13,7 +13,12 @@ stands in for it:
   better behaved than FID for a few hundred samples (unbiased, no covariance estimate).
 * :func:`class_coverage`, :func:`mean_confidence`, :func:`inception_score` -- on the
   classifier's class probabilities.
-* :func:`evaluate_samples` -- all of the above as one JSON-serialisable dict.
+* :func:`readable_share` -- the share of samples the classifier reads with confidence >= 0.9.
+* :func:`nearest_real_ratio` -- the mean pixel distance of each sample to its nearest
+  training image, relative to the same for real test images (real digits = 1).
+* :func:`evaluate_samples` -- all of the above (and :mod:`analysis.speckle`'s speckle and
+  isolated pixels) as one JSON-serialisable dict, with the real test images' own values of
+  the measures that have one (``readable_real``, ``isolated_real``, ``speckle_real``).
 
 The numbers are only comparable between runs that use the same classifier (same data, seed
 and settings; :func:`get_classifier` caches it) and the same reference images; they are NOT
@@ -37,7 +42,7 @@ import numpy as np
 from scipy import linalg, special
 
 from analysis.diversity import within_class_diversity
-from analysis.speckle import speckle
+from analysis.speckle import isolated, speckle
 from models.files import FileFormatError, load_npz, numeric_array, save_npz
 from training.exact import Adam
 
@@ -46,6 +51,10 @@ CLASSIFIER_FORMAT = "spiking-gan-quality-classifier-1"
 #: Pixels of an image and number of digit classes.
 N_PIXELS = 784
 N_CLASSES = 10
+#: A sample is "readable" when the classifier's largest class probability reaches this.
+READABLE_CONFIDENCE = 0.9
+#: Real test images the nearest-real distance of real digits is averaged over (the first ones).
+NEAREST_REAL_MAX = 1000
 
 
 # ----------------------------------------------------------------------------------------------
@@ -548,13 +557,90 @@ def inception_score(probs: np.ndarray) -> float:
     return float(np.exp(kl.mean()))
 
 
+def readable_share(probs: np.ndarray, threshold: float = READABLE_CONFIDENCE) -> float:
+    """Share of the samples whose largest class probability is at least ``threshold``.
+
+    What a person would call "reads at a glance": the classifier is sure which digit it is.
+
+    Parameters
+    ----------
+    probs : array (n, classes), rows sum to 1
+    threshold : float in [0, 1] (default :data:`READABLE_CONFIDENCE`, 0.9)
+
+    Returns
+    -------
+    float in [0, 1]; real test digits about 0.9 with the default classifier
+    """
+    p = _check_probs(probs)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    return float((p.max(axis=1) >= threshold).mean())
+
+
+def nearest_distances(x01: np.ndarray, bank01: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Euclidean pixel distance of each image to its nearest image of ``bank01``.
+
+    Parameters
+    ----------
+    x01 : float array (n, 28, 28) or (n, 784) in [0, 1] (uint8 is divided by 255)
+    bank01 : the same (m >= 1 images), e.g. the training images
+    batch : rows of ``x01`` per distance block (memory: ``batch * m`` floats)
+
+    Returns
+    -------
+    float64 array (n,), >= 0 (0 for an image that is in the bank)
+    """
+    x = as_unit_images(x01)
+    bank = as_unit_images(bank01)
+    if bank.shape[0] < 1:
+        raise ValueError("the bank of images is empty")
+    bank_sq = np.einsum("ij,ij->i", bank, bank)
+    out = np.empty(x.shape[0])
+    for s in range(0, x.shape[0], batch):
+        xb = x[s:s + batch]
+        d2 = np.einsum("ij,ij->i", xb, xb)[:, None] + bank_sq[None, :] - 2.0 * (xb @ bank.T)
+        out[s:s + batch] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+    return out
+
+
+def nearest_real_ratio(x01: np.ndarray, train01: np.ndarray, real01: np.ndarray,
+                       max_real: int = NEAREST_REAL_MAX) -> float:
+    """Mean distance of each sample to its nearest training image, relative to real digits.
+
+    ``mean_i min_j ||x_i - t_j|| / mean_k min_j ||r_k - t_j||`` over the samples ``x``, the
+    training images ``t`` and the first ``max_real`` real held-out images ``r`` (Euclidean, on
+    intensities in [0, 1]). Real digits = 1; above 1 the samples lie farther from every
+    training digit than a new real digit does (blobs, broken strokes, noise), below 1 they lie
+    closer (a G that copies its training digits reaches 0). Caveat: the Euclidean distance
+    rewards averages, so blurred strokes lie *closer* than sharp ones (test digits smeared by a
+    3 x 3 box filter: 0.90), and a sample set is read with :func:`readable_share` and the
+    speckle measures beside it.
+
+    Parameters
+    ----------
+    x01 : samples (n, 28, 28) or (n, 784) in [0, 1]
+    train01 : the training images
+    real01 : real held-out images (not in ``train01``), e.g. the test images
+    max_real : use at most this many of ``real01``
+
+    Returns
+    -------
+    float >= 0
+    """
+    base = nearest_distances(np.asarray(real01)[:max_real], train01).mean()
+    if base <= 0:
+        raise ValueError("the real images are all in the training images: no scale to compare with")
+    return float(nearest_distances(x01, train01).mean() / base)
+
+
 # ----------------------------------------------------------------------------------------------
 # all together
 
 
 def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: np.ndarray,
                      kid_subsets: int = 50, kid_subset_size: int = 500, min_share: float = 0.02,
-                     seed: int = 0, blas_threads: int | None = 1) -> dict[str, Any]:
+                     seed: int = 0, blas_threads: int | None = 1,
+                     train_images01: np.ndarray | None = None) -> dict[str, Any]:
     """All sample-quality measures of generated images against real reference images.
 
     Parameters
@@ -567,6 +653,8 @@ def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: 
     kid_subsets, kid_subset_size, seed : see :func:`kernel_distance`
     min_share : see :func:`class_coverage`
     blas_threads : int or None, see :func:`limit_blas_threads`
+    train_images01 : float array (k, 28, 28) or (k, 784) in [0, 1], optional
+        The training images, for ``nearest_real`` (left out without them).
 
     Returns
     -------
@@ -575,18 +663,26 @@ def evaluate_samples(images01: np.ndarray, clf: Classifier, reference_images01: 
         ``class_coverage`` (float in [0.1, 1]), ``mean_confidence`` (float),
         ``inception_score`` (float in [1, 10]), ``n_samples`` (int),
         ``within_class_diversity`` (float, real digits about 1; :mod:`analysis.diversity`),
-        ``speckle`` (float, lit pixels that stand alone; real digits about 0.002; :mod:`analysis.speckle`).
+        ``speckle`` (float, lit pixels that stand alone; real digits about 0.002; :mod:`analysis.speckle`),
+        ``isolated`` (float, lit pixels without a lit neighbour; real digits about 0.0001),
+        ``readable`` (float, :func:`readable_share`), ``readable_real``, ``speckle_real`` and
+        ``isolated_real`` (the same three of the real reference images), and with
+        ``train_images01`` ``nearest_real`` (:func:`nearest_real_ratio`; real digits = 1).
     """
     with limit_blas_threads(blas_threads):
-        return _evaluate(as_unit_images(images01), clf, as_unit_images(reference_images01),
-                         kid_subsets, kid_subset_size, min_share, seed)
+        out = _evaluate(as_unit_images(images01), clf, as_unit_images(reference_images01),
+                        kid_subsets, kid_subset_size, min_share, seed)
+        if train_images01 is not None:
+            out["nearest_real"] = nearest_real_ratio(images01, train_images01, reference_images01)
+        return out
 
 
 def _evaluate(x, clf, ref, kid_subsets, kid_subset_size, min_share, seed) -> dict[str, Any]:
     feat = clf.features(x)
     feat_ref = clf.features(ref)
     probs = _softmax(feat @ clf.W2 + clf.b2)
-    div = within_class_diversity(x, probs.argmax(axis=1), ref, clf.predict(ref), seed=seed)
+    probs_ref = _softmax(feat_ref @ clf.W2 + clf.b2)
+    div = within_class_diversity(x, probs.argmax(axis=1), ref, probs_ref.argmax(axis=1), seed=seed)
     return {
         "within_class_diversity": div["within_class_diversity"],
         "classifier_fid": frechet_distance(feat, feat_ref),
@@ -597,4 +693,9 @@ def _evaluate(x, clf, ref, kid_subsets, kid_subset_size, min_share, seed) -> dic
         "inception_score": inception_score(probs),
         "n_samples": int(x.shape[0]),
         "speckle": speckle(x),
+        "speckle_real": speckle(ref),
+        "isolated": isolated(x),
+        "isolated_real": isolated(ref),
+        "readable": readable_share(probs),
+        "readable_real": readable_share(probs_ref),
     }

@@ -38,6 +38,7 @@ updates per epoch as the ANN GAN (which alternates one D and one G step per batc
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -57,34 +58,41 @@ from analysis.quality import evaluate_samples
 from analysis.stats import mean_std
 from experiments.report import read_metrics, write_epoch_grid
 from training import config as config_mod
-from training.config import config_diff
+from training.config import ANN_REFERENCES, ANN_UNTUNED, AnnGanConfig, config_diff
 from training.data import load_dataset
 from training.losses import VARIANTS
 from training.runinfo import atomic_json, atomic_write, check_out_dir, holds_folder, make_out_dir, run_record
-from training.trainer import RunError, train_gan
+from training.trainer import RunError, load_gan, train_gan
 
 #: Bumped whenever a measure's definition changes, so that cached evaluations are redone
-#: (2: D spikes up to the decision count the ramp model's earlier windows; 3: energy measures).
-MEASURES_VERSION = 3
+#: (2: D spikes up to the decision count the ramp model's earlier windows; 3: energy measures;
+#: 4: readable, nearest_real, isolated and the real digits' values).
+MEASURES_VERSION = 4
 #: Measures of a run copied from :func:`analysis.evaluate.evaluate_run` into each CSV row.
 MEASURES = [
     "decision_time_ms", "decision_time_real_ms", "decision_time_fake_ms", "no_decision_rate",
     "spikes_total", "spikes_g", "spikes_d", "spikes_d_to_decision",
     "classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
-    "within_class_diversity", "speckle", "decision_latency_ms", "d_accuracy_real", "d_accuracy_fake", "d_tie_rate",
+    "within_class_diversity", "speckle", "readable", "nearest_real", "isolated",
+    "readable_real", "isolated_real", "speckle_real",
+    "decision_latency_ms", "d_accuracy_real", "d_accuracy_fake", "d_tie_rate",
     "g_completion_ms", "g_last_spike_ms", "g_pixels_on",
     "acs_g", "acs_d_to_decision", "clock_updates_d_to_decision", "event_updates_d_to_decision",
     "energy_total_pj", "energy_d_to_decision_pj", "ann_energy_total_pj", "energy_ratio_snn_ann",
 ]
 #: The measures that need the quality classifier.
 QUALITY_MEASURES = ("classifier_fid", "kid", "class_coverage", "mean_confidence", "inception_score",
-                    "within_class_diversity", "speckle")
+                    "within_class_diversity", "speckle", "readable", "nearest_real", "isolated",
+                    "readable_real", "isolated_real", "speckle_real")
+#: The measures with a value of the real test digits: measure -> the key holding it (None: 1 by definition).
+REAL_VALUES = {"readable": "readable_real", "nearest_real": None, "isolated": "isolated_real",
+               "speckle": "speckle_real"}
 #: Columns of ``loss_comparison.csv``.
 COLUMNS = ["loss", "seed", "dataset", "kind", "variant", "alpha", "epochs", *MEASURES, "train_seconds", "run"]
-#: Columns of ``ann_reference.csv``.
-ANN_COLUMNS = ["loss", "seed", "dataset", "epochs", "batch_size", "g_sizes", "d_sizes", "classifier_fid", "kid",
-               "class_coverage", "mean_confidence", "inception_score", "within_class_diversity",
-               "speckle", "train_seconds"]
+#: Training settings of an ANN reference recorded in its rows (:class:`training.config.AnnGanConfig`).
+ANN_SETTINGS = ("epochs", "batch_size", "lr", "beta1", "beta2", "r1", "ema", "lr_decay")
+#: Columns of ``ann_reference.csv`` (``loss`` = the reference's label).
+ANN_COLUMNS = ["loss", "seed", "dataset", *ANN_SETTINGS, "g_sizes", "d_sizes", *QUALITY_MEASURES, "train_seconds"]
 #: Rows of the markdown table: (key, description with unit).
 TABLE_MEASURES = [
     ("decision_time_ms", f"D decision time (ms {DECISION_ORIGINS['decision_time_ms']}), real + generated"),
@@ -114,7 +122,10 @@ TABLE_MEASURES = [
     ("mean_confidence", "mean classifier confidence"),
     ("inception_score", "inception-style score (max 10)"),
     ("within_class_diversity", "within-class diversity (real digits = 1)"),
-    ("speckle", "speckle: lit pixels standing alone (real digits 0.002)"),
+    ("readable", "readable: share of samples read with confidence >= 0.9"),
+    ("nearest_real", "nearest-real distance, relative to real digits (real = 1)"),
+    ("isolated", "isolated: lit pixels with no lit neighbour"),
+    ("speckle", "speckle: lit pixels with at most one lit neighbour"),
     ("train_seconds", "training wall clock (s)"),
 ]
 #: The paper's claims: relative change of Aggressive TTFS against TTFS (fractions).
@@ -280,57 +291,66 @@ def comparison_row(label: str, seed: int, cfg, metrics: dict[str, Any], run_dir:
 # the non-spiking reference
 
 
-def ann_budget(cfg) -> dict[str, Any]:
-    """The ANN GAN's settings for a spiking config: same sizes, digits, batch size and epochs."""
+def ann_budget(cfg, ann_cfg: AnnGanConfig = ANN_UNTUNED) -> dict[str, Any]:
+    """The ANN GAN's settings for a spiking config: the spiking pair's sizes and digits, and the
+    training keys of ``ann_cfg`` (its epochs and batch size of 0: the spiking config's)."""
+    train = dataclasses.asdict(ann_cfg.resolved(cfg))
     return {"noise_dim": int(cfg.generator.noise_dim), "g_hidden": [int(h) for h in cfg.generator.hidden],
-            "d_hidden": [int(h) for h in cfg.discriminator.hidden], "epochs": int(cfg.train.epochs),
-            "batch_size": int(cfg.train.batch_size), "data": config_mod.to_dict(cfg.data)}
+            "d_hidden": [int(h) for h in cfg.discriminator.hidden], "epochs": train.pop("epochs"),
+            "batch_size": train.pop("batch_size"), "data": config_mod.to_dict(cfg.data), **train}
 
 
 def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_samples: int = 1000,
-                  progress: bool = True) -> list[dict[str, Any]]:
-    """Train (or reuse) the non-spiking GAN once per seed and measure its sample quality.
+                  progress: bool = True, label: str = "ann",
+                  ann_cfg: AnnGanConfig = ANN_UNTUNED) -> list[dict[str, Any]]:
+    """Train (or reuse) one non-spiking reference GAN once per seed and measure its sample quality.
 
     Parameters
     ----------
-    cfg : the spiking GanConfig (its sizes, data, batch size and epochs: :func:`ann_budget`)
+    cfg : the spiking GanConfig (its sizes and data; :func:`ann_budget`)
     seeds : training seeds
-    ann_dir : folder of ``ann_seed{s}.npz`` (weights) and ``ann_seed{s}.json`` (measures)
+    ann_dir : folder of ``{label}_seed{s}.npz`` (weights) and ``{label}_seed{s}.json`` (measures)
     data : training.data.Dataset of ``cfg.data``
     classifier : the quality classifier (the one the spiking runs are measured with)
-    n_samples : generated samples, noise seed :data:`analysis.evaluate.EVAL_SEED`
+    n_samples : generated samples, noise seed :data:`analysis.evaluate.EVAL_SEED` (from G's weight
+        average when ``ann_cfg.ema`` > 0)
+    label : the reference's name (its rows' ``loss``)
+    ann_cfg : its training keys (:data:`training.config.ANN_REFERENCES`)
 
     Returns
     -------
-    list of rows (:data:`ANN_COLUMNS`), ``loss`` = "ann"
+    list of rows (:data:`ANN_COLUMNS`), ``loss`` = ``label``
     """
     os.makedirs(ann_dir, exist_ok=True)
-    budget = ann_budget(cfg)
+    budget = ann_budget(cfg, ann_cfg)
     rows = []
     for seed in seeds:
-        base = os.path.join(ann_dir, f"ann_seed{seed}")
+        base = os.path.join(ann_dir, f"{label}_seed{seed}")
         key = dict(budget, seed=int(seed), n_samples=int(n_samples), eval_seed=EVAL_SEED)
         row = _cached_ann_row(base, key)
         if row is not None and progress:
-            print(f"ANN GAN seed {seed}: reusing {base}.npz", flush=True)
+            print(f"ANN GAN {label} seed {seed}: reusing {base}.npz", flush=True)
         if row is not None and any(k not in row for k in QUALITY_MEASURES):
             # a cache from before a measure was added: measure the saved GAN again, no retraining
             row.update(_ann_quality(load_ann_gan(base + ".npz"), classifier, data, n_samples))
             atomic_json(base + ".json", {"key": key, "row": row})
         if row is None:
             if progress:
-                print(f"ANN GAN seed {seed}: training {budget['epochs']} epochs "
+                print(f"ANN GAN {label} seed {seed}: training {budget['epochs']} epochs "
                       f"(G {budget['noise_dim']}-{'-'.join(map(str, budget['g_hidden']))}-784, "
-                      f"D 784-{'-'.join(map(str, budget['d_hidden']))}-1)", flush=True)
+                      f"D 784-{'-'.join(map(str, budget['d_hidden']))}-1; R1 {budget['r1']:g}, "
+                      f"weight average {budget['ema']:g})", flush=True)
             t0 = time.perf_counter()
             gan = train_ann_gan(data.train_images, noise_dim=budget["noise_dim"], g_hidden=budget["g_hidden"],
                                 d_hidden=budget["d_hidden"], epochs=budget["epochs"],
-                                batch_size=budget["batch_size"], seed=int(seed), progress=progress)
+                                batch_size=budget["batch_size"], lr=budget["lr"], beta1=budget["beta1"],
+                                beta2=budget["beta2"], r1=budget["r1"], ema=budget["ema"],
+                                lr_decay=budget["lr_decay"], seed=int(seed), progress=progress)
             seconds = time.perf_counter() - t0
             save_ann_gan(gan, base + ".npz", {"budget": key})
-            row = {"loss": "ann", "seed": int(seed), "epochs": budget["epochs"],
-                   "batch_size": budget["batch_size"], "g_sizes": "-".join(map(str, gan.g_sizes)),
-                   "d_sizes": "-".join(map(str, gan.d_sizes)), "train_seconds": seconds}
+            row = {"loss": label, "seed": int(seed), "g_sizes": "-".join(map(str, gan.g_sizes)),
+                   "d_sizes": "-".join(map(str, gan.d_sizes)), "train_seconds": seconds,
+                   **{k: budget[k] for k in ANN_SETTINGS}}
             row.update(_ann_quality(gan, classifier, data, n_samples))
             atomic_json(base + ".json", {"key": key, "row": row})
         rows.append(dict(row, dataset=data.name))  # (the key holds cfg.data: one cache per data set)
@@ -340,7 +360,8 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
 def _ann_quality(gan, classifier, data, n_samples: int) -> dict[str, Any]:
     """The :data:`QUALITY_MEASURES` of ``n_samples`` of an ANN GAN's samples (noise seed EVAL_SEED)."""
     images = gan.generate(n_samples, np.random.default_rng(EVAL_SEED))
-    q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED)
+    q = evaluate_samples(images, classifier, data.test_images / 255.0, seed=EVAL_SEED,
+                         train_images01=data.train_images / 255.0)
     return {k: q[k] for k in QUALITY_MEASURES}
 
 
@@ -446,6 +467,40 @@ def read_csv(path: str) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+#: Column heads of the ANN references in ``loss_comparison.md``.
+ANN_TITLES = {"ann": "ANN GAN, untuned (ann)", "ann_tuned": "ANN GAN, tuned (ann_tuned)"}
+
+
+def _ann_title(label: str) -> str:
+    return ANN_TITLES.get(label, f"ANN GAN ({label})")
+
+
+def real_value(rows: Sequence[dict[str, Any]], key: str) -> float:
+    """The real test digits' value of measure ``key`` (:data:`REAL_VALUES`; NaN if it has none)."""
+    if key not in REAL_VALUES:
+        return float("nan")
+    if REAL_VALUES[key] is None:
+        return 1.0
+    vals = [plots.as_float(r.get(REAL_VALUES[key])) for r in rows]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(vals[0]) if vals else float("nan")
+
+
+def _ann_settings(r: dict[str, Any]) -> str:
+    """One reference's training in words."""
+    def num(k, default):
+        v = plots.as_float(r.get(k, default))
+        return v if np.isfinite(v) else default
+    parts = [f"{int(num('epochs', 0))} epochs, batch {int(num('batch_size', 0))}, Adam "
+             f"{num('lr', 2e-4):g} / {num('beta1', 0.5):g}"]
+    parts.append(f"R1 gamma {num('r1', 0):g}" if num("r1", 0) else "no R1")
+    parts.append(f"sampled from G's weight average (EMA {num('ema', 0):g})" if num("ema", 0)
+                 else "G's last weights")
+    if num("lr_decay", 1.0) != 1.0:
+        parts.append(f"lr x {num('lr_decay', 1.0):g} per epoch")
+    return ", ".join(parts)
+
+
 def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[str, Any]] = (),
                         header: str = "") -> str:
     """``loss_comparison.md``: mean +- std per group, relative changes, the paper verdict.
@@ -453,11 +508,12 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
     Parameters
     ----------
     rows : the CSV rows (:data:`COLUMNS`)
-    ann_rows : the ANN GAN's rows (:data:`ANN_COLUMNS`), shown as the last column
+    ann_rows : the ANN references' rows (:data:`ANN_COLUMNS`; one column per ``loss`` label)
     header : lines put under the title (provenance, settings)
     """
     labels = list(dict.fromkeys(r["loss"] for r in rows))
     aggressive = [lab for lab in labels if lab != BASE]
+    ann_labels = list(dict.fromkeys(r["loss"] for r in ann_rows))
     keys = [k for k, _ in TABLE_MEASURES]
     stats = summarise(list(rows) + list(ann_rows), keys)
     seeds = sorted({int(r["seed"]) for r in rows})
@@ -470,12 +526,11 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
     lines += [f"Mean +- standard deviation (ddof = 1) over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
               "the change is that of the means, then in brackets the mean +- std of the per-seed "
               "(paired, same seed) changes.", ""]
-    head = ["measure"] + labels + [f"{lab} vs {BASE}" for lab in aggressive]
-    if ann_rows:
-        head.append("ANN GAN (non-spiking)")
+    head = (["measure", "real test digits"] + labels + [f"{lab} vs {BASE}" for lab in aggressive]
+            + [_ann_title(lab) for lab in ann_labels])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, desc in TABLE_MEASURES:
-        cells = [desc]
+        cells = [desc, _fmt(real_value(list(rows) + list(ann_rows), key)) if key in REAL_VALUES else ""]
         for lab in labels:
             m, s, n = stats[lab][key]
             cells.append(f"{_fmt(m)} +- {_fmt(s)}" if n else "n/a")
@@ -483,11 +538,15 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
             ch = relative_change(rows, lab, key)
             cells.append(f"{_pct(ch['of_means'])} ({_pct(ch['paired_mean'])} +- {_pct(ch['paired_std'])[1:]})"
                          if np.isfinite(ch["of_means"]) else "n/a")
-        if ann_rows:
-            m, s, n = stats["ann"][key]
+        for lab in ann_labels:
+            m, s, n = stats[lab][key]
             cells.append(f"{_fmt(m)} +- {_fmt(s)}" if n else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "## Against the paper", "",
+    lines += ["", "Readable: the share of samples the quality classifier reads with confidence >= 0.9. "
+              "Nearest-real: the mean pixel distance of each sample to its nearest training digit over "
+              "the same for real test digits. Isolated: lit pixels (> 0.5) with no lit 8-neighbour, per "
+              "lit pixel (speckle: at most one). Definitions: `analysis/evaluate.py`.",
+              "", "## Against the paper", "",
               "Kotariya & Ganguly (2021) report that Aggressive TTFS makes inference more than 33 % "
               "faster and uses more than 11 % fewer spikes than the TTFS loss. Here inference time is "
               "D's decision time and spikes are those of G and D per sample (see "
@@ -503,18 +562,56 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
                      f"{_pct(fid)}. This "
                      f"{claim_verdict(d, sp)} (needs <= -33 % and <= -11 %).")
     if ann_rows:
-        fid_ann = stats["ann"]["classifier_fid"][0]
-        lines += ["", "## Non-spiking reference", "",
-                  f"The ANN GAN (`analysis/ann_gan.py`; G {ann_rows[0]['g_sizes']}, D {ann_rows[0]['d_sizes']}, "
-                  f"leaky-ReLU MLPs, Adam) has the spiking GAN's layer sizes and was trained on the same "
-                  f"images for the same number of epochs (passes over the data: {ann_rows[0]['epochs']}) "
-                  f"with the same batch size ({ann_rows[0]['batch_size']}): classifier-FID "
-                  f"{_fmt(fid_ann)} with the same classifier and the same reference images. "
-                  "Same budget means same passes over the data, not the same wall clock (which "
-                  "measures the implementation and the machine; both are in the table).",
-                  ]
+        first = {lab: next(r for r in ann_rows if r["loss"] == lab) for lab in ann_labels}
+        any_row = next(iter(first.values()))
+        lines += ["", "## Non-spiking references", "",
+                  f"Same-size ANN GANs (`analysis/ann_gan.py`; G {any_row['g_sizes']}, D {any_row['d_sizes']}, "
+                  "leaky-ReLU MLPs, non-saturating loss) on the same training digits, measured with the "
+                  "same classifier on the same real test digits:", ""]
+        for lab in ann_labels:
+            lines.append(f"- **{_ann_title(lab)}**: {_ann_settings(first[lab])}; classifier-FID "
+                         f"{_fmt(stats[lab]['classifier_fid'][0])}, readable "
+                         f"{_fmt(stats[lab]['readable'][0])}.")
+        lines += ["", "The untuned reference has the spiking pair's epochs and batch size and plain Adam. "
+                  "The tuned one gets the kinds of help the spiking pair got (an R1 penalty on D, a "
+                  "schedule search, and a weight average of G): its settings were chosen by "
+                  "`experiments/ann_tuning.py` on seed 0 with this classifier and these test digits, "
+                  "as the spiking recipe was chosen on seeds 0-4 (docs/experiments.md 1.6, 6). Same "
+                  "budget means passes over the data, not the wall clock (which measures the "
+                  "implementation and the machine; both are in the tables)."]
     lines += ["", "## Energy convention", ""] + [f"- {n}" for n in energy.NOTES]
     return "\n".join(lines) + "\n"
+
+
+def sample_panels(res: dict[str, Any], data, n: int = 64) -> list[tuple[str, np.ndarray]]:
+    """(title, images) of the real test digits, each spiking group and each ANN reference (their
+    first seed; noise seed EVAL_SEED), for :func:`analysis.plots.plot_grids`.
+
+    Parameters
+    ----------
+    res : the result of :func:`compare_losses`
+    data : its data set
+    n : images per panel
+    """
+    def title(name, row):
+        return (f"{name}\nreadable {plots.as_float(row.get('readable')):.2f}, nearest-real "
+                f"{plots.as_float(row.get('nearest_real')):.2f}, isolated {plots.as_float(row.get('isolated')):.4f}")
+
+    real = {"readable": real_value(res["rows"], "readable"), "nearest_real": 1.0,
+            "isolated": real_value(res["rows"], "isolated")}
+    panels = [(title("real test digits", real), data.test_images[:n] / 255.0)]
+    first = res["seeds"][0]
+    for label, dirs in res["runs"].items():
+        row = next(r for r in res["rows"] if r["loss"] == label and r["seed"] == first)
+        gan, _, _ = load_gan(dirs[0])
+        images, _ = gan.generate(np.random.default_rng(EVAL_SEED), n)
+        panels.append((title(f"spiking pair, {label} loss, seed {first}", row), images))
+    for row in res["ann_rows"]:
+        if row["seed"] == first:
+            ann = load_ann_gan(os.path.join(res["ann_dir"], f"{row['loss']}_seed{first}.npz"))
+            panels.append((title(f"{_ann_title(row['loss'])}, seed {first}", row),
+                           ann.generate(n, np.random.default_rng(EVAL_SEED))))
+    return panels
 
 
 # ----------------------------------------------------------------------------------------------
@@ -525,7 +622,8 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
 def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = None,
                    variants: Sequence[str] | None = None, n_samples: int = 1000, ann: bool = True,
                    cache_dir: str | None = None, progress: bool = True, header: str = "",
-                   command: str = "compare-losses", workers: int = 1) -> dict[str, Any]:
+                   command: str = "compare-losses", workers: int = 1,
+                   ann_references: dict[str, AnnGanConfig] | None = None) -> dict[str, Any]:
     """Train, evaluate and compare the TTFS and Aggressive TTFS losses (see module docstring).
 
     Parameters
@@ -538,7 +636,7 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
     runs_dir : folder of the run folders (default ``out_dir/runs``)
     variants : Aggressive TTFS variants to include as their own groups (default: the config's)
     n_samples : generated samples per evaluation
-    ann : also train and measure the non-spiking reference GAN
+    ann : also train and measure the non-spiking reference GANs
     cache_dir : folder of the shared quality classifier (default ``out_dir``)
     progress : print progress lines and training bars
     header : provenance lines for the markdown file
@@ -546,6 +644,8 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
         (``run.json``; :func:`training.runinfo.check_out_dir`)
     workers : train up to this many runs at once, in separate processes (each run is the
         same as when trained alone: training pins BLAS to one thread)
+    ann_references : label -> training keys of each ANN reference (default
+        :data:`training.config.ANN_REFERENCES`: the untuned ``ann`` and the tuned ``ann_tuned``)
 
     Returns
     -------
@@ -590,18 +690,24 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
             print(f"[{done}/{total}] {label} seed {seed} ({status}): decision "
                   f"{metrics['decision_time_ms']:.1f} ms, spikes {metrics['spikes_total']:.0f}, "
                   f"classifier-FID {metrics['classifier_fid']:.1f}", flush=True)
-    ann_rows = ann_reference(cfg, seeds, os.path.join(runs_dir, "ann"), data, clf, n_samples,
-                             progress) if ann else []
+    ann_dir = os.path.join(runs_dir, "ann")
+    refs = ANN_REFERENCES if ann_references is None else ann_references
+    ann_rows = [row for label, ann_cfg in (refs.items() if ann else ())
+                for row in ann_reference(cfg, seeds, ann_dir, data, clf, n_samples, progress, label, ann_cfg)]
     files = {name: os.path.join(out_dir, name) for name in
-             ("loss_comparison.csv", "loss_comparison.md", "loss_comparison.png")}
+             ("loss_comparison.csv", "loss_comparison.md", "loss_comparison.png", "quality_grids.png")}
     write_csv(rows, COLUMNS, files["loss_comparison.csv"])
     if ann_rows:
         files["ann_reference.csv"] = os.path.join(out_dir, "ann_reference.csv")
         write_csv(ann_rows, ANN_COLUMNS, files["ann_reference.csv"])
     atomic_write(files["loss_comparison.md"], comparison_markdown(rows, ann_rows, header))
     plots.plot_loss_comparison(rows, files["loss_comparison.png"], base=BASE,
-                               reference_rows=[dict(r, loss="ANN GAN") for r in ann_rows],
+                               reference_rows=[dict(r, loss=r["loss"].replace("_", " ")) for r in ann_rows],
                                title=f"TTFS vs Aggressive TTFS, {cfg.data.dataset}, {len(seeds)} seeds "
                                      f"(epochs: {cfg.train.epochs}, window {cfg.neuron.t_max * cfg.neuron.dt_ms:g} ms)")
-    return {"rows": rows, "ann_rows": ann_rows, "runs": runs, "files": files, "seeds": seeds,
-            "ann_dir": os.path.join(runs_dir, "ann")}
+    res = {"rows": rows, "ann_rows": ann_rows, "runs": runs, "files": files, "seeds": seeds,
+           "ann_dir": ann_dir}
+    plots.plot_grids(sample_panels(res, data), files["quality_grids.png"],
+                     title=f"{cfg.data.dataset}: real digits, the spiking pair and the ANN references "
+                           f"(noise seed {EVAL_SEED})")
+    return res

@@ -25,42 +25,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from analysis import plots
-from analysis.ann_gan import load_ann_gan
 from analysis.evaluate import EVAL_SEED
-from experiments.compare import compare_losses
+from experiments.compare import compare_losses, sample_panels
 from experiments.report import REPORT_FILES, run_report
 from training import config as config_mod
 from training.config import GanConfig
 from training.data import load_dataset
 from training.runinfo import atomic_write, git_commit, holds_folder
-from training.trainer import load_gan
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Config of each mode.
 MODE_CONFIGS = {"quick": os.path.join(ROOT, "configs", "s4nn_single.toml"),
                 "full": os.path.join(ROOT, "configs", "mnist.toml")}
-
-
-def _sample_panels(res: dict[str, Any], data, n: int = 64) -> list[tuple]:
-    """(title, images) of the real digits, the ANN GAN (first seed) and each loss (first seed)."""
-    panels = [("real test digits", data.test_images[:n] / 255.0)]
-    fid = {}
-    for r in res["rows"]:
-        if r["seed"] == res["seeds"][0]:
-            fid[r["loss"]] = r["classifier_fid"]
-    if res["ann_rows"]:
-        r = res["ann_rows"][0]
-        ann = load_ann_gan(os.path.join(res["ann_dir"], f"ann_seed{r['seed']}.npz"))
-        panels.append((f"ANN GAN (non-spiking), FID {r['classifier_fid']:.1f}",
-                       ann.generate(n, np.random.default_rng(EVAL_SEED))))
-    for label, dirs in res["runs"].items():
-        gan, _, meta = load_gan(dirs[0])
-        images, _ = gan.generate(np.random.default_rng(EVAL_SEED), n)
-        panels.append((f"Spiking-GAN, {label} loss, FID {float(fid[label]):.1f}", images))
-    return panels
 
 
 def _index(out_dir: str, files: dict[str, str], command: str, when: str, runs: Sequence[str],
@@ -145,15 +122,16 @@ def make_figures(out_dir: str, full: bool = False, n_seeds: int = 3, runs_dir: s
                                             "changes, the paper's claim, the ANN GAN reference",
         res["files"]["loss_comparison.csv"]: "one row per (loss, seed): every measure",
         res["files"]["loss_comparison.png"]: "decision time, spikes and classifier-FID per seed and mean +- std",
-        res["files"]["ann_reference.csv"]: "the non-spiking ANN GAN's sample quality per seed",
+        res["files"]["ann_reference.csv"]: "the non-spiking ANN GANs' (untuned, tuned) sample quality per seed",
     }
     if progress:
         print("drawing the sample grids", flush=True)
     data = load_dataset(cfg.data)
     samples = os.path.join(out_dir, "samples.png")
-    plots.plot_grids(_sample_panels(res, data), samples,
-                     title=f"samples (first seed, noise seed {EVAL_SEED}); classifier-FID against the real test digits")
-    files[samples] = "real digits, ANN GAN samples and Spiking-GAN samples of each loss, side by side"
+    plots.plot_grids(sample_panels(res, data), samples,
+                     title=f"samples (first seed, noise seed {EVAL_SEED}); measures against the real test digits")
+    files[samples] = ("real digits, Spiking-GAN samples of each loss and the ANN references' samples, side "
+                      "by side (as compare-losses' quality_grids.png)")
     for label, dirs in res["runs"].items():
         if progress:
             print(f"run report of {dirs[0]} -> {os.path.join(out_dir, label)}", flush=True)

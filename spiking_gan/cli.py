@@ -511,15 +511,20 @@ def cmd_evaluate(args) -> None:
 
 # --------------------------------------------------------------- compare-losses
 def cmd_compare_losses(args) -> None:
+    import dataclasses
     import time
 
     from experiments.compare import compare_losses
-    from training.config import GanConfig
+    from training.config import ANN_REFERENCES, GanConfig
 
     variants = _variant_list(args.variants)
     cfg = _load_config(args, GanConfig)
+    refs = dict(ANN_REFERENCES)
+    if args.ann_epochs is not None:
+        refs["ann_tuned"] = dataclasses.replace(refs["ann_tuned"], epochs=args.ann_epochs)
     res = compare_losses(cfg, args.out, _n_seeds(args), variants=variants, n_samples=args.n,
                          ann=not args.no_ann, progress=not args.quiet, workers=args.workers,
+                         ann_references=refs,
                          header=f"Produced by `spiking-gan {' '.join(args.argv)}` on "
                                 f"{time.strftime('%Y-%m-%d %H:%M %Z')}.")
     with open(res["files"]["loss_comparison.md"]) as fh:
@@ -713,13 +718,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("compare-losses", "TTFS vs Aggressive TTFS on the same seeds and budget",
                 "Train the GAN with loss.kind=ttfs and loss.kind=aggressive on the same seeds (runs in "
                 "OUT/runs/{loss}_seed{s}; finished runs are reused, interrupted ones resumed), evaluate "
-                "each, train the same-size non-spiking ANN GAN as the quality reference, and write "
-                "OUT/loss_comparison.{csv,md,png}. --seed is the first seed, --n-seeds how many.",
+                "each, train the same-size non-spiking ANN GAN as the quality reference (untuned: the "
+                "spiking pair's epochs, plain Adam; tuned: training.config.ANN_TUNED), and write "
+                "OUT/loss_comparison.{csv,md,png}, OUT/ann_reference.csv and OUT/quality_grids.png. "
+                "--seed is the first seed, --n-seeds how many.",
                 cmd_compare_losses)
     _add_config_args(p, loss=False)
     p.add_argument("--out", required=True, help="output folder")
     _add_comparison_args(p)
-    p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN reference")
+    p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN references")
+    p.add_argument("--ann-epochs", type=COUNT, metavar="N",
+                   help="epochs of the tuned ANN reference (default: training.config.ANN_TUNED's)")
     p.add_argument("--workers", type=COUNT, default=1,
                    help="train this many runs at once, in separate processes (same results)")
     _add_threads_arg(p)

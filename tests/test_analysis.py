@@ -128,8 +128,8 @@ def test_claim_verdict():
     assert "not its inference-time" in compare.claim_verdict(-0.10, -0.20)
     assert compare.claim_verdict(0.1, 0.0) == "reaches neither of the paper's numbers"
     md = compare.comparison_markdown(ROWS)
-    assert ("| D decision time (ms from the opening of D's output window), real + generated | 25 +- 7.07 "
-            "| 12.5 +- 3.54 | -50.0 %") in md
+    assert ("| D decision time (ms from the opening of D's output window), real + generated |  | 25 +- 7.07 "
+            "| 12.5 +- 3.54 | -50.0 %") in md                 # (no real-digit value: an empty cell)
     assert "reaches the paper's inference-time number but not its spike number" in md
 
 
@@ -181,7 +181,7 @@ def test_activity_plots_and_training_curves(tmp_path):
 
 
 # ------------------------------------------------------------------ end to end on the tiny config
-TINY_ARGS = ["--config", TINY, "--epochs", "1", "--n-seeds", "2", "--n", "200"]
+TINY_ARGS = ["--config", TINY, "--epochs", "1", "--n-seeds", "2", "--n", "200", "--ann-epochs", "3"]
 
 
 @pytest.fixture(scope="module")
@@ -209,20 +209,32 @@ def test_compare_losses_end_to_end(compared, capsys):
     for r in rows:
         for k in ("decision_time_ms", "spikes_total", "classifier_fid", "spikes_g", "spikes_d",
                   "spikes_d_to_decision", "kid", "class_coverage", "mean_confidence",
-                  "d_accuracy_real", "d_accuracy_fake", "g_completion_ms"):
+                  "d_accuracy_real", "d_accuracy_fake", "g_completion_ms", "readable", "nearest_real",
+                  "isolated", "readable_real", "isolated_real"):
             assert np.isfinite(float(r[k])), k
+        assert 0 <= float(r["readable"]) <= 1 and 0 < float(r["readable_real"]) <= 1 and float(r["nearest_real"]) > 0
         assert float(r["spikes_total"]) == pytest.approx(float(r["spikes_g"]) + float(r["spikes_d"]))
         assert os.path.exists(os.path.join(r["run"], "summary.json"))
     assert rows[2]["kind"] == "aggressive" and rows[2]["variant"] == "A" and rows[0]["variant"] == ""
     assert {r["dataset"] for r in rows} == {"digits"}                     # every table names its data set
     md = (out / "loss_comparison.md").read_text()
     assert "Data set: **digits**" in md
-    assert "| measure | ttfs | aggressive | aggressive vs ttfs | ANN GAN (non-spiking) |" in md
+    assert ("| measure | real test digits | ttfs | aggressive | aggressive vs ttfs | ANN GAN, untuned (ann) "
+            "| ANN GAN, tuned (ann_tuned) |") in md
     assert "reach" in md and "33 %" in md
+    # the real digits' values stand beside the measures that have one (nearest-real: 1 by definition)
+    readable_line = next(line for line in md.splitlines() if line.startswith("| readable"))
+    assert f"| {compare._fmt(float(rows[0]['readable_real']))} |" in readable_line
+    assert next(line for line in md.splitlines() if line.startswith("| nearest-real")).split(" | ")[1] == "1"
     ann = compare.read_csv(str(out / "ann_reference.csv"))
-    assert [r["seed"] for r in ann] == ["3", "4"] and ann[0]["g_sizes"] == "10-16-784"
-    assert list(ann[0]) == compare.ANN_COLUMNS and ann[0]["dataset"] == "digits"
+    assert [(r["loss"], r["seed"]) for r in ann] == [("ann", "3"), ("ann", "4"), ("ann_tuned", "3"), ("ann_tuned", "4")]
+    assert ann[0]["g_sizes"] == "10-16-784" and list(ann[0]) == compare.ANN_COLUMNS and ann[0]["dataset"] == "digits"
+    # the untuned reference: the spiking run's epochs and batch size, no help; the tuned one: R1 and EMA
+    assert (ann[0]["epochs"], ann[0]["batch_size"], ann[0]["r1"], ann[0]["ema"]) == ("1", "20", "0.0", "0.0")
+    assert (ann[2]["epochs"], ann[2]["batch_size"], ann[2]["r1"], ann[2]["ema"]) == ("3", "64", "10.0", "0.999")
+    assert "R1 gamma 10" in md and "weight average (EMA 0.999)" in md
     _png(str(out / "loss_comparison.png"), 30)
+    _png(str(out / "quality_grids.png"), 50)
     assert (out / "quality_classifier.npz").exists()
     # a second call reuses every run and evaluation
     ckpt = out / "runs" / "ttfs_seed3" / "checkpoint.npz"
@@ -230,7 +242,7 @@ def test_compare_losses_end_to_end(compared, capsys):
     capsys.readouterr()
     assert main(["compare-losses", *TINY_ARGS, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("(reused)") == 4 and "reusing" in printed
+    assert printed.count("(reused)") == 4 and printed.count("reusing") == 4
     assert ckpt.stat().st_mtime_ns == mtime
     # another config on the same folders: one clear line
     assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--set", "loss.gamma=5", "--quiet"]) == 2

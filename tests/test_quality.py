@@ -283,7 +283,12 @@ def test_evaluate_samples_noise_worse_than_real(digits, clf):
     r_real = quality.evaluate_samples(real, clf, ref, kid_subsets=10, kid_subset_size=200)
     r_noise = quality.evaluate_samples(noise, clf, ref, kid_subsets=10, kid_subset_size=200)
     assert set(r_real) == {"classifier_fid", "kid", "class_coverage", "mean_confidence",
-                           "inception_score", "n_samples", "within_class_diversity", "speckle"}
+                           "inception_score", "n_samples", "within_class_diversity", "speckle",
+                           "speckle_real", "isolated", "isolated_real", "readable", "readable_real"}
+    # the real-digit values are those of the reference images, whatever the samples
+    assert r_noise["readable_real"] == r_real["readable_real"] > 0.8
+    assert r_noise["isolated_real"] == r_real["isolated_real"] < 0.001
+    assert r_noise["isolated"] > 10 * r_real["isolated"] and r_noise["readable"] < r_real["readable"]
     assert r_noise["classifier_fid"] > 10 * r_real["classifier_fid"]
     assert r_noise["kid"] > r_real["kid"]
     assert r_real["class_coverage"] == 1.0 and r_real["inception_score"] > 8
@@ -318,3 +323,120 @@ def test_speckle_counts_lit_pixels_that_stand_alone(digits):
     rng = np.random.default_rng(0)
     noisy = np.where(rng.random(real[:200].shape) < 0.03, 1.0, real[:200])  # 3 % salt
     assert speckle(noisy) > 10 * speckle(real[:200])
+
+
+def test_isolated_counts_lit_pixels_without_a_lit_neighbour(digits):
+    from analysis.speckle import isolated, speckle
+    img = np.zeros((2, 28, 28))
+    img[0, 5, 5:15] = 1.0                  # a stroke: its ends have one neighbour, none is alone
+    assert isolated(img) == 0.0 and speckle(img) == pytest.approx(2 / 10)
+    img[1, 20, 20] = img[1, 20, 24] = 0.9  # two lone pixels in the second image
+    img[1, 0, 0] = 0.5                      # not lit (the threshold is > 0.5)
+    assert isolated(img) == pytest.approx(2 / 12)
+    assert isolated(img) == speckle(img, max_neighbours=0)
+    diag = np.zeros((1, 28, 28))
+    diag[0, [3, 4], [3, 4]] = 1.0           # diagonal neighbours count (8-neighbourhood)
+    assert isolated(diag) == 0.0
+    assert isolated(digits.test_images / 255.0) < 0.001 < speckle(digits.test_images / 255.0)
+    with pytest.raises(ValueError):
+        speckle(img, max_neighbours=9)
+
+
+def test_readable_share_counts_confident_samples():
+    probs = np.array([[0.95, 0.05], [0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
+    assert quality.readable_share(probs) == pytest.approx(0.5)       # 0.95 and 0.9 reach 0.9
+    assert quality.readable_share(probs, threshold=0.75) == pytest.approx(0.75)
+    assert quality.readable_share(probs, threshold=0.0) == 1.0
+    with pytest.raises(ValueError):
+        quality.readable_share(probs, threshold=1.5)
+
+
+def test_nearest_distances_and_the_real_ratio(digits):
+    rng = np.random.default_rng(0)
+    bank = rng.random((50, 784)).astype(np.float32)
+    x = rng.random((7, 784)).astype(np.float32)
+    brute = np.sqrt(((x[:, None, :].astype(np.float64) - bank[None]) ** 2).sum(axis=2)).min(axis=1)
+    np.testing.assert_allclose(quality.nearest_distances(x, bank, batch=3), brute, rtol=1e-4)
+    assert np.all(quality.nearest_distances(bank[:5], bank) < 1e-2)   # (float32 rounding of 0)
+    train, test = digits.train_images / 255.0, digits.test_images / 255.0
+    # real held-out digits are 1 by definition; copies of training digits are 0; noise is far
+    assert quality.nearest_real_ratio(test, train, test) == pytest.approx(1.0)
+    assert quality.nearest_real_ratio(train[:100], train, test) < 0.01
+    assert quality.nearest_real_ratio(rng.random((100, 784)), train, test) > 2
+    # digits with 3 % salt lie farther from every training digit than real ones; blurred ones
+    # lie closer (the Euclidean distance rewards an average: the docstring's caveat)
+    from scipy.ndimage import uniform_filter
+    salted = np.where(rng.random(test[:200].shape) < 0.03, 1.0, test[:200])
+    assert quality.nearest_real_ratio(salted, train, test) > 1.3
+    blurred = uniform_filter(test[:200].reshape(-1, 28, 28), size=(1, 3, 3))
+    assert quality.nearest_real_ratio(blurred, train, test) < 0.95
+
+
+def test_evaluate_samples_with_training_images_has_nearest_real(digits, clf):
+    ref = digits.test_images / 255.0
+    r = quality.evaluate_samples(ref[:300], clf, ref, kid_subsets=2, kid_subset_size=100,
+                                 train_images01=digits.train_images / 255.0)
+    assert r["nearest_real"] == pytest.approx(1.0, abs=0.1)   # the first 300 of the same digits
+    assert "nearest_real" not in quality.evaluate_samples(ref[:300], clf, ref, kid_subsets=2,
+                                                          kid_subset_size=100)
+
+
+def test_r1_penalty_matches_finite_differences():
+    """R1 = gamma/2 mean ||dD/dx||^2 of a leaky-ReLU MLP and its weight gradient, against
+    central differences of the input gradient computed by mlp_backward (float64)."""
+    rng = np.random.default_rng(7)
+    ws, bs = ann_gan.init_mlp(rng, [6, 9, 5, 1])
+    ws = [w.astype(np.float64) * 2 for w in ws]
+    bs = [rng.normal(size=b.shape) for b in bs]
+    x = rng.normal(size=(4, 6))
+    gamma = 3.0
+
+    def penalty(ws):
+        out, inputs = ann_gan.mlp_forward(ws, bs, x)
+        _, _, dx = ann_gan.mlp_backward(ws, inputs, np.ones((len(x), 1)), need_input_grad=True)
+        return 0.5 * gamma * np.mean((dx ** 2).sum(axis=1))
+
+    _, inputs = ann_gan.mlp_forward(ws, bs, x)
+    value, gws = ann_gan.r1_penalty(ws, inputs, gamma)
+    assert value == pytest.approx(penalty(ws), rel=1e-10)
+    e = 1e-6
+    for k, (i, j) in [(0, (0, 0)), (0, (5, 8)), (1, (3, 2)), (2, (4, 0))]:
+        wp, wm = [w.copy() for w in ws], [w.copy() for w in ws]
+        wp[k][i, j] += e
+        wm[k][i, j] -= e
+        assert (penalty(wp) - penalty(wm)) / (2 * e) == pytest.approx(gws[k][i, j], rel=1e-5, abs=1e-9)
+
+
+def test_ann_gan_r1_and_weight_average(tmp_path, digits):
+    """R1 changes D's steps (and flattens D at real images); the weight average follows its
+    recurrence, is what generate() samples from, and survives a save and load."""
+    kw = dict(noise_dim=20, g_hidden=[32], d_hidden=(24,), epochs=2, batch_size=64, seed=0)
+    x = digits.train_images[:300]
+    plain = ann_gan.train_ann_gan(x, **kw)
+    r1 = ann_gan.train_ann_gan(x, r1=10.0, **kw)
+    assert not plain.has_ema and not np.array_equal(plain.d_weights[0], r1.d_weights[0])
+
+    def slope(gan):
+        logit, inputs = ann_gan.mlp_forward(gan.d_weights, gan.d_biases, quality.as_unit_images(x[:200]))
+        return ann_gan.r1_penalty(gan.d_weights, inputs, 1.0)[0]
+
+    assert slope(r1) < slope(plain)
+    avg = ann_gan.train_ann_gan(x, ema=0.9, **kw)
+    init = ann_gan.train_ann_gan(x, ema=0.9, **dict(kw, epochs=0))
+    assert avg.has_ema and init.has_ema
+    np.testing.assert_array_equal(init.g_ema_weights[1], init.g_weights[1])  # starts at the initial G
+    np.testing.assert_array_equal(avg.g_weights[0], plain.g_weights[0])      # the average only watches
+    # it trails G: between the initial and the last weights (ema 0.9 over 10 G steps)
+    last, start, mean = avg.g_weights[1], init.g_weights[1], avg.g_ema_weights[1]
+    span = np.linalg.norm(start - last)
+    assert 0.1 * span < np.linalg.norm(mean - last) < 0.9 * span and np.linalg.norm(mean - start) < span
+    z = np.random.default_rng(1).random((4, 20), dtype=np.float32)
+    assert not np.array_equal(avg.generate_from(z), avg.generate_from(z, ema=False))
+    np.testing.assert_array_equal(avg.generate_from(z, ema=False), plain.generate_from(z))
+    path = str(tmp_path / "ema.npz")
+    ann_gan.save_ann_gan(avg, path)
+    back = ann_gan.load_ann_gan(path)
+    assert back.has_ema
+    np.testing.assert_array_equal(back.generate_from(z), avg.generate_from(z))
+    with pytest.raises(ValueError):
+        ann_gan.train_ann_gan(x, ema=1.0, **kw)

@@ -220,6 +220,45 @@ class GanConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
 
+@dataclass
+class AnnGanConfig:
+    """The non-spiking reference GAN of ``compare-losses`` (:mod:`analysis.ann_gan`).
+
+    Its layer sizes and data are always the spiking config's (G noise -> G's hidden sizes ->
+    784, D 784 -> D's hidden sizes -> 1 logit); these are its training keys. Two are shipped:
+    :data:`ANN_UNTUNED` (the reference of the first comparisons) and :data:`ANN_TUNED`.
+    """
+
+    epochs: int = _f(0, lo=0, hi=100_000, doc="passes over the training digits (0 = the spiking "
+                     "config's train.epochs)")
+    batch_size: int = _f(0, lo=0, hi=100_000, doc="0 = the spiking config's train.batch_size")
+    lr: float = _f(2e-4, lo=0.0, hi=1.0, doc="Adam learning rate of G and D")
+    beta1: float = _f(0.5, lo=0.0, hi=0.999999, doc="Adam beta1")
+    beta2: float = _f(0.999, lo=0.0, hi=0.999999, doc="Adam beta2")
+    r1: float = _f(0.0, lo=0.0, hi=1e6, doc="weight gamma of the R1 penalty on D at real images, "
+                   "gamma/2 E||dD(x)/dx||^2 with D's logit (0 = none)")
+    ema: float = _f(0.0, lo=0.0, hi=0.999999, doc="decay of the moving average of G's weights that "
+                    "samples are drawn from, updated after every G step (0 = G's last weights)")
+    lr_decay: float = _f(1.0, lo=1e-6, hi=1.0, doc="learning rates are multiplied by this after every epoch")
+
+    def resolved(self, cfg: GanConfig) -> AnnGanConfig:
+        """The config with ``epochs`` and ``batch_size`` of 0 replaced by the spiking ``cfg``'s."""
+        return dataclasses.replace(self, epochs=self.epochs or int(cfg.train.epochs),
+                                   batch_size=self.batch_size or int(cfg.train.batch_size))
+
+
+#: The first reference (issues 11-19; the README's earlier "FID 25.1"): the spiking pair's epochs
+#: and batch size, plain Adam, no penalty, no weight average, nothing tuned.
+ANN_UNTUNED = AnnGanConfig()
+#: The tuned reference (issue 20; the search: ``experiments/ann_tuning.py``, docs/experiments.md 6):
+#: the practitioner's defaults (non-saturating loss, Adam 2e-4 / 0.5, batch 64) with R1 (gamma 10),
+#: G's weight average (0.999) and the schedule the search chose (seed 0: FID 3.99, readable 0.64 at
+#: 600 epochs, the longest trial, still improving; about 25 minutes on the loaded 2 cores).
+ANN_TUNED = AnnGanConfig(epochs=600, batch_size=64, r1=10.0, ema=0.999)
+#: The references ``compare-losses`` trains: label -> config.
+ANN_REFERENCES = {"ann": ANN_UNTUNED, "ann_tuned": ANN_TUNED}
+
+
 # ----------------------------------------------------------------- machinery
 def _check_value(path: str, value: Any, ftype, meta) -> Any:
     origin = typing.get_origin(ftype)
