@@ -187,19 +187,20 @@ class ConvGeometry:
         return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
     def up(self, small: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """Its adjoint (B, C_small, h, w) -> (B, C_big, H, W): the small images dilated by the
-        stride, padded by ``k - 1 - pad``, convolved at stride 1 with the flipped kernel."""
-        B, C, h, w = small.shape
-        (_, H, W), k, s, p = self.big, self.kernel, self.stride, self.pad
-        dh, dw = (h - 1) * s + 1, (w - 1) * s + 1
-        # the dilated images at offset k - 1 of a buffer from which rows p .. p + H + k - 2 are read
-        buf = np.zeros((B, C, max(dh + 2 * (k - 1), p + H + k - 1), max(dw + 2 * (k - 1), p + W + k - 1)),
-                       small.dtype)
-        buf[:, :, k - 1:k - 1 + dh:s, k - 1:k - 1 + dw:s] = small
-        view = sliding_window_view(buf[:, :, p:p + H + k - 1, p:p + W + k - 1], (k, k), axis=(2, 3))
-        flipped = kernel[:, :, ::-1, ::-1]
-        out = np.tensordot(view, flipped, axes=([1, 4, 5], [0, 2, 3]))  # (B, H, W, C_big)
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        """Its adjoint (B, C_small, h, w) -> (B, C_big, H, W): one tensordot gives every input's
+        contribution under every kernel offset, ``(B, h, w, C_big, k, k)``; col2im adds them into
+        the padded big image, one strided slice per kernel offset (``k^2`` vectorised adds, a
+        fixed order)."""
+        B, _, h, w = small.shape
+        (C, H, W), k, s, p = self.big, self.kernel, self.stride, self.pad
+        cols = np.tensordot(small.transpose(0, 2, 3, 1), kernel, axes=([3], [0]))  # (B, h, w, C, k, k)
+        cols = cols.transpose(0, 3, 4, 5, 1, 2)  # (B, C, k, k, h, w)
+        out = np.zeros((B, C, max(H + 2 * p, (h - 1) * s + k), max(W + 2 * p, (w - 1) * s + k)),
+                       np.result_type(small, kernel))
+        for dy in range(k):
+            for dx in range(k):
+                out[:, :, dy:dy + (h - 1) * s + 1:s, dx:dx + (w - 1) * s + 1:s] += cols[:, :, dy, dx]
+        return np.ascontiguousarray(out[:, :, p:p + H, p:p + W])
 
     def kernel_grad(self, big: np.ndarray, small: np.ndarray) -> np.ndarray:
         """``sum_{b,i,j} small[b, o, i, j] big_padded[b, c, i s + dy, j s + dx]`` (C_small, C_big, k, k):

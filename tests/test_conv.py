@@ -124,7 +124,7 @@ def test_kernel_gradient_matches_finite_differences(transposed, rng):
 
 
 def test_border_neurons_have_their_own_thresholds(rng):
-    """theta = T - b + c * (sum of incoming weights): with zero padding a border neuron has fewer
+    """A threshold is theta = T - b + c * (sum of incoming weights): with zero padding a border neuron has fewer
     synapses, so its threshold differs from the interior's with one bias per channel; it is the
     dense layer's threshold."""
     geo = ramp.ConvGeometry((1, 6, 6), (1, 6, 6), 3, 1, 1)
