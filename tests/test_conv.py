@@ -1,10 +1,12 @@
 """Convolutional windowed ramp layers (models/ramp.py ConvGeometry / ConvMap, training/exact.py
 ConvLayer): the conv layer is the dense ramp layer whose matrix is the convolution's, forward and
 exact gradients bit for bit on exact (dyadic) values; Brian2 simulates it spike for spike."""
+import nir
 import numpy as np
 import pytest
 
-from models import brian, ramp
+from analysis import energy
+from models import brian, nirgraph, ramp
 from models.neuron import RAMP_NEURON, NeuronParams
 from training import config as cm
 from training import exact
@@ -234,3 +236,31 @@ def test_conv_network_trains_and_brian2_simulates_it():
         want = ramp.forward(w, th, x, 16)
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
+
+
+def test_energy_counts_a_conv_layer_by_its_synapses():
+    """ACs of a conv layer: each input spike times its own fan-out (a corner pixel of a 3x3 image
+    under a 3x3 kernel, padding 1, reaches 4 neurons, the centre 9); MACs = synapses (49)."""
+    geo = ramp.ConvGeometry((1, 3, 3), (1, 3, 3), 3, 1, 1)
+    fan = ramp.ConvMap(geo, np.ones(geo.kernel_shape)).fan_out()
+    spec = energy.network_specs([geo.shape], [0, 8], [fan])[0]
+    T = 8
+    t_in = np.full((2, 9), T)
+    t_in[0, [0, 4]] = 1  # a corner and the centre
+    c = energy.layer_counts(t_in, spec, T)
+    assert c["acs"].tolist() == [4 + 9, 0] and c["ann_macs"].tolist() == [49, 49]
+    assert energy.layer_summary(c, spec)["spikes_per_synapse"] == pytest.approx(13 / 2 / 49)
+
+
+@pytest.mark.brian2
+def test_nir_export_of_a_conv_network_gives_its_spike_times():
+    """A conv D exported to NIR (each conv layer as its matrix) and read back into Brian2 fires
+    at the network's own spike times."""
+    cfg = cm.override(cm.GanConfig(), CONV)
+    rng = np.random.default_rng(2)
+    d = RampNetwork.init(cfg, "d", sizes(cfg)["d"], rng)
+    graph = nirgraph.network_graph(d, 784, "discriminator")
+    assert isinstance(graph.nodes["linear_1"], nir.Linear) and graph.nodes["linear_1"].weight.shape == (392, 784)
+    t_in = rng.integers(0, 17, (2, 784)).astype(np.int32)
+    for got, want in zip(nirgraph.simulate_graph(graph, t_in), d.times(t_in)):
+        np.testing.assert_array_equal(got, want)
