@@ -8,7 +8,9 @@ Definitions (per sample, per layer ``k`` with ``n_in`` inputs and ``n_out`` neur
 ------------------------------------------------------------------------------------
 ``acs`` (synaptic operations, accumulates)
     Every input spike times its fan-out: ``n_out * (input spikes of the sample)``. An input
-    that fired is one spike (each neuron fires at most once); ``t_max`` = no spike.
+    that fired is one spike (each neuron fires at most once); ``t_max`` = no spike. A
+    convolutional layer's inputs have their own fan-outs (``LayerSpec.fan_out``: the synapses
+    of its index map, fewer at the borders), and its synapses are those of the index map.
 ``clock_updates``
     A clock-driven simulator updates every neuron at every step of the interval in which its
     state can change: ``n_out * (steps of that interval)``. The interval of layer ``k`` runs
@@ -23,16 +25,16 @@ Definitions (per sample, per layer ``k`` with ``n_in`` inputs and ``n_out`` neur
     control current) has one more event per neuron, its window's opening.
 ``ann_macs``
     The same-size non-spiking layer is a dense product: ``n_in * n_out`` multiply-accumulates,
-    whatever the input.
+    whatever the input (a convolutional layer: one per synapse, the same-size ANN convolution).
 ``energy_pj``, ``ann_energy_pj``
     The 45 nm convention of the spiking generative-model papers (FSVAE, SDDPM, SDM):
     ``acs * E_AC`` and ``ann_macs * E_MAC`` with ``E_AC = 0.9 pJ`` (32-bit float add) and
     ``E_MAC = 4.6 pJ`` (32-bit float multiply 3.7 pJ + add 0.9 pJ), Horowitz, ISSCC 2014.
 ``spikes_per_synapse``
-    ``acs / (n_in * n_out)`` = input spikes per input neuron: what Dampfhoffer et al. (IEEE
-    TETCI 7(3):731-741, 2023) compare with their break-even of 0.15-1.38 spikes per synapse
-    per inference (below it, an IF network on event-driven hardware beats an ANN accelerator
-    once memory access is counted).
+    ``acs / synapses`` (``n_in * n_out`` for a dense layer: input spikes per input neuron):
+    what Dampfhoffer et al. (IEEE TETCI 7(3):731-741, 2023) compare with their break-even of
+    0.15-1.38 spikes per synapse per inference (below it, an IF network on event-driven
+    hardware beats an ANN accelerator once memory access is counted).
 
 "Up to the decision" counts only what happens at or before a sample's decision step (D's
 first output spike, on the network's clock: ``until``); a sample without a decision counts
@@ -44,7 +46,7 @@ table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -86,12 +88,20 @@ class LayerSpec:
     n_in, n_out : int, the weight matrix's shape (inputs, neurons)
     in_start : int, step at which the layer's inputs' window opens (the network's clock)
     start : int, step at which the layer's own window opens (it closes ``t_max`` steps later)
+    fan_out : int array (n_in,) or None, synapses leaving each input (a convolutional layer);
+        None: every input reaches all ``n_out`` neurons
     """
 
     n_in: int
     n_out: int
     in_start: int = 0
     start: int = 0
+    fan_out: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def synapses(self) -> int:
+        """The layer's synapses: ``n_in * n_out``, or the sum of the fan-outs."""
+        return self.n_in * self.n_out if self.fan_out is None else int(np.sum(self.fan_out))
 
     @property
     def gated(self) -> bool:
@@ -140,22 +150,28 @@ def layer_counts(t_in: np.ndarray, spec: LayerSpec, t_max: int,
         steps = np.clip(np.minimum(last, u + 1) - first, 0, last - first)
         opened = (spec.gated & (spec.start <= u)).astype(np.int64)
     events = distinct_steps(t, t_max) + opened
-    return {"input_spikes": spikes, "acs": spikes * spec.n_out, "clock_updates": steps * spec.n_out,
+    acs = (spikes * spec.n_out if spec.fan_out is None
+           else (t < t_max).astype(np.int64) @ np.asarray(spec.fan_out, np.int64))
+    return {"input_spikes": spikes, "acs": acs, "clock_updates": steps * spec.n_out,
             "event_updates": events * spec.n_out,
-            "ann_macs": np.full(len(t), spec.n_in * spec.n_out, np.int64)}
+            "ann_macs": np.full(len(t), spec.synapses, np.int64)}
 
 
-def network_specs(shapes: Sequence[tuple[int, int]], window_starts: Sequence[int]) -> list[LayerSpec]:
+def network_specs(shapes: Sequence[tuple[int, int]], window_starts: Sequence[int],
+                  fan_outs: Sequence[np.ndarray | None] | None = None) -> list[LayerSpec]:
     """The :class:`LayerSpec` of every layer of a feed-forward network.
 
     Parameters
     ----------
     shapes : (n_in, n_out) of each weight matrix, layers 1..L
     window_starts : step at which each layer's window opens, layers 0 (the inputs) .. L
+    fan_outs : per layer, the synapses leaving each input (n_in,) of a convolutional layer, or
+        None (dense); default: every layer dense
     """
     if len(window_starts) != len(shapes) + 1:
         raise ValueError(f"{len(shapes)} layers need {len(shapes) + 1} window starts, got {len(window_starts)}")
-    return [LayerSpec(int(a), int(b), int(window_starts[k]), int(window_starts[k + 1]))
+    fan_outs = list(fan_outs) if fan_outs is not None else [None] * len(shapes)
+    return [LayerSpec(int(a), int(b), int(window_starts[k]), int(window_starts[k + 1]), fan_outs[k])
             for k, (a, b) in enumerate(shapes)]
 
 
@@ -169,7 +185,7 @@ def layer_summary(counts: dict[str, np.ndarray], spec: LayerSpec) -> dict[str, f
     out = {k: float(np.mean(counts[k])) for k in COUNTS}
     out["energy_pj"] = float(energy_pj(out["acs"]))
     out["ann_energy_pj"] = float(energy_pj(0, out["ann_macs"]))
-    out["spikes_per_synapse"] = out["acs"] / (spec.n_in * spec.n_out)
+    out["spikes_per_synapse"] = out["acs"] / spec.synapses
     return out
 
 

@@ -66,6 +66,7 @@ import numpy as np
 
 from analysis import energy, quality
 from models.coding import decide, decode_times
+from models.ramp import ConvMap
 from models.resources import check_memory
 from models.spikes import completion_times, decision_ties, last_spike_times, sparsity, spikes_before
 from training.data import load_dataset
@@ -249,10 +250,14 @@ def layer_inputs(net, t_in: np.ndarray, times: list[np.ndarray]) -> list[np.ndar
 
 
 def network_specs(net) -> list[energy.LayerSpec]:
-    """:func:`analysis.energy.network_specs` of a network: its weight shapes and its windows."""
-    shapes = [w.shape[-2:] for w in net.state()["weights"]]
+    """:func:`analysis.energy.network_specs` of a network: the shapes of what Brian2 simulates of it
+    (:meth:`training.networks.Network.brian_layers`; a convolutional layer's fan-outs from its
+    index map) and its windows."""
+    weights = net.brian_layers()[0]
+    shapes = [w.shape[-2:] for w in weights]
+    fan_outs = [w.fan_out() if isinstance(w, ConvMap) else None for w in weights]
     T = net.params.t_max
-    return energy.network_specs(shapes, [net.neuron.window_start(k, T) for k in range(len(shapes) + 1)])
+    return energy.network_specs(shapes, [net.neuron.window_start(k, T) for k in range(len(shapes) + 1)], fan_outs)
 
 
 def energy_tables(gan, act: Activity) -> dict[str, list[dict[str, float]]]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .neuron import IF_NEURON, RAMP_RATE_MV, SYNAPSE_MODEL, THRESHOLD_EPS_MV, NeuronModel, NeuronParams
+from .ramp import ConvMap
 from .resources import synapse_count
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
@@ -87,11 +88,19 @@ class BrianResult:
     t_ms: np.ndarray | None = None
 
 
-def _block_synapses(b2, pre_group, post_group, w: np.ndarray, batch: int, on_pre: str, delay, name: str):
+def _block_synapses(b2, pre_group, post_group, w, batch: int, on_pre: str, delay, name: str):
     """Synapses from ``pre_group`` to ``post_group`` with weights ``w`` (n_pre, n_post), mV, block
-    diagonal over the batch: copy b of the sources -> copy b of the targets."""
+    diagonal over the batch: copy b of the sources -> copy b of the targets. A
+    :class:`models.ramp.ConvMap` (a convolutional layer) connects only the pairs of its index map,
+    each synapse holding a copy of its kernel weight (``S.w = K_flat[kernel_index]``)."""
     n_pre, n_post = w.shape
     syn = b2.Synapses(pre_group, post_group, model=SYNAPSE_MODEL, on_pre=on_pre, delay=delay, name=name)
+    if isinstance(w, ConvMap):
+        pre, post, values = w.synapses()
+        offs = np.arange(batch)[:, None]
+        syn.connect(i=(offs * n_pre + pre[None]).ravel(), j=(offs * n_post + post[None]).ravel())
+        syn.w = np.tile(values, batch) * b2.mV
+        return syn
     pre = np.arange(n_pre)[:, None]
     post = np.arange(n_post)[None, :]
     offs = np.arange(batch)[:, None, None]
@@ -123,7 +132,8 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
 
     Parameters
     ----------
-    weights : sequence of arrays (n_k, n_{k+1}), mV
+    weights : sequence of arrays (n_k, n_{k+1}), mV, or :class:`models.ramp.ConvMap` (a
+        convolutional layer: sparse synapses from its index map)
     t_in : int array (batch, n_0), input spike times in steps (``t_max`` = none)
     params : NeuronParams
     target : {"numpy", "cython", "cpp_standalone"}
@@ -203,7 +213,8 @@ def simulate(weights: Sequence[np.ndarray], t_in: np.ndarray, params: NeuronPara
             delay = neuron.synaptic_delay_steps(params.latency) * dt
             more = extra.get(k)
             n_main = n_pre - (0 if more is None else more.shape[1])
-            objects += [g, _block_synapses(b2, groups[-1], g, w[:n_main], batch, neuron.on_pre, delay,
+            objects += [g, _block_synapses(b2, groups[-1], g, w if more is None else w[:n_main], batch,
+                                           neuron.on_pre, delay,
                                            f"synapses_{k}")]
             if more is not None:  # extra input neurons of layer k (a batch statistic), one set per copy
                 m = more.shape[1]

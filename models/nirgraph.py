@@ -49,6 +49,7 @@ from .brian import TARGETS, _block_synapses, _brian2, _compile_note
 from .errors import SpikingGanError
 from .files import atomic_write
 from .neuron import RAMP_RATE_MV, THRESHOLD_EPS_MV, NeuronModel, NeuronParams
+from .ramp import ConvMap
 
 #: Node types :func:`read_chain` reads.
 SUPPORTED = ("Input", "Affine", "Linear", "Delay", "I", "IF", "LIF", "Output")
@@ -162,6 +163,9 @@ def network_graph(net, n_data: int, role: str) -> nir.NIRGraph:
         raise NirError(f"the {role} has input neurons computed from the batch (s4nn.minibatch_std), "
                        "which a NIR graph cannot compute")
     weights, thresholds = net.brian_layers()
+    # a convolutional layer travels as its weight matrix (zero where it has no synapse): NIR's
+    # Conv2d node is not written, so that every importer of Linear chains reads the graph
+    weights = [w.dense() if isinstance(w, ConvMap) else w for w in weights]
     return to_graph(weights, thresholds, net.params, net.neuron, role, first[0, n_data:].tolist())
 
 

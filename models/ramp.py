@@ -25,8 +25,10 @@ for the IF kernel: ``t`` in ``0 .. T - 1`` for a spike, ``T`` for none. Layer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .neuron import THRESHOLD_EPS_MV
 
@@ -43,13 +45,12 @@ def pre_activation(x_in: np.ndarray, w: np.ndarray, theta: np.ndarray, t_max: in
     Parameters
     ----------
     x_in : int or float array (batch, n_in), the inputs' earliness in steps
-    w : array (n_in, n_out), mV per step of earliness
+    w : array (n_in, n_out), mV per step of earliness, or a :class:`ConvMap`
     theta : array (n_out,), thresholds in mV
     t_max : int, window length T in steps
     """
-    x = np.asarray(x_in, dtype=dtype)
     return (np.asarray(t_max - np.asarray(theta, dtype=np.float64), dtype=dtype)
-            + x @ np.asarray(w, dtype=dtype))
+            + linear(x_in, w, dtype))
 
 
 def quantised_earliness(a: np.ndarray, t_max: int) -> np.ndarray:
@@ -81,7 +82,8 @@ def forward(weights: Sequence[np.ndarray], thetas: Sequence[np.ndarray], t_in: n
 
     Parameters
     ----------
-    weights : sequence of arrays (n_k, n_{k+1}), mV per step
+    weights : sequence of arrays (n_k, n_{k+1}), mV per step, or :class:`ConvMap` (a convolutional
+        layer)
     thetas : sequence of arrays (n_{k+1},), per-neuron thresholds in mV
     t_in : int array (batch, n_0), input spike times in steps (``t_max`` = none)
     t_max : int
@@ -100,3 +102,206 @@ def forward(weights: Sequence[np.ndarray], thetas: Sequence[np.ndarray], t_in: n
         x, _ = layer_forward(x, w, theta, t_max, dtype)
         times.append((t_max - x).astype(np.int32))
     return times
+
+
+# ------------------------------------------------------------------ convolutional ramp layers
+# A convolutional ramp layer is the same neuron with shared weights: its map x_in -> a is a
+# (transposed) convolution instead of a dense product, then the same clip (Stanojevic et al.
+# 2024 for clipped-ReLU = TTFS networks with convolutions). Its neurons and synapses are those
+# of a sparse dense layer whose matrix is the convolution's (:meth:`ConvMap.dense`), so Brian2
+# simulates it as such (:meth:`ConvMap.synapses`: the index map from kernel weights to synapses).
+#
+# Geometry. A convolution of stride ``s`` and zero padding ``p`` maps a "big" image
+# (C_big, H, W) to a "small" one (C_small, h, w), h = (H + 2 p - k) // s + 1, by
+#
+#     small[o, i, j] = sum_{c, dy, dx} big_padded[c, i s + dy, j s + dx] * K[o, c, dy, dx]
+#
+# with K (C_small, C_big, k, k). A conv layer (D) maps big -> small by it; a transposed layer
+# (G) maps small -> big by its adjoint (the transposed matrix; PyTorch's ConvTranspose2d with
+# the same kernel layout (in, out, k, k)). Images are flattened channel-major: a neuron's index
+# is ``(c * H + y) * W + x``.
+
+
+def conv_sides(n_layers: int, kernel: int, stride: int, side: int = 28) -> list[int]:
+    """Sides of the images of a stack of ``n_layers`` strided convolutions from a ``side`` x ``side``
+    image, zero padding ``(kernel - 1) // 2`` (which halves an even side at stride 2): ``[side, s_1,
+    ..., s_n]`` with ``s_{l+1} = (s_l + 2 p - k) // stride + 1`` (<= 0: the stack does not fit)."""
+    pad, out = (kernel - 1) // 2, [side]
+    for _ in range(n_layers):
+        out.append((out[-1] + 2 * pad - kernel) // stride + 1)
+    return out
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes of a (transposed) convolution between a big and a small image.
+
+    Attributes
+    ----------
+    big : (C_big, H, W), the image of the strided side (D's input, G's output)
+    small : (C_small, h, w), ``h = (H + 2 pad - kernel) // stride + 1``
+    kernel : int, side ``k`` of the square kernel
+    stride, pad : int, stride and zero padding of the strided convolution (big -> small)
+    transposed : bool, False: the layer maps big -> small (a convolution); True: small -> big
+        (its adjoint, a transposed convolution)
+    """
+
+    big: tuple[int, int, int]
+    small: tuple[int, int, int]
+    kernel: int
+    stride: int = 1
+    pad: int = 0
+    transposed: bool = False
+
+    def __post_init__(self):
+        (_, H, W), (_, h, w), k, s, p = self.big, self.small, self.kernel, self.stride, self.pad
+        if k < 1 or s < 1 or p < 0 or min(*self.big, *self.small) < 1:
+            raise ValueError(f"invalid convolution geometry {self}")
+        if (h, w) != ((H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1):
+            raise ValueError(f"a {k}x{k} kernel at stride {s}, padding {p} maps {H}x{W} to "
+                             f"{(H + 2 * p - k) // s + 1}x{(W + 2 * p - k) // s + 1}, not {h}x{w}")
+
+    @property
+    def kernel_shape(self) -> tuple[int, int, int, int]:
+        """``(C_small, C_big, k, k)``: (out, in) channels of a conv layer, (in, out) of a transposed one."""
+        return (self.small[0], self.big[0], self.kernel, self.kernel)
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return self.small if self.transposed else self.big
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return self.big if self.transposed else self.small
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_in, n_out)`` of the layer's (sparse) weight matrix."""
+        return int(np.prod(self.in_shape)), int(np.prod(self.out_shape))
+
+    # ---------------------------------------------------------------- the two maps, vectorised
+    def _columns(self, big: np.ndarray) -> np.ndarray:
+        """im2col of big images (B, C_big, H, W): the view (B, C_big, h, w, k, k) of the padded
+        images under every kernel position (``sliding_window_view``, no copy)."""
+        k, s, p = self.kernel, self.stride, self.pad
+        padded = np.pad(big, ((0, 0), (0, 0), (p, p), (p, p))) if p else big
+        view = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+        return view[:, :, :self.small[1], :self.small[2]]
+
+    def down(self, big: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """The strided convolution (B, C_big, H, W) -> (B, C_small, h, w): one tensordot."""
+        out = np.tensordot(self._columns(big), kernel, axes=([1, 4, 5], [1, 2, 3]))  # (B, h, w, C_small)
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    def up(self, small: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """Its adjoint (B, C_small, h, w) -> (B, C_big, H, W): one tensordot gives every input's
+        contribution under every kernel offset, ``(B, h, w, C_big, k, k)``; col2im adds them into
+        the padded big image, one strided slice per kernel offset (``k^2`` vectorised adds, a
+        fixed order)."""
+        B, _, h, w = small.shape
+        (C, H, W), k, s, p = self.big, self.kernel, self.stride, self.pad
+        cols = np.tensordot(small.transpose(0, 2, 3, 1), kernel, axes=([3], [0]))  # (B, h, w, C, k, k)
+        cols = cols.transpose(0, 3, 4, 5, 1, 2)  # (B, C, k, k, h, w)
+        out = np.zeros((B, C, max(H + 2 * p, (h - 1) * s + k), max(W + 2 * p, (w - 1) * s + k)),
+                       np.result_type(small, kernel))
+        for dy in range(k):
+            for dx in range(k):
+                out[:, :, dy:dy + (h - 1) * s + 1:s, dx:dx + (w - 1) * s + 1:s] += cols[:, :, dy, dx]
+        return np.ascontiguousarray(out[:, :, p:p + H, p:p + W])
+
+    def kernel_grad(self, big: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """``sum_{b,i,j} small[b, o, i, j] big_padded[b, c, i s + dy, j s + dx]`` (C_small, C_big, k, k):
+        the derivative of ``<small, down(big, K)>`` by ``K`` (one tensordot)."""
+        return np.tensordot(small, self._columns(big), axes=([0, 2, 3], [0, 2, 3]))
+
+    # ---------------------------------------------------------------- the layer's view
+    def _images(self, x: np.ndarray, shape) -> np.ndarray:
+        return np.asarray(x).reshape((len(x), *shape))
+
+    def apply(self, x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """``x @ M``: flattened inputs (B, n_in) through the layer's map, (B, n_out)."""
+        img = self._images(x, self.in_shape)
+        out = self.up(img, kernel) if self.transposed else self.down(img, kernel)
+        return out.reshape(len(x), -1)
+
+    def adjoint(self, g: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """``g @ M^T``: output errors (B, n_out) back to the inputs, (B, n_in)."""
+        img = self._images(g, self.out_shape)
+        out = self.down(img, kernel) if self.transposed else self.up(img, kernel)
+        return out.reshape(len(g), -1)
+
+    def weight_grad(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The kernel's part of ``x^T g`` (the dense gradient summed over the synapses that
+        share a weight): inputs (B, n_in), output errors (B, n_out) -> kernel shape."""
+        x_img, g_img = self._images(x, self.in_shape), self._images(g, self.out_shape)
+        return self.kernel_grad(g_img, x_img) if self.transposed else self.kernel_grad(x_img, g_img)
+
+    # ---------------------------------------------------------------- synapses
+    def index_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every synapse of the layer: presynaptic and postsynaptic neuron (flat indices) and the
+        flat index into the kernel of its weight, int64 (n_synapses,) each; a synapse whose input
+        lies in the zero padding does not exist (border neurons have fewer)."""
+        (Cb, H, W), (Cs, h, w), k, s, p = self.big, self.small, self.kernel, self.stride, self.pad
+        o, i, j, c, dy, dx = np.ix_(*(np.arange(n) for n in (Cs, h, w, Cb, k, k)))
+        y, x = i * s - p + dy, j * s - p + dx
+        valid = np.broadcast_to((y >= 0) & (y < H) & (x >= 0) & (x < W), (Cs, h, w, Cb, k, k))
+        small = np.broadcast_to((o * h + i) * w + j, valid.shape)[valid]
+        big = np.broadcast_to((c * H + y) * W + x, valid.shape)[valid]
+        kidx = np.broadcast_to(((o * Cb + c) * k + dy) * k + dx, valid.shape)[valid]
+        return (small, big, kidx) if self.transposed else (big, small, kidx)
+
+
+@dataclass(frozen=True)
+class ConvMap:
+    """The weights of a convolutional ramp layer as the simulators see them: a geometry and
+    its kernel. Stands wherever a dense weight matrix (n_in, n_out) stands
+    (:func:`linear`, :func:`forward`, :func:`models.brian.simulate`).
+
+    Attributes
+    ----------
+    geometry : ConvGeometry
+    kernel : float array ``geometry.kernel_shape``, mV per step of input earliness
+    """
+
+    geometry: ConvGeometry
+    kernel: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.geometry.shape
+
+    def apply(self, x: np.ndarray, dtype=np.float64) -> np.ndarray:
+        """``x @ M`` in ``dtype``, (B, n_out)."""
+        return self.geometry.apply(np.asarray(x, dtype), np.asarray(self.kernel, dtype))
+
+    def synapses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(pre, post, w)`` of every synapse: ``w = kernel.ravel()[kernel_index]`` (float64, mV)."""
+        pre, post, kidx = self.geometry.index_map()
+        return pre, post, np.asarray(self.kernel, np.float64).ravel()[kidx]
+
+    def dense(self) -> np.ndarray:
+        """The layer's weight matrix (n_in, n_out), float64: zero where there is no synapse."""
+        pre, post, w = self.synapses()
+        out = np.zeros(self.shape)
+        out[pre, post] = w
+        return out
+
+    def fan_out(self) -> np.ndarray:
+        """Synapses leaving each input neuron, int64 (n_in,)."""
+        return np.bincount(self.geometry.index_map()[0], minlength=self.shape[0])
+
+    def incoming_sums(self) -> np.ndarray:
+        """Sum of each neuron's incoming weights, float64 (n_out,): the map applied to ones."""
+        return self.apply(np.ones((1, self.shape[0])))[0]
+
+
+def linear(x: np.ndarray, w, dtype=np.float32) -> np.ndarray:
+    """``x @ W`` in ``dtype`` for a dense weight matrix (n_in, n_out) or a :class:`ConvMap`."""
+    if isinstance(w, ConvMap):
+        return w.apply(x, dtype)
+    return np.asarray(x, dtype=dtype) @ np.asarray(w, dtype=dtype)
+
+
+def incoming_sums(w) -> np.ndarray:
+    """Sum of each neuron's incoming weights (n_out,), float64, of a matrix or a :class:`ConvMap`."""
+    return w.incoming_sums() if isinstance(w, ConvMap) else np.asarray(w, np.float64).sum(axis=0)

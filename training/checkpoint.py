@@ -70,8 +70,9 @@ def load(path: str, require: Sequence[str] = ()) -> tuple[dict[str, list[np.ndar
                 raise CheckpointError(f"{where}: metadata {key!r} is {meta[key]!r}, expected a count >= 0")
         if "rng_state" in require and not isinstance(meta["rng_state"], dict):
             raise CheckpointError(f"{where}: metadata 'rng_state' is not a generator state")
-        # weights are matrices (or banks of them); the ramp model also stores biases and Adam moments
-        nets = {n: [numeric_array(arrays, f"{n}_{k}", where, ndim=(1, 2, 3), dtype=None) for k in range(L)]
+        # weights are matrices (or banks of them, or the kernels of convolutional layers); the ramp
+        # model also stores biases and Adam moments
+        nets = {n: [numeric_array(arrays, f"{n}_{k}", where, ndim=(1, 2, 3, 4), dtype=None) for k in range(L)]
                 for n, L in networks.items()}
     except CheckpointError:
         raise
@@ -81,12 +82,21 @@ def load(path: str, require: Sequence[str] = ()) -> tuple[dict[str, list[np.ndar
 
 
 def check_shapes(nets: dict[str, list[np.ndarray]], expected: dict[str, list[int]], path: str,
-                 banks: int = 0) -> None:
+                 banks: int = 0, shapes: dict[str, list[tuple[int, ...]]] | None = None) -> None:
     """Raise if the layer sizes in a checkpoint differ from the config's.
 
     ``banks > 0``: every layer must be a weight bank of that many matrices
-    (``(banks, n_in, n_out)``, one network per class); 0: plain matrices.
+    (``(banks, n_in, n_out)``, one network per class); 0: plain matrices. ``shapes``: the weight
+    arrays' shapes the config gives (:func:`training.networks.weight_shapes`); where it has
+    convolutional layers (4-D kernels) the weights are compared with it array by array.
     """
+    if shapes is not None and any(len(s) == 4 for ss in shapes.values() for s in ss):
+        for name, want in shapes.items():
+            got = [tuple(w.shape) for w in nets.get(name, [])]
+            if got != [tuple(s) for s in want]:
+                raise CheckpointError(f"checkpoint {path} does not match the config: {name} has weight shapes "
+                                      f"{got}, the config says {[tuple(s) for s in want]}")
+        return
     for name, sizes in expected.items():
         ws = nets.get(name)
         if ws and any(w.ndim not in (2, 3) for w in ws):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import SpikingGanError
+from models.ramp import conv_sides
 from training.networks import NETWORKS
 
 if sys.version_info >= (3, 11):
@@ -198,7 +199,23 @@ class S4nnConfig:
 
 
 @dataclass
-class GeneratorConfig(NetworkConfig):
+class GanNetworkConfig(NetworkConfig):
+    """G or D of the GAN: :class:`NetworkConfig` plus the ramp model's convolutional layers."""
+
+    conv: list[int] = _f([], lo=1, hi=4096, doc="channels of the convolutional ramp layers (ramp model; "
+                         "empty = none): D's images go through one strided convolution per entry, "
+                         "1x28x28 -> conv[0] x 14 x 14 -> conv[1] x 7 x 7 ... (at the default kernel "
+                         "and stride), then the dense hidden layers and the output; G's noise goes "
+                         "through the dense hidden layers to conv[0] x 7 x 7 (the smallest side) and "
+                         "one transposed convolution per entry up to 1 x 28 x 28")
+    conv_kernel: int = _f(4, lo=2, hi=9, doc="side of the square kernels of the conv layers, pixels "
+                          "(zero padding (conv_kernel - 1) // 2)")
+    conv_stride: int = _f(2, lo=1, hi=4, doc="stride of the conv layers (of the strided side; at most "
+                          "conv_kernel, so that every neuron has synapses)")
+
+
+@dataclass
+class GeneratorConfig(GanNetworkConfig):
     noise_dim: int = _f(100, lo=1, hi=100_000, doc="noise neurons")
 
 
@@ -212,7 +229,7 @@ class GanConfig:
                          "then counts the images of each class in a batch)")
     neuron: NeuronConfig = field(default_factory=lambda: NeuronConfig(t_max=64, model="ramp"))
     generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(hidden=[512]))
-    discriminator: NetworkConfig = field(default_factory=lambda: NetworkConfig(hidden=[256]))
+    discriminator: GanNetworkConfig = field(default_factory=lambda: GanNetworkConfig(hidden=[256]))
     loss: LossConfig = field(default_factory=LossConfig)
     train: GanTrainConfig = field(default_factory=lambda: GanTrainConfig(epochs=MAIN_JOB_EPOCHS))
     ramp: RampConfig = field(default_factory=RampConfig)
@@ -399,6 +416,15 @@ def _check_consistency(obj, prefix: str) -> None:
         raise ConfigError(f"{prefix}s4nn.r1: the penalty is written for one D with one hidden layer "
                           f"(discriminator.hidden has {len(obj.discriminator.hidden)}, per_class = "
                           f"{str(obj.per_class).lower()})")
+    if isinstance(obj, GanNetworkConfig) and obj.conv:
+        if obj.conv_stride > obj.conv_kernel:
+            raise ConfigError(f"{prefix}conv_stride: {obj.conv_stride} is above conv_kernel ({obj.conv_kernel}), "
+                              f"which leaves pixels without synapses")
+        sides = conv_sides(len(obj.conv), obj.conv_kernel, obj.conv_stride)
+        if sides[-1] < 1:
+            raise ConfigError(f"{prefix}conv: {len(obj.conv)} layers of a {obj.conv_kernel}x{obj.conv_kernel} "
+                              f"kernel at stride {obj.conv_stride} shrink the 28x28 image to nothing "
+                              f"(sides {', '.join(map(str, sides))})")
     if isinstance(obj, GanConfig) and obj.per_class:
         if obj.data.classes:
             raise ConfigError(f"{prefix}per_class: trains one GAN per class of the whole data set; "

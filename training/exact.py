@@ -34,13 +34,16 @@ from models.kernel import pinned_blas_threads
 
 @dataclass
 class Layer:
-    """Trainable parameters of one ramp layer.
+    """Trainable parameters of one dense ramp layer.
 
     Attributes
     ----------
     w : float32 array (n_in, n_out), mV per step of input earliness
     b : float32 array (n_out,), bias in steps (``T - theta + c * sum(w)``)
     centre : float, the fixed centre ``c`` of the inputs' earliness, steps
+
+    A layer's map is used only through the methods below (:class:`ConvLayer` has the same ones),
+    so that the forward pass, the backward pass and the R1 penalty are written once for both.
     """
 
     w: np.ndarray
@@ -50,6 +53,100 @@ class Layer:
     def thresholds(self, t_max: int) -> np.ndarray:
         """Per-neuron thresholds theta (mV, float64) that make the simulated neuron this layer."""
         return thresholds(self.w, self.b, self.centre, t_max)
+
+    def pre_activation(self, x: np.ndarray) -> np.ndarray:
+        """``a = b + (x - c) @ W``, float32 (batch, n_out), from input earliness ``x`` (batch, n_in)."""
+        return (self.b + (x.astype(np.float32) - np.float32(self.centre)) @ self.w).astype(np.float32)
+
+    def linear(self, p: np.ndarray) -> np.ndarray:
+        """``p @ W`` (batch, n_out): the map without bias and centre."""
+        return p @ self.w
+
+    @property
+    def neuron_bias(self) -> np.ndarray:
+        """The bias of every output neuron, float32 (n_out,)."""
+        return self.b
+
+    def adjoint(self, g: np.ndarray) -> np.ndarray:
+        """``g @ W^T`` (batch, n_in): an output error sent back to the inputs."""
+        return g @ self.w.T
+
+    def weight_grad(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """``x^T g``, the weights' shape: inputs (batch, n_in), output errors (batch, n_out)."""
+        return x.T @ g
+
+    def bias_grad(self, g: np.ndarray) -> np.ndarray:
+        """``sum_batch g`` (n_out,)."""
+        return g.sum(axis=0)
+
+    @property
+    def simulated(self) -> np.ndarray:
+        """What Brian2 and :func:`models.ramp.forward` are given: the matrix (n_in, n_out)."""
+        return self.w
+
+
+@dataclass
+class ConvLayer:
+    """Trainable parameters of one convolutional ramp layer: the ramp neuron with shared weights.
+
+    Its map is a convolution (D) or a transposed convolution (G) of the input image (the
+    geometry, :class:`models.ramp.ConvGeometry`) followed by the clip of every ramp layer::
+
+        a = b + conv(x_in - c, K),    x_out = clip(floor(a + EPS), 0, T)
+
+    with one bias per output channel. It is the dense :class:`Layer` whose weight matrix is the
+    convolution's (:meth:`models.ramp.ConvMap.dense`), forward and gradients alike (the
+    kernel's gradient is the dense one summed over the synapses sharing each weight); Brian2
+    simulates it as that sparse matrix. Border neurons of a padded convolution have fewer
+    synapses, so their thresholds ``theta = T - b + c * sum(incoming weights)`` differ from the
+    interior's.
+
+    Attributes
+    ----------
+    w : float32 array ``geometry.kernel_shape`` (C_small, C_big, k, k), mV per step of earliness
+    b : float32 array (C_out,), bias in steps, one per output channel
+    geometry : ConvGeometry
+    centre : float, the fixed centre ``c`` of the inputs' earliness, steps
+    """
+
+    w: np.ndarray
+    b: np.ndarray
+    geometry: ramp.ConvGeometry
+    centre: float = 0.0
+
+    @property
+    def neuron_bias(self) -> np.ndarray:
+        """The channel biases broadcast to every neuron, float32 (n_out,)."""
+        c, h, w = self.geometry.out_shape
+        return np.repeat(self.b, h * w)
+
+    def thresholds(self, t_max: int) -> np.ndarray:
+        """Per-neuron thresholds theta (mV, float64, n_out); border neurons differ."""
+        b = np.asarray(self.neuron_bias, np.float64)
+        return t_max - b + self.centre * self.simulated.incoming_sums()
+
+    def pre_activation(self, x: np.ndarray) -> np.ndarray:
+        """``a = b + conv(x - c, K)``, float32 (batch, n_out), from input earliness (batch, n_in)."""
+        p = x.astype(np.float32) - np.float32(self.centre)
+        return (self.neuron_bias + self.linear(p)).astype(np.float32)
+
+    def linear(self, p: np.ndarray) -> np.ndarray:
+        return self.geometry.apply(p, self.w)
+
+    def adjoint(self, g: np.ndarray) -> np.ndarray:
+        return self.geometry.adjoint(g, self.w)
+
+    def weight_grad(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
+        return self.geometry.weight_grad(x, g)
+
+    def bias_grad(self, g: np.ndarray) -> np.ndarray:
+        c, h, w = self.geometry.out_shape
+        return g.reshape(len(g), c, h * w).sum(axis=(0, 2))
+
+    @property
+    def simulated(self) -> ramp.ConvMap:
+        """What Brian2 and :func:`models.ramp.forward` are given: the kernel and its geometry."""
+        return ramp.ConvMap(self.geometry, self.w)
 
 
 def thresholds(w: np.ndarray, b: np.ndarray, centre: float, t_max: int) -> np.ndarray:
@@ -67,6 +164,16 @@ def init_layer(rng: np.random.Generator, n_in: int, n_out: int, centre: float,
     scale = gain * np.sqrt(2.0 / n_in)
     w = (rng.standard_normal((n_in, n_out)) * scale).astype(np.float32)
     return Layer(w, np.zeros(n_out, np.float32), float(centre))
+
+
+def init_conv_layer(rng: np.random.Generator, geometry: ramp.ConvGeometry, centre: float = 0.0,
+                    gain: float = 1.0) -> ConvLayer:
+    """He-normal kernel ``K ~ N(0, 2 gain^2 / fan_in)`` (mV per step), zero channel biases;
+    ``fan_in`` = synapses per neuron on average (``C_in k^2`` for a convolution, about
+    ``C_in k^2 / s^2`` for a transposed one of stride ``s``)."""
+    fan_in = len(geometry.index_map()[0]) / geometry.shape[1]
+    w = (rng.standard_normal(geometry.kernel_shape) * (gain * np.sqrt(2.0 / fan_in))).astype(np.float32)
+    return ConvLayer(w, np.zeros(geometry.out_shape[0], np.float32), geometry, float(centre))
 
 
 @dataclass
@@ -126,8 +233,8 @@ def forward_trace(layers: Sequence[Layer], x_in: np.ndarray, t_max: int) -> Trac
             if layer.centre:
                 x = x - np.float32(layer.centre)
             inputs.append(x)
-            a = x @ layer.w
-            a += layer.b
+            a = layer.linear(x)
+            a += layer.neuron_bias
             x = ramp.quantised_earliness(a, t_max)
             xs.append(x.astype(np.int32))
             pre.append(a)
@@ -180,9 +287,9 @@ def _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads):
         if weight_grads:
             x = (trace.inputs[k] if trace.inputs is not None
                  else trace.layer_input_earliness(k).astype(np.float32) - np.float32(layer.centre))
-            grads[k] = (x.T @ g, g.sum(axis=0))
+            grads[k] = (layer.weight_grad(x, g), layer.bias_grad(g))
         if k > 0 or input_grad:
-            g = g @ layer.w.T
+            g = layer.adjoint(g)
     return (grads if weight_grads else None), (g if input_grad else None)
 
 
@@ -212,22 +319,22 @@ def input_gradient_penalty(layers: Sequence[Layer], trace: Trace, direction: np.
     gates = [_open(a, trace.t_max) for a in trace.pre[:-1]]  # hidden layers; the read-out is ungated
     with pinned_blas_threads():
         q: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-        g = np.broadcast_to(np.asarray(direction, np.float32), (B, layers[-1].w.shape[1]))
+        g = np.broadcast_to(np.asarray(direction, np.float32), (B, len(direction)))
         for k in range(n - 1, -1, -1):
             if k < n - 1:
                 g = g * gates[k]
             q[k] = g
-            g = g @ layers[k].w.T
+            g = layers[k].adjoint(g)
         r = g  # (B, n_0) = ds/dx_in
         grads = []
         p = r
         inv_b = np.float32(1.0 / B)
         for k in range(n):
-            gw = p.T @ q[k]
+            gw = layers[k].weight_grad(p, q[k])
             gw *= inv_b
             grads.append((gw, np.zeros_like(layers[k].b)))
             if k < n - 1:
-                p = p @ layers[k].w
+                p = layers[k].linear(p)
                 p *= gates[k]
     return float(0.5 * np.mean(np.sum(r.astype(np.float64) ** 2, axis=1))), grads
 

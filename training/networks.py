@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # the config module imports this one (for the registry)
 #: Index of D's output neurons: *real* and *fake*.
 REAL, FAKE = 0, 1
 #: G's output neurons and D's inputs: one per pixel of a 28 x 28 image.
-N_PIXELS = 784
+N_SIDE = 28
+N_PIXELS = N_SIDE * N_SIDE
 
 
 @runtime_checkable
@@ -434,7 +435,8 @@ class RampNetwork(_Windows):
 
     @classmethod
     def config_keys(cls) -> tuple[str, ...]:
-        return ("ramp.",)
+        return ("ramp.", *(f"{n}.{k}" for n in ("generator", "discriminator")
+                           for k in ("conv", "conv_kernel", "conv_stride")))
 
     @classmethod
     def init(cls, cfg, role, sizes, rng, n_banks=0):
@@ -442,11 +444,17 @@ class RampNetwork(_Windows):
             raise ValueError("the ramp model has no weight banks (one network per class)")
         rc, T = cfg.ramp, cfg.neuron.t_max
         pairs = list(zip(sizes[:-1], sizes[1:]))
+        convs = conv_geometries(cfg, role)
+
+        def make(k, centre):  # layer k: a convolutional one where the plan has a geometry
+            if convs[k] is not None:
+                return exact.init_conv_layer(rng, convs[k], centre, rc.init_gain)
+            return exact.init_layer(rng, *pairs[k], centre, rc.init_gain)
+
         if role == "g":  # noise centred at T / 2: a noise neuron's weight pushes both ways
-            layers = [exact.init_layer(rng, a, b, T / 2 if k == 0 else 0.0, rc.init_gain)
-                      for k, (a, b) in enumerate(pairs)]
+            layers = [make(k, T / 2 if k == 0 else 0.0) for k in range(len(pairs))]
         else:
-            layers = [exact.init_layer(rng, a, b, 0.0, rc.init_gain) for a, b in pairs]
+            layers = [make(k, 0.0) for k in range(len(pairs))]
             for layer in layers[:-1]:  # hidden layers fire on every image at the start
                 layer.b += np.float32(rc.d_bias_init * T)
         net = cfg.generator if role == "g" else cfg.discriminator
@@ -528,8 +536,9 @@ class RampNetwork(_Windows):
         return {"adam_steps": self.opt.t}
 
     def brian_layers(self, index=0):
+        """Weight matrices, or :class:`models.ramp.ConvMap` for convolutional layers (sparse synapses)."""
         T = self.params.t_max
-        return [layer.w for layer in self.layers], [layer.thresholds(T) for layer in self.layers]
+        return [layer.simulated for layer in self.layers], [layer.thresholds(T) for layer in self.layers]
 
     def intensity_gradient(self, error):
         return error * np.float32(self.params.t_max)  # x = t_max * intensity
@@ -550,9 +559,46 @@ def network_class(model: str):
         raise ValueError(f"unknown neuron model {model!r}; choose one of {', '.join(NETWORKS)}") from None
 
 
+def conv_geometries(cfg, role: str) -> list[ramp.ConvGeometry | None]:
+    """The convolutional layers of G (``role = "g"``) or D: one entry per layer, its geometry or
+    None for a dense layer (``generator.conv`` / ``discriminator.conv``, ramp model).
+
+    D: ``1 x 28 x 28 -> conv[0] x s_1 x s_1 -> ...`` by strided convolutions, then its dense hidden
+    layers and the output. G: noise -> its dense hidden layers -> ``conv[0] x s_n x s_n`` (dense)
+    -> transposed convolutions up to ``1 x 28 x 28`` (the pixels), the sides ``s`` those of D's
+    stack (:func:`models.ramp.conv_sides`)."""
+    net = cfg.generator if role == "g" else cfg.discriminator
+    dense = [None] * (len(net.hidden) + 1)
+    if not net.conv:
+        return dense
+    k, stride, n = net.conv_kernel, net.conv_stride, len(net.conv)
+    pad, side = (k - 1) // 2, ramp.conv_sides(n, k, stride, N_SIDE)
+    if role == "d":
+        chans = [1, *net.conv]
+        return [ramp.ConvGeometry((chans[i], side[i], side[i]), (chans[i + 1], side[i + 1], side[i + 1]),
+                                  k, stride, pad, transposed=False) for i in range(n)] + dense
+    chans = [*net.conv, 1]  # G: from the smallest image (conv[0] x s_n x s_n) up to the pixels
+    return dense + [ramp.ConvGeometry((chans[i + 1], side[n - i - 1], side[n - i - 1]),
+                                      (chans[i], side[n - i], side[n - i]), k, stride, pad, transposed=True)
+                    for i in range(n)]
+
+
 def sizes(cfg) -> dict[str, list[int]]:
     """Layer sizes of G (noise, hidden..., 784 pixels) and D (784, hidden..., real / fake); the
-    first entry counts every input neuron, a bias neuron included (:meth:`Network.extra_inputs`)."""
+    first entry counts every input neuron, a bias neuron included (:meth:`Network.extra_inputs`).
+    Convolutional layers (:func:`conv_geometries`) count their neurons (channels x side^2)."""
     net = network_class(cfg.neuron.model)
-    return {"g": [cfg.generator.noise_dim + net.extra_inputs(cfg, "g"), *cfg.generator.hidden, N_PIXELS],
-            "d": [N_PIXELS + net.extra_inputs(cfg, "d"), *cfg.discriminator.hidden, 2]}
+    g, d = cfg.generator, cfg.discriminator
+    g_conv = [int(np.prod(x.in_shape)) for x in conv_geometries(cfg, "g") if x is not None]
+    d_conv = [int(np.prod(x.out_shape)) for x in conv_geometries(cfg, "d") if x is not None]
+    return {"g": [g.noise_dim + net.extra_inputs(cfg, "g"), *g.hidden, *g_conv, N_PIXELS],
+            "d": [N_PIXELS + net.extra_inputs(cfg, "d"), *d_conv, *d.hidden, 2]}
+
+
+def weight_shapes(cfg) -> dict[str, list[tuple[int, ...]]]:
+    """Shapes of the weight arrays of G and D: ``(n_in, n_out)`` of a dense layer, the kernel's
+    ``(C_small, C_big, k, k)`` of a convolutional one (what a checkpoint must hold)."""
+    size = sizes(cfg)
+    return {role: [g.kernel_shape if g is not None else (a, b)
+                   for g, a, b in zip(conv_geometries(cfg, role), size[role][:-1], size[role][1:])]
+            for role in ("g", "d")}

@@ -33,6 +33,7 @@ from training import config as config_mod
 from training.config import ConfigError, GanConfig
 from training.data import load_dataset
 from training.gan import N_CLASSES, Gan, gan_step
+from training.networks import weight_shapes
 from training.runinfo import (
     atomic_json,
     atomic_write,
@@ -101,7 +102,7 @@ def _resume_checkpoint(cfg: GanConfig, out_dir: str):
     if not os.path.exists(path):
         return None
     nets, meta = checkpoint.load(path, require=("epoch", "step", "rng_state"))
-    checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
+    checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg), weight_shapes(cfg))
     Gan.init(cfg, np.random.default_rng(0)).load_state(nets, meta, path)  # every array family, before any write
     try:
         np.random.default_rng(0).bit_generator.state = meta["rng_state"]
@@ -181,7 +182,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     cfg = config_mod.load(cfg_path)
     path = os.path.join(run_dir, "checkpoint.npz")
     nets, meta = checkpoint.load(path)
-    checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg))
+    checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg), weight_shapes(cfg))
     gan = Gan.init(cfg, np.random.default_rng(0))
     gan.load_state(nets, meta, path)
     return gan, cfg, meta
