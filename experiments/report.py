@@ -201,7 +201,8 @@ def write_epoch_grid(epoch: int, gan, cfg, out_dir: str) -> str:
     Returns the path ('' when ``train.sample_grid`` is 0)."""
     if not cfg.train.sample_grid:
         return ""
-    images, _ = gan.generate(np.random.default_rng([cfg.seed, 7]), cfg.train.sample_grid)
+    # G's weight average where the run keeps one (ramp.g_ema), as every sample of a finished run
+    images, _ = gan.for_sampling().generate(np.random.default_rng([cfg.seed, 7]), cfg.train.sample_grid)
     path = os.path.join(out_dir, "samples", f"epoch_{epoch:03d}.png")
     plots.plot_samples(images, path, f"epoch {epoch}, {cfg.loss.kind} loss", gan.per_class)
     return path

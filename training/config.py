@@ -164,6 +164,10 @@ class RampConfig:
     d_bias_init: float = _f(0.5, lo=0.0, hi=1.0, doc="initial bias of D's hidden neurons, in windows "
                             "(t_max): 0.5 lowers their thresholds by half a window, so that at the start "
                             "every one fires on any image, a blank one included")
+    g_ema: float = _f(0.0, lo=0.0, hi=0.99999, doc="decay of an exponential moving average of G's weights "
+                      "and biases, updated after every G step; samples, evaluation and figures use the "
+                      "average (the same spiking network with other weights), training the last weights "
+                      "(0 = no average)")
 
 
 @dataclass

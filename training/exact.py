@@ -388,6 +388,14 @@ def parameters(layers: Sequence[Layer]) -> list[np.ndarray]:
     return [a for layer in layers for a in (layer.w, layer.b)]
 
 
+def moving_average(average: Sequence[np.ndarray], params: Sequence[np.ndarray], decay: float) -> None:
+    """``avg <- decay * avg + (1 - decay) * param`` for each pair, in place (float32)."""
+    d = np.float32(decay)
+    for avg, p in zip(average, params):
+        avg *= d
+        avg += (np.float32(1.0) - d) * p
+
+
 def flat_grads(grads) -> list[np.ndarray]:
     """Gradients in the order of :func:`parameters`."""
     return [a for gw_gb in grads for a in gw_gb]

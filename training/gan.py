@@ -131,6 +131,12 @@ class Gan:
                 out.setdefault(key, {})[name] = value
         return out
 
+    def for_sampling(self) -> Gan:
+        """The GAN with the G that makes its samples: the moving average of G's weights
+        (``ramp.g_ema``) if it keeps one, else itself. Not for training."""
+        g = self.g.sampling()
+        return self if g is self.g else Gan(g, self.d, self.noise_dim, self.real_delay, self.per_class)
+
     # ------------------------------------------------------------ networks as simulated
     def bank(self, labels: np.ndarray | None) -> np.ndarray | None:
         """Each sample's networks for the kernel (:mod:`models.kernel` weight banks): its

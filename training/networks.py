@@ -27,6 +27,7 @@ an error for every other model.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -160,6 +161,9 @@ class Network(Protocol):
 
     def counters(self) -> dict[str, int]:
         """Integer state a checkpoint's metadata keeps (the optimiser's step count)."""
+
+    def sampling(self) -> Network:
+        """The network that makes samples (a weight average's, or this one)."""
 
     def window_starts(self) -> list[int]:
         """Step at which each layer opens its window, counted from the end of the input window."""
@@ -402,6 +406,9 @@ class S4nnNetwork(_Windows):
     def counters(self):
         return {}
 
+    def sampling(self):
+        return self  # no weight average
+
     def brian_layers(self, index=0):
         T = self.params.t_max
         return ([w[index] if w.ndim == 3 else w for w in self.weights],
@@ -426,12 +433,15 @@ class RampNetwork(_Windows):
 
     neuron = RAMP_NEURON
 
-    def __init__(self, layers: list[exact.Layer], params: NeuronParams, lr: float, rc):
-        self.layers, self.params = layers, params
+    def __init__(self, layers: list[exact.Layer], params: NeuronParams, lr: float, rc, ema: float = 0.0):
+        self.layers, self.params, self.rc = layers, params, rc
         self.lr, self.beta1, self.beta2 = float(lr), float(rc.beta1), float(rc.beta2)
         self.losses = {"d": rc.d_loss, "g": rc.g_loss}
         self.temperature, self.r1 = float(rc.temperature), float(rc.r1)
         self.opt = exact.Adam.like(exact.parameters(layers))
+        self.ema = float(ema)
+        #: the moving average of every parameter (``exact.parameters`` order), or None
+        self.average = [p.copy() for p in exact.parameters(layers)] if self.ema else None
 
     @classmethod
     def config_keys(cls) -> tuple[str, ...]:
@@ -458,7 +468,8 @@ class RampNetwork(_Windows):
             for layer in layers[:-1]:  # hidden layers fire on every image at the start
                 layer.b += np.float32(rc.d_bias_init * T)
         net = cfg.generator if role == "g" else cfg.discriminator
-        return cls(layers, neuron_params(cfg.neuron, net), rc.lr_g if role == "g" else rc.lr_d, rc)
+        return cls(layers, neuron_params(cfg.neuron, net), rc.lr_g if role == "g" else rc.lr_d, rc,
+                   rc.g_ema if role == "g" else 0.0)
 
     @staticmethod
     def input_delay(cfg) -> int:
@@ -514,8 +525,20 @@ class RampNetwork(_Windows):
         return [(pw, gb) for (_, gb), (pw, _) in zip(grads, pen)]
 
     def update(self, grads, lr_scale=1.0):
-        self.opt.step(exact.parameters(self.layers), exact.flat_grads(grads), lr_scale * self.lr,
-                      beta1=self.beta1, beta2=self.beta2)
+        params = exact.parameters(self.layers)
+        self.opt.step(params, exact.flat_grads(grads), lr_scale * self.lr, beta1=self.beta1, beta2=self.beta2)
+        if self.average is not None:
+            exact.moving_average(self.average, params, self.ema)
+
+    def sampling(self):
+        """The network that makes samples: with ``ramp.g_ema``, a copy whose layers hold the
+        moving average of the weights and biases (optimiser state shared, not for training);
+        without, this network."""
+        if self.average is None:
+            return self
+        layers = [dataclasses.replace(layer, w=w, b=b)
+                  for layer, w, b in zip(self.layers, self.average[0::2], self.average[1::2])]
+        return RampNetwork(layers, self.params, self.lr, self.rc)
 
     def observe(self, trace):
         pass  # no end-of-epoch rule
@@ -524,13 +547,18 @@ class RampNetwork(_Windows):
         return {}
 
     def state(self):
-        return {"weights": [layer.w for layer in self.layers], "bias": [layer.b for layer in self.layers],
-                "adam_m": self.opt.m, "adam_v": self.opt.v}
+        out = {"weights": [layer.w for layer in self.layers], "bias": [layer.b for layer in self.layers],
+               "adam_m": self.opt.m, "adam_v": self.opt.v}
+        if self.average is not None:
+            out["average"] = self.average
+        return out
 
     def load_state(self, arrays, counters):
         for layer, w, b in zip(self.layers, arrays["weights"], arrays["bias"]):
             layer.w, layer.b = w, b
         self.opt = exact.Adam(arrays["adam_m"], arrays["adam_v"], int(counters.get("adam_steps", 0)))
+        if self.average is not None:
+            self.average = list(arrays["average"])
 
     def counters(self):
         return {"adam_steps": self.opt.t}

@@ -171,8 +171,11 @@ def prepare_run(cfg: GanConfig | None, out_dir: str, resume: bool,
     return cfg, data, None
 
 
-def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
-    """The trained GAN of a run folder (last checkpoint), its config and checkpoint metadata."""
+def load_gan(run_dir: str, averaged: bool = True) -> tuple[Gan, GanConfig, dict]:
+    """The trained GAN of a run folder (last checkpoint), its config and checkpoint metadata.
+
+    ``averaged``: G is the moving average of its weights where the run keeps one
+    (``ramp.g_ema``: what samples, evaluation and figures use); False: G's last weights."""
     cfg_path = os.path.join(run_dir, "config.toml")
     if not os.path.exists(cfg_path):
         raise RunError(f"{run_dir} is not a run folder (no config.toml)")
@@ -185,7 +188,7 @@ def load_gan(run_dir: str) -> tuple[Gan, GanConfig, dict]:
     checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg), weight_shapes(cfg))
     gan = Gan.init(cfg, np.random.default_rng(0))
     gan.load_state(nets, meta, path)
-    return gan, cfg, meta
+    return (gan.for_sampling() if averaged else gan), cfg, meta
 
 
 #: ``on_epoch(epoch, gan, cfg, out_dir)``: called after every epoch, before its checkpoint.
