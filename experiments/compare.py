@@ -118,12 +118,12 @@ TABLE_MEASURES = [
     ("d_tie_rate", "D decisions that are ties (both outputs first)"),
     ("classifier_fid", "classifier-FID (lower = better)"),
     ("kid", "KID (lower = better)"),
-    ("class_coverage", "class coverage (fraction of the 10 digits)"),
+    ("class_coverage", "class coverage (fraction of the 10 classes)"),
     ("mean_confidence", "mean classifier confidence"),
     ("inception_score", "inception-style score (max 10)"),
-    ("within_class_diversity", "within-class diversity (real digits = 1)"),
+    ("within_class_diversity", "within-class diversity (real images = 1)"),
     ("readable", "readable: share of samples read with confidence >= 0.9"),
-    ("nearest_real", "nearest-real distance, relative to real digits (real = 1)"),
+    ("nearest_real", "nearest-real distance, relative to real images (real = 1)"),
     ("isolated", "isolated: lit pixels with no lit neighbour"),
     ("speckle", "speckle: lit pixels with at most one lit neighbour"),
     ("train_seconds", "training wall clock (s)"),
@@ -526,7 +526,7 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
     lines += [f"Mean +- standard deviation (ddof = 1) over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
               "the change is that of the means, then in brackets the mean +- std of the per-seed "
               "(paired, same seed) changes.", ""]
-    head = (["measure", "real test digits"] + labels + [f"{lab} vs {BASE}" for lab in aggressive]
+    head = (["measure", "real test images"] + labels + [f"{lab} vs {BASE}" for lab in aggressive]
             + [_ann_title(lab) for lab in ann_labels])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, desc in TABLE_MEASURES:
@@ -543,8 +543,8 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
             cells.append(f"{_fmt(m)} +- {_fmt(s)}" if n else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Readable: the share of samples the quality classifier reads with confidence >= 0.9. "
-              "Nearest-real: the mean pixel distance of each sample to its nearest training digit over "
-              "the same for real test digits. Isolated: lit pixels (> 0.5) with no lit 8-neighbour, per "
+              "Nearest-real: the mean pixel distance of each sample to its nearest training image over "
+              "the same for real test images. Isolated: lit pixels (> 0.5) with no lit 8-neighbour, per "
               "lit pixel (speckle: at most one). Definitions: `analysis/evaluate.py`.",
               "", "## Against the paper", "",
               "Kotariya & Ganguly (2021) report that Aggressive TTFS makes inference more than 33 % "
@@ -566,8 +566,8 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
         any_row = next(iter(first.values()))
         lines += ["", "## Non-spiking references", "",
                   f"Same-size ANN GANs (`analysis/ann_gan.py`; G {any_row['g_sizes']}, D {any_row['d_sizes']}, "
-                  "leaky-ReLU MLPs, non-saturating loss) on the same training digits, measured with the "
-                  "same classifier on the same real test digits:", ""]
+                  "leaky-ReLU MLPs, non-saturating loss) on the same training images, measured with the "
+                  "same classifier on the same real test images:", ""]
         for lab in ann_labels:
             lines.append(f"- **{_ann_title(lab)}**: {_ann_settings(first[lab])}; classifier-FID "
                          f"{_fmt(stats[lab]['classifier_fid'][0])}, readable "
@@ -599,7 +599,7 @@ def sample_panels(res: dict[str, Any], data, n: int = 64) -> list[tuple[str, np.
 
     real = {"readable": real_value(res["rows"], "readable"), "nearest_real": 1.0,
             "isolated": real_value(res["rows"], "isolated")}
-    panels = [(title("real test digits", real), data.test_images[:n] / 255.0)]
+    panels = [(title("real test images", real), data.test_images[:n] / 255.0)]
     first = res["seeds"][0]
     for label, dirs in res["runs"].items():
         row = next(r for r in res["rows"] if r["loss"] == label and r["seed"] == first)
@@ -708,6 +708,6 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
     res = {"rows": rows, "ann_rows": ann_rows, "runs": runs, "files": files, "seeds": seeds,
            "ann_dir": ann_dir}
     plots.plot_grids(sample_panels(res, data), files["quality_grids.png"],
-                     title=f"{cfg.data.dataset}: real digits, the spiking pair and the ANN references "
+                     title=f"{cfg.data.dataset}: real images, the spiking pair and the ANN references "
                            f"(noise seed {EVAL_SEED})")
     return res

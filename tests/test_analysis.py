@@ -219,7 +219,7 @@ def test_compare_losses_end_to_end(compared, capsys):
     assert {r["dataset"] for r in rows} == {"digits"}                     # every table names its data set
     md = (out / "loss_comparison.md").read_text()
     assert "Data set: **digits**" in md
-    assert ("| measure | real test digits | ttfs | aggressive | aggressive vs ttfs | ANN GAN, untuned (ann) "
+    assert ("| measure | real test images | ttfs | aggressive | aggressive vs ttfs | ANN GAN, untuned (ann) "
             "| ANN GAN, tuned (ann_tuned) |") in md
     assert "reach" in md and "33 %" in md
     # the real digits' values stand beside the measures that have one (nearest-real: 1 by definition)
