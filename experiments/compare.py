@@ -91,6 +91,9 @@ REAL_VALUES = {"readable": "readable_real", "nearest_real": None, "isolated": "i
 COLUMNS = ["loss", "seed", "dataset", "kind", "variant", "alpha", "epochs", *MEASURES, "train_seconds", "run"]
 #: Training settings of an ANN reference recorded in its rows (:class:`training.config.AnnGanConfig`).
 ANN_SETTINGS = ("epochs", "batch_size", "lr", "beta1", "beta2", "r1", "ema", "lr_decay")
+#: The convolutional layout keys of :class:`training.config.AnnGanConfig` (in a reference's budget,
+#: and so its cache key, only when it has convolutions).
+CONV_KEYS = ("g_conv", "d_conv", "conv_kernel", "conv_stride", "dense_hidden")
 #: Columns of ``ann_reference.csv`` (``loss`` = the reference's label).
 ANN_COLUMNS = ["loss", "seed", "dataset", *ANN_SETTINGS, "g_sizes", "d_sizes", *QUALITY_MEASURES, "train_seconds"]
 #: Rows of the markdown table: (key, description with unit).
@@ -295,9 +298,16 @@ def ann_budget(cfg, ann_cfg: AnnGanConfig = ANN_UNTUNED) -> dict[str, Any]:
     """The ANN GAN's settings for a spiking config: the spiking pair's sizes and digits, and the
     training keys of ``ann_cfg`` (its epochs and batch size of 0: the spiking config's)."""
     train = dataclasses.asdict(ann_cfg.resolved(cfg))
-    return {"noise_dim": int(cfg.generator.noise_dim), "g_hidden": [int(h) for h in cfg.generator.hidden],
-            "d_hidden": [int(h) for h in cfg.discriminator.hidden], "epochs": train.pop("epochs"),
-            "batch_size": train.pop("batch_size"), "data": config_mod.to_dict(cfg.data), **train}
+    conv = {k: train.pop(k) for k in CONV_KEYS}
+    dense = conv.pop("dense_hidden")
+    out = {"noise_dim": int(cfg.generator.noise_dim),
+           "g_hidden": [int(h) for h in cfg.generator.hidden] if dense else [],
+           "d_hidden": [int(h) for h in cfg.discriminator.hidden] if dense else [],
+           "epochs": train.pop("epochs"), "batch_size": train.pop("batch_size"),
+           "data": config_mod.to_dict(cfg.data), **train}
+    if conv["g_conv"] or conv["d_conv"]:  # (an MLP's budget, its cache key, stays what it was)
+        out.update(conv)
+    return out
 
 
 def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_samples: int = 1000,
@@ -345,7 +355,8 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
                                 d_hidden=budget["d_hidden"], epochs=budget["epochs"],
                                 batch_size=budget["batch_size"], lr=budget["lr"], beta1=budget["beta1"],
                                 beta2=budget["beta2"], r1=budget["r1"], ema=budget["ema"],
-                                lr_decay=budget["lr_decay"], seed=int(seed), progress=progress)
+                                lr_decay=budget["lr_decay"], seed=int(seed), progress=progress,
+                                **{k: budget[k] for k in CONV_KEYS if k in budget})
             seconds = time.perf_counter() - t0
             save_ann_gan(gan, base + ".npz", {"budget": key})
             row = {"loss": label, "seed": int(seed), "g_sizes": "-".join(map(str, gan.g_sizes)),
@@ -468,7 +479,8 @@ def read_csv(path: str) -> list[dict[str, str]]:
 
 
 #: Column heads of the ANN references in ``loss_comparison.md``.
-ANN_TITLES = {"ann": "ANN GAN, untuned (ann)", "ann_tuned": "ANN GAN, tuned (ann_tuned)"}
+ANN_TITLES = {"ann": "ANN GAN, untuned (ann)", "ann_tuned": "ANN GAN, tuned (ann_tuned)",
+              "ann_conv": "conv ANN GAN, tuned (ann_conv)"}
 
 
 def _ann_title(label: str) -> str:
@@ -498,6 +510,8 @@ def _ann_settings(r: dict[str, Any]) -> str:
                  else "G's last weights")
     if num("lr_decay", 1.0) != 1.0:
         parts.append(f"lr x {num('lr_decay', 1.0):g} per epoch")
+    if r.get("g_sizes") and r.get("d_sizes"):
+        parts.append(f"G {r['g_sizes']}, D {r['d_sizes']} neurons")
     return ", ".join(parts)
 
 
@@ -563,11 +577,10 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
                      f"{claim_verdict(d, sp)} (needs <= -33 % and <= -11 %).")
     if ann_rows:
         first = {lab: next(r for r in ann_rows if r["loss"] == lab) for lab in ann_labels}
-        any_row = next(iter(first.values()))
         lines += ["", "## Non-spiking references", "",
-                  f"Same-size ANN GANs (`analysis/ann_gan.py`; G {any_row['g_sizes']}, D {any_row['d_sizes']}, "
-                  "leaky-ReLU MLPs, non-saturating loss) on the same training images, measured with the "
-                  "same classifier on the same real test images:", ""]
+                  "ANN GANs (`analysis/ann_gan.py`; leaky ReLU, non-saturating loss; the MLPs have the "
+                  "spiking pair's layer sizes, the conv one is a small DCGAN) on the same training images, "
+                  "measured with the same classifier on the same real test images:", ""]
         for lab in ann_labels:
             lines.append(f"- **{_ann_title(lab)}**: {_ann_settings(first[lab])}; classifier-FID "
                          f"{_fmt(stats[lab]['classifier_fid'][0])}, readable "
@@ -576,7 +589,8 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
                   "The tuned one gets the kinds of help the spiking pair got (an R1 penalty on D, a "
                   "schedule search, and a weight average of G): its settings were chosen by "
                   "`experiments/ann_tuning.py` on seed 0 with this classifier and these test digits, "
-                  "as the spiking recipe was chosen on seeds 0-4 (docs/experiments.md 1.6, 6). Same "
+                  "as the spiking recipe was chosen on seeds 0-4 (docs/experiments.md 1.6, 6); the conv "
+                  "one has the tuned one's R1 and weight average, untuned beyond them. Same "
                   "budget means passes over the data, not the wall clock (which measures the "
                   "implementation and the machine; both are in the tables)."]
     lines += ["", "## Energy convention", ""] + [f"- {n}" for n in energy.NOTES]

@@ -100,6 +100,18 @@ def _check_out_file(path: str, option: str, suffixes=(".npz",)) -> str:
     return path
 
 
+def _ann_references(text: str | None, known: dict) -> dict:
+    """The ANN references of ``--ann LABELS`` (comma-separated; None: all of ``known``)."""
+    if text is None:
+        return dict(known)
+    labels = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in labels if v not in known]
+    if bad or not labels:
+        raise UserError(f"--ann {text}: {bad[0] if bad else text!r} is not an ANN reference; choose "
+                        f"from {', '.join(known)} (or --no-ann)")
+    return {k: known[k] for k in labels}
+
+
 def _variant_list(text: str | None) -> list[str] | None:
     from training.losses import VARIANTS
 
@@ -519,9 +531,9 @@ def cmd_compare_losses(args) -> None:
 
     variants = _variant_list(args.variants)
     cfg = _load_config(args, GanConfig)
-    refs = dict(ANN_REFERENCES)
-    if args.ann_epochs is not None:
-        refs["ann_tuned"] = dataclasses.replace(refs["ann_tuned"], epochs=args.ann_epochs)
+    refs = _ann_references(args.ann, ANN_REFERENCES)
+    if args.ann_epochs is not None:  # the references trained to convergence, not the untuned one
+        refs = {k: dataclasses.replace(v, epochs=args.ann_epochs) if k != "ann" else v for k, v in refs.items()}
     res = compare_losses(cfg, args.out, _n_seeds(args), variants=variants, n_samples=args.n,
                          ann=not args.no_ann, progress=not args.quiet, workers=args.workers,
                          ann_references=refs,
@@ -718,8 +730,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("compare-losses", "TTFS vs Aggressive TTFS on the same seeds and budget",
                 "Train the GAN with loss.kind=ttfs and loss.kind=aggressive on the same seeds (runs in "
                 "OUT/runs/{loss}_seed{s}; finished runs are reused, interrupted ones resumed), evaluate "
-                "each, train the same-size non-spiking ANN GAN as the quality reference (untuned: the "
-                "spiking pair's epochs, plain Adam; tuned: training.config.ANN_TUNED), and write "
+                "each, train the non-spiking ANN GANs as quality references (ann, untuned: the "
+                "spiking pair's epochs, plain Adam; ann_tuned: training.config.ANN_TUNED; ann_conv: a "
+                "small DCGAN, training.config.ANN_CONV), and write "
                 "OUT/loss_comparison.{csv,md,png}, OUT/ann_reference.csv and OUT/quality_grids.png. "
                 "--seed is the first seed, --n-seeds how many.",
                 cmd_compare_losses)
@@ -727,8 +740,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder")
     _add_comparison_args(p)
     p.add_argument("--no-ann", action="store_true", help="skip the non-spiking ANN GAN references")
+    p.add_argument("--ann", metavar="LABELS",
+                   help="the ANN references to train, comma-separated (default: ann,ann_tuned,ann_conv)")
     p.add_argument("--ann-epochs", type=COUNT, metavar="N",
-                   help="epochs of the tuned ANN reference (default: training.config.ANN_TUNED's)")
+                   help="epochs of the tuned ANN references, ann_tuned and ann_conv (default: "
+                        "training.config.ANN_TUNED's and ANN_CONV's)")
     p.add_argument("--workers", type=COUNT, default=1,
                    help="train this many runs at once, in separate processes (same results)")
     _add_threads_arg(p)

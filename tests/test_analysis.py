@@ -220,19 +220,23 @@ def test_compare_losses_end_to_end(compared, capsys):
     md = (out / "loss_comparison.md").read_text()
     assert "Data set: **digits**" in md
     assert ("| measure | real test images | ttfs | aggressive | aggressive vs ttfs | ANN GAN, untuned (ann) "
-            "| ANN GAN, tuned (ann_tuned) |") in md
+            "| ANN GAN, tuned (ann_tuned) | conv ANN GAN, tuned (ann_conv) |") in md
     assert "reach" in md and "33 %" in md
     # the real digits' values stand beside the measures that have one (nearest-real: 1 by definition)
     readable_line = next(line for line in md.splitlines() if line.startswith("| readable"))
     assert f"| {compare._fmt(float(rows[0]['readable_real']))} |" in readable_line
     assert next(line for line in md.splitlines() if line.startswith("| nearest-real")).split(" | ")[1] == "1"
     ann = compare.read_csv(str(out / "ann_reference.csv"))
-    assert [(r["loss"], r["seed"]) for r in ann] == [("ann", "3"), ("ann", "4"), ("ann_tuned", "3"), ("ann_tuned", "4")]
+    assert [(r["loss"], r["seed"]) for r in ann] == [("ann", "3"), ("ann", "4"), ("ann_tuned", "3"), ("ann_tuned", "4"),
+                                                     ("ann_conv", "3"), ("ann_conv", "4")]
     assert ann[0]["g_sizes"] == "10-16-784" and list(ann[0]) == compare.ANN_COLUMNS and ann[0]["dataset"] == "digits"
     # the untuned reference: the spiking run's epochs and batch size, no help; the tuned one: R1 and EMA
     assert (ann[0]["epochs"], ann[0]["batch_size"], ann[0]["r1"], ann[0]["ema"]) == ("1", "20", "0.0", "0.0")
     assert (ann[2]["epochs"], ann[2]["batch_size"], ann[2]["r1"], ann[2]["ema"]) == ("3", "64", "10.0", "0.999")
     assert "R1 gamma 10" in md and "weight average (EMA 0.999)" in md
+    # the conv reference: a small DCGAN (no dense hidden layers), trained --ann-epochs epochs
+    assert (ann[4]["epochs"], ann[4]["g_sizes"], ann[4]["d_sizes"]) == ("3", "10-1568-3136-784", "784-3136-1568-1")
+    assert all(np.isfinite(float(r[k])) for r in ann for k in ("classifier_fid", "readable", "isolated"))
     _png(str(out / "loss_comparison.png"), 30)
     _png(str(out / "quality_grids.png"), 50)
     assert (out / "quality_classifier.npz").exists()
@@ -242,7 +246,7 @@ def test_compare_losses_end_to_end(compared, capsys):
     capsys.readouterr()
     assert main(["compare-losses", *TINY_ARGS, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("(reused)") == 4 and printed.count("reusing") == 4
+    assert printed.count("(reused)") == 4 and printed.count("reusing") == 6
     assert ckpt.stat().st_mtime_ns == mtime
     # another config on the same folders: one clear line
     assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--set", "loss.gamma=5", "--quiet"]) == 2

@@ -261,6 +261,15 @@ class AnnGanConfig:
     ema: float = _f(0.0, lo=0.0, hi=0.999999, doc="decay of the moving average of G's weights that "
                     "samples are drawn from, updated after every G step (0 = G's last weights)")
     lr_decay: float = _f(1.0, lo=1e-6, hi=1.0, doc="learning rates are multiplied by this after every epoch")
+    g_conv: list[int] = _f([], lo=1, hi=4096, doc="channels of G's transposed convolutions (empty = an "
+                           "MLP G): G's dense layers end on g_conv[0] x 7 x 7 (at the default kernel and "
+                           "stride), one transposed convolution per entry up to 1 x 28 x 28")
+    d_conv: list[int] = _f([], lo=1, hi=4096, doc="channels of D's strided convolutions (empty = an MLP D): "
+                           "1 x 28 x 28 -> d_conv[0] x 14 x 14 -> ..., then D's dense layers")
+    conv_kernel: int = _f(4, lo=2, hi=9, doc="side of the square kernels, pixels (zero padding (k - 1) // 2)")
+    conv_stride: int = _f(2, lo=1, hi=4, doc="stride of the convolutions (at most conv_kernel)")
+    dense_hidden: bool = _f(True, doc="keep the spiking config's dense hidden layers (false: none, "
+                            "the convolutions alone, as in DCGAN)")
 
     def resolved(self, cfg: GanConfig) -> AnnGanConfig:
         """The config with ``epochs`` and ``batch_size`` of 0 replaced by the spiking ``cfg``'s."""
@@ -276,8 +285,14 @@ ANN_UNTUNED = AnnGanConfig()
 #: G's weight average (0.999) and the schedule the search chose (seed 0: FID 3.99, readable 0.64 at
 #: 600 epochs, the longest trial, still improving; about 25 minutes on the loaded 2 cores).
 ANN_TUNED = AnnGanConfig(epochs=600, batch_size=64, r1=10.0, ema=0.999)
+#: The convolutional reference (issue 20): a small DCGAN for 28x28 without batch normalisation (G
+#: noise -> dense 32x7x7 -> transposed convolutions 16x14x14 -> 1x28x28; D 1x28x28 -> 16x14x14 ->
+#: 32x7x7 -> 1 logit; kernel 4, stride 2; leaky ReLU), with the tuned reference's R1 and weight
+#: average, 60 epochs (docs/experiments.md 6).
+ANN_CONV = AnnGanConfig(epochs=60, batch_size=64, r1=10.0, ema=0.999, g_conv=[32, 16], d_conv=[16, 32],
+                        dense_hidden=False)
 #: The references ``compare-losses`` trains: label -> config.
-ANN_REFERENCES = {"ann": ANN_UNTUNED, "ann_tuned": ANN_TUNED}
+ANN_REFERENCES = {"ann": ANN_UNTUNED, "ann_tuned": ANN_TUNED, "ann_conv": ANN_CONV}
 
 
 # ----------------------------------------------------------------- machinery
@@ -420,19 +435,28 @@ def _check_consistency(obj, prefix: str) -> None:
         raise ConfigError(f"{prefix}s4nn.r1: the penalty is written for one D with one hidden layer "
                           f"(discriminator.hidden has {len(obj.discriminator.hidden)}, per_class = "
                           f"{str(obj.per_class).lower()})")
+    if isinstance(obj, AnnGanConfig) and (obj.g_conv or obj.d_conv):
+        _check_conv_stack(obj, "g_conv" if obj.g_conv else "d_conv", prefix)
     if isinstance(obj, GanNetworkConfig) and obj.conv:
-        if obj.conv_stride > obj.conv_kernel:
-            raise ConfigError(f"{prefix}conv_stride: {obj.conv_stride} is above conv_kernel ({obj.conv_kernel}), "
-                              f"which leaves pixels without synapses")
-        sides = conv_sides(len(obj.conv), obj.conv_kernel, obj.conv_stride)
-        if sides[-1] < 1:
-            raise ConfigError(f"{prefix}conv: {len(obj.conv)} layers of a {obj.conv_kernel}x{obj.conv_kernel} "
-                              f"kernel at stride {obj.conv_stride} shrink the 28x28 image to nothing "
-                              f"(sides {', '.join(map(str, sides))})")
+        _check_conv_stack(obj, "conv", prefix)
     if isinstance(obj, GanConfig) and obj.per_class:
         if obj.data.classes:
             raise ConfigError(f"{prefix}per_class: trains one GAN per class of the whole data set; "
                               f"leave data.classes empty (one class alone: per_class = false)")
+
+
+def _check_conv_stack(obj, key: str, prefix: str) -> None:
+    """A ConfigError unless ``obj.conv_stride`` and ``conv_kernel`` fit ``len(obj.<key>)`` layers in 28x28."""
+    if obj.conv_stride > obj.conv_kernel:
+        raise ConfigError(f"{prefix}conv_stride: {obj.conv_stride} is above conv_kernel ({obj.conv_kernel}), "
+                          f"which leaves pixels without synapses")
+    for k in (key, "g_conv", "d_conv"):
+        n = len(getattr(obj, k, []) or [])
+        sides = conv_sides(n, obj.conv_kernel, obj.conv_stride)
+        if n and sides[-1] < 1:
+            raise ConfigError(f"{prefix}{k}: {n} layers of a {obj.conv_kernel}x{obj.conv_kernel} kernel at "
+                              f"stride {obj.conv_stride} shrink the 28x28 image to nothing "
+                              f"(sides {', '.join(map(str, sides))})")
 
 
 def from_dict(cls, data: dict[str, Any]):

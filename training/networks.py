@@ -589,26 +589,34 @@ def network_class(model: str):
 
 def conv_geometries(cfg, role: str) -> list[ramp.ConvGeometry | None]:
     """The convolutional layers of G (``role = "g"``) or D: one entry per layer, its geometry or
-    None for a dense layer (``generator.conv`` / ``discriminator.conv``, ramp model).
-
-    D: ``1 x 28 x 28 -> conv[0] x s_1 x s_1 -> ...`` by strided convolutions, then its dense hidden
-    layers and the output. G: noise -> its dense hidden layers -> ``conv[0] x s_n x s_n`` (dense)
-    -> transposed convolutions up to ``1 x 28 x 28`` (the pixels), the sides ``s`` those of D's
-    stack (:func:`models.ramp.conv_sides`)."""
+    None for a dense layer (``generator.conv`` / ``discriminator.conv``, ramp model; the layout:
+    :func:`conv_stack`)."""
     net = cfg.generator if role == "g" else cfg.discriminator
     dense = [None] * (len(net.hidden) + 1)
     if not net.conv:
         return dense
-    k, stride, n = net.conv_kernel, net.conv_stride, len(net.conv)
-    pad, side = (k - 1) // 2, ramp.conv_sides(n, k, stride, N_SIDE)
+    stack = conv_stack(role, net.conv, net.conv_kernel, net.conv_stride)
+    return [*stack, *dense] if role == "d" else [*dense, *stack]
+
+
+def conv_stack(role: str, channels, kernel: int, stride: int) -> list[ramp.ConvGeometry]:
+    """The convolutions of a stack of ``channels`` (one entry per layer), zero padding ``(kernel -
+    1) // 2``.
+
+    D (``role = "d"``): ``1 x 28 x 28 -> channels[0] x s_1 x s_1 -> ...`` by strided convolutions,
+    followed by D's dense layers. G: its dense layers end on ``channels[0] x s_n x s_n``, then
+    transposed convolutions up to ``1 x 28 x 28`` (the pixels), the sides ``s`` those of D's
+    stack (:func:`models.ramp.conv_sides`)."""
+    n = len(channels)
+    pad, side = (kernel - 1) // 2, ramp.conv_sides(n, kernel, stride, N_SIDE)
     if role == "d":
-        chans = [1, *net.conv]
+        chans = [1, *channels]
         return [ramp.ConvGeometry((chans[i], side[i], side[i]), (chans[i + 1], side[i + 1], side[i + 1]),
-                                  k, stride, pad, transposed=False) for i in range(n)] + dense
-    chans = [*net.conv, 1]  # G: from the smallest image (conv[0] x s_n x s_n) up to the pixels
-    return dense + [ramp.ConvGeometry((chans[i + 1], side[n - i - 1], side[n - i - 1]),
-                                      (chans[i], side[n - i], side[n - i]), k, stride, pad, transposed=True)
-                    for i in range(n)]
+                                  kernel, stride, pad, transposed=False) for i in range(n)]
+    chans = [*channels, 1]  # G: from the smallest image (channels[0] x s_n x s_n) up to the pixels
+    return [ramp.ConvGeometry((chans[i + 1], side[n - i - 1], side[n - i - 1]),
+                              (chans[i], side[n - i], side[n - i]), kernel, stride, pad, transposed=True)
+            for i in range(n)]
 
 
 def sizes(cfg) -> dict[str, list[int]]:
