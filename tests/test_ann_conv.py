@@ -4,12 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from helpers import TINY
 
 from analysis import ann_gan
 from experiments import compare
 from models.files import FileFormatError
 from spiking_gan.cli import main
-from helpers import TINY
 from training import config as cm
 
 # a small conv D and G on 28x28: D 784 -> 2x14x14 -> 3x7x7 -> 1, G 5 -> 3x7x7 -> 2x14x14 -> 784
