@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from analysis import energy, plots
-from analysis.ann_gan import load_ann_gan, save_ann_gan, train_ann_gan
+from analysis.ann_gan import layout, load_ann_gan, save_ann_gan, train_ann_gan
 from analysis.evaluate import EVAL_SEED, check_evaluation_size, classifier_for, evaluate_run
 from analysis.plots import DECISION_ORIGINS
 from analysis.quality import evaluate_samples
@@ -346,10 +346,11 @@ def ann_reference(cfg, seeds: Sequence[int], ann_dir: str, data, classifier, n_s
             atomic_json(base + ".json", {"key": key, "row": row})
         if row is None:
             if progress:
+                g_sizes, _, d_sizes, _ = layout(budget["noise_dim"], budget["g_hidden"], budget["d_hidden"],
+                                                **{k: budget[k] for k in CONV_KEYS if k in budget})
                 print(f"ANN GAN {label} seed {seed}: training {budget['epochs']} epochs "
-                      f"(G {budget['noise_dim']}-{'-'.join(map(str, budget['g_hidden']))}-784, "
-                      f"D 784-{'-'.join(map(str, budget['d_hidden']))}-1; R1 {budget['r1']:g}, "
-                      f"weight average {budget['ema']:g})", flush=True)
+                      f"(G {'-'.join(map(str, g_sizes))}, D {'-'.join(map(str, d_sizes))}; "
+                      f"R1 {budget['r1']:g}, weight average {budget['ema']:g})", flush=True)
             t0 = time.perf_counter()
             gan = train_ann_gan(data.train_images, noise_dim=budget["noise_dim"], g_hidden=budget["g_hidden"],
                                 d_hidden=budget["d_hidden"], epochs=budget["epochs"],
@@ -585,14 +586,16 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
             lines.append(f"- **{_ann_title(lab)}**: {_ann_settings(first[lab])}; classifier-FID "
                          f"{_fmt(stats[lab]['classifier_fid'][0])}, readable "
                          f"{_fmt(stats[lab]['readable'][0])}.")
-        lines += ["", "The untuned reference has the spiking pair's epochs and batch size and plain Adam. "
-                  "The tuned one gets the kinds of help the spiking pair got (an R1 penalty on D, a "
-                  "schedule search, and a weight average of G): its settings were chosen by "
-                  "`experiments/ann_tuning.py` on seed 0 with this classifier and these test digits, "
-                  "as the spiking recipe was chosen on seeds 0-4 (docs/experiments.md 1.6, 6); the conv "
-                  "one has the tuned one's R1 and weight average, untuned beyond them. Same "
-                  "budget means passes over the data, not the wall clock (which measures the "
-                  "implementation and the machine; both are in the tables)."]
+        notes = {"ann": "The untuned reference has the spiking pair's epochs and batch size and plain Adam.",
+                 "ann_tuned": "The tuned one gets the kinds of help the spiking pair got (an R1 penalty on "
+                              "D, a schedule search, and a weight average of G): its settings were chosen "
+                              "by `experiments/ann_tuning.py` on seed 0 of the embedded digits, with their "
+                              "quality classifier and test digits, as the spiking recipe was chosen on "
+                              "seeds 0-4 (docs/experiments.md 1.6, 6).",
+                 "ann_conv": "The conv one has the tuned one's R1 and weight average, untuned beyond them."}
+        lines += ["", " ".join([notes[lab] for lab in ann_labels if lab in notes]
+                               + ["Same budget means passes over the data, not the wall clock (which "
+                                  "measures the implementation and the machine; both are in the tables)."])]
     lines += ["", "## Energy convention", ""] + [f"- {n}" for n in energy.NOTES]
     return "\n".join(lines) + "\n"
 
