@@ -202,6 +202,18 @@ def test_classify_cli_writes_metrics(tmp_path, capsys):
     assert set(m) >= {"test_accuracy", "decision_time_ms", "spikes_per_image"}
     assert m["test_accuracy"] > 0.5  # 3 epochs of a 784-40-10 net on 1000 digits (chance: 0.1)
     assert 0 < m["decision_time_ms"] < 64
+    assert m["epochs"] == 3
+
+
+def test_classify_weight_average_is_no_extra_epoch(tmp_path, capsys):
+    out = tmp_path / "cls"
+    assert main(["classify", "--config", TINY_CLS, "--set", "train.average_from=2",
+                 "--out", str(out), "--quiet"]) == 0
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m.get("kind") for m in lines] == [None, None, None, "average"]
+    assert lines[-1]["averaged_epochs"] == 2
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["epochs"] == 3 and m["test_accuracy"] == lines[-1]["test_accuracy"]
 
 
 @pytest.mark.brian2

@@ -257,14 +257,15 @@ def run_classifier(cfg: ClassifierConfig, out_dir: str, force: bool = False,
                                  data.test_labels, progress=progress, on_epoch=on_epoch,
                                  on_start=on_start)
     last = history[-1]
+    epochs = sum(m.get("kind") != "average" for m in history)  # (the average's entry is no epoch)
     result = {"test_accuracy": last["test_accuracy"],
               "test_accuracy_s4nn_readout": last["test_accuracy_s4nn_readout"],
               "rule": cfg.train.rule,
               "decision_time_ms": last["test_decision_time_ms"],
               "spikes_per_image": last["test_spikes_per_image"],
-              "no_decision_rate": last["test_no_decision_rate"], "epochs": len(history),
+              "no_decision_rate": last["test_no_decision_rate"], "epochs": epochs,
               "dataset": data.name, "n_train": int(len(data.train_images)),
               "n_test": int(len(data.test_images))}
-    checkpoint.save(os.path.join(out_dir, "weights.npz"), {"w": weights}, {"epoch": len(history)})
+    checkpoint.save(os.path.join(out_dir, "weights.npz"), {"w": weights}, {"epoch": epochs})
     atomic_json(os.path.join(out_dir, "metrics.json"), result)
     return result
