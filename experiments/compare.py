@@ -580,7 +580,8 @@ def comparison_markdown(rows: Sequence[dict[str, Any]], ann_rows: Sequence[dict[
         first = {lab: next(r for r in ann_rows if r["loss"] == lab) for lab in ann_labels}
         lines += ["", "## Non-spiking references", "",
                   "ANN GANs (`analysis/ann_gan.py`; leaky ReLU, non-saturating loss; the MLPs have the "
-                  "spiking pair's layer sizes, the conv one is a small DCGAN) on the same training images, "
+                  "spiking pair's layer sizes" + (", the conv one is a small DCGAN" if "ann_conv" in ann_labels
+                                                  else "") + ") on the same training images, "
                   "measured with the same classifier on the same real test images:", ""]
         for lab in ann_labels:
             lines.append(f"- **{_ann_title(lab)}**: {_ann_settings(first[lab])}; classifier-FID "
