@@ -214,21 +214,29 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
 
 
 def _train_job(job) -> str:
-    run_cfg, run_dir = job
-    return train_or_reuse(run_cfg, run_dir, progress=False)
+    if job[0] == "ann":  # ("ann", cfg, seed, ann_dir, cache_dir, n_samples, label, ann_cfg)
+        _, cfg, seed, ann_dir, cache_dir, n_samples, label, ann_cfg = job
+        data = load_dataset(cfg.data)
+        ann_reference(cfg, [seed], ann_dir, data, classifier_for(data, cache_dir), n_samples, False,
+                      label, ann_cfg)
+        return f"{label} seed {seed}: done"
+    _, run_cfg, run_dir = job
+    return f"{run_dir}: {train_or_reuse(run_cfg, run_dir, progress=False)}"
 
 
 def _train_in_parallel(jobs, workers: int, progress: bool) -> None:
-    """:func:`train_or_reuse` of every ``(cfg, run_dir)`` in ``jobs``, ``workers`` processes at once."""
+    """Every job, ``workers`` processes at once: ``("run", cfg, run_dir)`` is a :func:`train_or_reuse`,
+    ``("ann", cfg, seed, ann_dir, cache_dir, n_samples, label, ann_cfg)`` one seed of
+    :func:`ann_reference` (which caches it; each job is the same computation as in one process)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if progress:
         print(f"training {len(jobs)} runs, {workers} at a time", flush=True)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for (_, run_dir), status in zip(jobs, pool.map(_train_job, jobs)):
+        for status in pool.map(_train_job, jobs):
             if progress:
-                print(f"{run_dir}: {status}", flush=True)
+                print(status, flush=True)
 
 
 def file_sha256(path: str) -> str:
@@ -693,8 +701,12 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
     clf = classifier_for(data, cache_dir)                # trained once, up front, then loaded by every run
     plan = [(arm.label, seed, config_mod.override(cfg, dict(arm.overrides, seed=seed)),
              os.path.join(runs_dir, run_name(arm.label, seed))) for arm in arms for seed in seeds]
+    ann_dir = os.path.join(runs_dir, "ann")
+    refs = (ANN_REFERENCES if ann_references is None else ann_references) if ann else {}
     if workers > 1:
-        _train_in_parallel([(run_cfg, run_dir) for _, _, run_cfg, run_dir in plan], workers, progress)
+        _train_in_parallel([("run", run_cfg, run_dir) for _, _, run_cfg, run_dir in plan]
+                           + [("ann", cfg, seed, ann_dir, cache_dir, n_samples, label, ann_cfg)
+                              for label, ann_cfg in refs.items() for seed in seeds], workers, progress)
     rows, runs = [], {}
     total = len(plan)
     for done, (label, seed, run_cfg, run_dir) in enumerate(plan, start=1):
@@ -708,9 +720,7 @@ def compare_losses(cfg, out_dir: str, n_seeds: int = 3, runs_dir: str | None = N
             print(f"[{done}/{total}] {label} seed {seed} ({status}): decision "
                   f"{metrics['decision_time_ms']:.1f} ms, spikes {metrics['spikes_total']:.0f}, "
                   f"classifier-FID {metrics['classifier_fid']:.1f}", flush=True)
-    ann_dir = os.path.join(runs_dir, "ann")
-    refs = ANN_REFERENCES if ann_references is None else ann_references
-    ann_rows = [row for label, ann_cfg in (refs.items() if ann else ())
+    ann_rows = [row for label, ann_cfg in refs.items()
                 for row in ann_reference(cfg, seeds, ann_dir, data, clf, n_samples, progress, label, ann_cfg)]
     files = {name: os.path.join(out_dir, name) for name in
              ("loss_comparison.csv", "loss_comparison.md", "loss_comparison.png", "quality_grids.png")}

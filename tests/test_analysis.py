@@ -256,12 +256,24 @@ def test_compare_losses_end_to_end(compared, capsys):
 
 @pytest.mark.brian2
 def test_compare_losses_workers_train_the_same_runs(compared, tmp_path):
-    """--workers 2 trains the runs in parallel processes: the same checkpoints, bit for bit."""
+    """--workers 2 trains the runs and the ANN references in parallel processes: the same
+    checkpoints, bit for bit, and the same measures."""
     out = tmp_path / "parallel"
-    assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--quiet", "--no-ann", "--workers", "2"]) == 0
+    assert main(["compare-losses", *TINY_ARGS, "--out", str(out), "--quiet", "--ann", "ann,ann_tuned",
+                 "--workers", "2"]) == 0
     for name in ("ttfs_seed3", "ttfs_seed4", "aggressive_seed3", "aggressive_seed4"):
         assert (compare.file_sha256(str(out / "runs" / name / "checkpoint.npz"))
                 == compare.file_sha256(str(compared / "runs" / name / "checkpoint.npz"))), name
+    for name in ("ann_seed3", "ann_seed4", "ann_tuned_seed3", "ann_tuned_seed4"):
+        with np.load(out / "runs" / "ann" / f"{name}.npz") as a, \
+                np.load(compared / "runs" / "ann" / f"{name}.npz") as b:
+            assert sorted(a.files) == sorted(b.files)
+            for k in set(a.files) - {"meta"}:  # (meta holds the training history's seconds)
+                np.testing.assert_array_equal(a[k], b[k], err_msg=f"{name}: {k}")
+    serial = compare.read_csv(str(compared / "ann_reference.csv"))[:4]
+    parallel = compare.read_csv(str(out / "ann_reference.csv"))
+    assert [{k: v for k, v in r.items() if k != "train_seconds"} for r in parallel] == \
+           [{k: v for k, v in r.items() if k != "train_seconds"} for r in serial]
 
 
 def test_figures_command_reuses_runs(compared, tmp_path, capsys):
