@@ -58,7 +58,7 @@ from analysis.quality import evaluate_samples
 from analysis.stats import mean_std
 from experiments.report import read_metrics, write_epoch_grid
 from training import config as config_mod
-from training.config import ANN_REFERENCES, ANN_UNTUNED, AnnGanConfig, config_diff
+from training.config import ANN_REFERENCES, ANN_UNTUNED, AnnGanConfig, GanConfig, config_diff
 from training.data import load_dataset
 from training.losses import VARIANTS
 from training.runinfo import atomic_json, atomic_write, check_out_dir, holds_folder, make_out_dir, run_record
@@ -302,6 +302,14 @@ def comparison_row(label: str, seed: int, cfg, metrics: dict[str, Any], run_dir:
 # the non-spiking reference
 
 
+def _mlp_hidden(net, dense_recipe) -> list[int]:
+    """An MLP reference's hidden layers for a spiking G or D: its dense hidden layers; for one whose
+    hidden layers are all convolutional (``conv`` set, ``hidden`` empty), the dense recipe's (the
+    defaults of :class:`training.config.GanConfig`), so that the MLP stays the one the README
+    compares against and does not lose its hidden layer."""
+    return [int(h) for h in (net.hidden if net.hidden or not net.conv else dense_recipe.hidden)]
+
+
 def ann_budget(cfg, ann_cfg: AnnGanConfig = ANN_UNTUNED) -> dict[str, Any]:
     """The ANN GAN's settings for a spiking config: the spiking pair's sizes and digits, and the
     training keys of ``ann_cfg`` (its epochs and batch size of 0: the spiking config's)."""
@@ -309,8 +317,8 @@ def ann_budget(cfg, ann_cfg: AnnGanConfig = ANN_UNTUNED) -> dict[str, Any]:
     conv = {k: train.pop(k) for k in CONV_KEYS}
     dense = conv.pop("dense_hidden")
     out = {"noise_dim": int(cfg.generator.noise_dim),
-           "g_hidden": [int(h) for h in cfg.generator.hidden] if dense else [],
-           "d_hidden": [int(h) for h in cfg.discriminator.hidden] if dense else [],
+           "g_hidden": _mlp_hidden(cfg.generator, GanConfig().generator) if dense else [],
+           "d_hidden": _mlp_hidden(cfg.discriminator, GanConfig().discriminator) if dense else [],
            "epochs": train.pop("epochs"), "batch_size": train.pop("batch_size"),
            "data": config_mod.to_dict(cfg.data), **train}
     if conv["g_conv"] or conv["d_conv"]:  # (an MLP's budget, its cache key, stays what it was)

@@ -137,6 +137,17 @@ def test_mlp_budgets_keep_their_cache_keys():
     assert conv["g_hidden"] == [] and conv["d_hidden"] == [] and conv["g_conv"] == [32, 16]
 
 
+def test_mlp_references_of_a_conv_spiking_pair_keep_their_hidden_layers():
+    """A spiking G whose hidden layers are convolutional gets the dense recipe's MLP reference
+    (G 100-512-784), not an MLP without a hidden layer; a dense spiking layer is copied as is."""
+    cfg = cm.override(cm.GanConfig(), {"generator.hidden": [], "generator.conv": [32, 16],
+                                       "discriminator.hidden": [128]})
+    for ref in (cm.ANN_UNTUNED, cm.ANN_TUNED):
+        budget = compare.ann_budget(cfg, ref)
+        assert budget["g_hidden"] == [512] and budget["d_hidden"] == [128]
+    assert compare.ann_budget(cm.override(cfg, {"generator.conv": []}), cm.ANN_TUNED)["g_hidden"] == []
+
+
 def test_compare_losses_names_an_unknown_ann_reference(tmp_path, capsys):
     assert main(["compare-losses", "--config", TINY, "--out", str(tmp_path / "o"), "--ann", "ann,nope"]) == 2
     err = capsys.readouterr().err.strip()
