@@ -71,6 +71,15 @@ def test_defaults_are_the_shipped_recipes():
     assert GanConfig().neuron.model == "ramp" and ClassifierConfig().neuron.model == "if"
 
 
+def test_conv_recipe_is_the_main_job_with_its_documented_changes():
+    """configs/conv_single.toml = the main job + conv G (no dense hidden layer), G's weight average
+    and 240 epochs; nothing else drifts."""
+    cfg = cm.load(os.path.join(ROOT, "configs", "conv_single.toml"), GanConfig)
+    diff = cm.config_diff(cm.to_dict(cfg), cm.to_dict(GanConfig()))
+    assert diff == ["generator.conv", "generator.hidden", "ramp.g_ema", "train.epochs"], diff
+    assert (cfg.generator.conv, cfg.generator.hidden, cfg.ramp.g_ema, cfg.train.epochs) == ([32, 16], [], 0.999, 240)
+
+
 def test_a_section_defaults_to_its_parents_default(tmp_path):
     """A key left out of a section takes the value of the parent config's default section."""
     p = tmp_path / "c.toml"
