@@ -100,7 +100,7 @@ per-class: setup
 # reused): the single ramp pair, the per-class S4NN GANs, the collapse controls and the S4NN
 # study (figures/*.png, *.md, ttfs/, aggressive/). Each step records its git commit; rewriting
 # committed figures does not count as uncommitted changes (training/runinfo.py).
-figures: setup single-pair losses per-class controls
+figures: setup single-pair conv-pair losses per-class controls
 	$(BIN)/spiking-gan figures --out figures/ --quiet
 	$(BIN)/spiking-gan simulate --layers 784,400,2 --seed 0 --batch 32 --digits --backend brian2 \
 	    --out runs/simulate.npz --raster figures/simulate_raster.png
