@@ -224,16 +224,36 @@ def _train_job(job) -> str:
     return f"{run_dir}: {train_or_reuse(run_cfg, run_dir, progress=False)}"
 
 
+def _exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Pool initializer: the worker exits when the process that started it is gone (killed by a
+    signal, which skips the pool's shutdown), instead of training on as an orphan. Its run is
+    checkpointed atomically, so the next call resumes it."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def worker_pool(workers: int):
+    """A spawn-context process pool whose workers die with their parent (:func:`_exit_with_parent`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+
+
 def _train_in_parallel(jobs, workers: int, progress: bool) -> None:
     """Every job, ``workers`` processes at once: ``("run", cfg, run_dir)`` is a :func:`train_or_reuse`,
     ``("ann", cfg, seed, ann_dir, cache_dir, n_samples, label, ann_cfg)`` one seed of
     :func:`ann_reference` (which caches it; each job is the same computation as in one process)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     if progress:
         print(f"training {len(jobs)} runs, {workers} at a time", flush=True)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(workers) as pool:
         for status in pool.map(_train_job, jobs):
             if progress:
                 print(status, flush=True)
