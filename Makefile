@@ -5,6 +5,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+comma  := ,
 
 .PHONY: setup demo single-pair conv-pair fashion controls losses per-class figures test lint bench clean
 
@@ -14,6 +15,14 @@ setup: $(VENV)/.installed
 # start it with ARGS (--config ... and any flags).
 train_or_resume = if [ -f $(1)/config.toml ]; then $(BIN)/spiking-gan train --out $(1) --resume \
 	$(if $(findstring --quiet,$(2)),--quiet); else $(BIN)/spiking-gan train $(2) --out $(1); fi
+
+# $(call compare_pair,CONFIG,NAME,ARGS): compare-losses of CONFIG (both D losses, seeds 0-2, ARGS
+# added) in figures/NAME/, then the seed-0 grids figures/NAME_{ttfs,aggressive}.png.
+compare_pair = $(BIN)/spiking-gan compare-losses --config $(1) --n-seeds 3 $(3) --out figures/$(2) --quiet --workers 2 \
+	&& for l in ttfs aggressive; do \
+	  $(BIN)/spiking-gan sample --run figures/$(2)/runs/$${l}_seed0 --n 1000 \
+	      --out figures/$(2)/runs/$${l}_seed0/samples.npz --grid figures/$(2)_$$l.png; \
+	done
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,22 +43,14 @@ demo: setup
 # comparison and the ANN reference in figures/single_pair/, the seed-0 grids
 # figures/single_pair_{ttfs,aggressive}.png.
 single-pair: setup
-	$(BIN)/spiking-gan compare-losses --config configs/quick_single.toml --n-seeds 3 --out figures/single_pair --quiet --workers 2
-	for l in ttfs aggressive; do \
-	  $(BIN)/spiking-gan sample --run figures/single_pair/runs/$${l}_seed0 --n 1000 \
-	      --out figures/single_pair/runs/$${l}_seed0/samples.npz --grid figures/single_pair_$$l.png; \
-	done
+	$(call compare_pair,configs/quick_single.toml,single_pair)
 
 # The best spiking pair so far (configs/conv_single.toml: conv G, G's weight average, 240 epochs)
 # with both D losses on 3 seeds, against the three ANN references: figures/conv_pair/ and the
 # seed-0 grids figures/conv_pair_{ttfs,aggressive}.png. About 70 minutes on 2 cores (the tuned
 # MLP's 600 epochs are most of it).
 conv-pair: setup
-	$(BIN)/spiking-gan compare-losses --config configs/conv_single.toml --n-seeds 3 --out figures/conv_pair --quiet --workers 2
-	for l in ttfs aggressive; do \
-	  $(BIN)/spiking-gan sample --run figures/conv_pair/runs/$${l}_seed0 --n 1000 \
-	      --out figures/conv_pair/runs/$${l}_seed0/samples.npz --grid figures/conv_pair_$$l.png; \
-	done
+	$(call compare_pair,configs/conv_single.toml,conv_pair)
 
 # All of Fashion-MNIST (apt-get install dataset-fashion-mnist): the main job's pair with both D
 # losses and seeds 0-2 (6 runs of 30 epochs, about 6.5 minutes each, two at a time), the ANN
@@ -58,12 +59,7 @@ conv-pair: setup
 # MLP's per image) and the S4NN classifier (15 epochs): figures/fashion/,
 # figures/fashion_{ttfs,aggressive}.png. About 75 minutes on 2 cores.
 fashion: setup
-	$(BIN)/spiking-gan compare-losses --config configs/fashion_single.toml --n-seeds 3 --ann ann,ann_tuned --ann-epochs 40 \
-	    --out figures/fashion --quiet --workers 2
-	for l in ttfs aggressive; do \
-	  $(BIN)/spiking-gan sample --run figures/fashion/runs/$${l}_seed0 --n 1000 \
-	      --out figures/fashion/runs/$${l}_seed0/samples.npz --grid figures/fashion_$$l.png; \
-	done
+	$(call compare_pair,configs/fashion_single.toml,fashion,--ann ann$(comma)ann_tuned --ann-epochs 40)
 	$(BIN)/spiking-gan classify --dataset fashion-mnist --epochs 15 \
 	    --out figures/fashion/runs/classifier --quiet --force
 	cp figures/fashion/runs/classifier/metrics.json figures/fashion/classifier_metrics.json
