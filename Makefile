@@ -39,20 +39,20 @@ demo: setup
 	$(BIN)/spiking-gan sample --run runs/quick --n 1000 --out runs/quick/samples.npz --grid runs/quick/samples.png
 	$(BIN)/spiking-gan evaluate --run runs/quick --out runs/quick/evaluation
 
-# The single pair with both D losses on 3 seeds each (finished runs are reused): the loss
-# comparison and the ANN reference in figures/single_pair/, the seed-0 grids
-# figures/single_pair_{ttfs,aggressive}.png.
+# The dense pair (configs/dense_single.toml, the main job up to issue 20) with both D losses on 3
+# seeds each (finished runs are reused): the loss comparison and the ANN references in
+# figures/single_pair/, the seed-0 grids figures/single_pair_{ttfs,aggressive}.png.
 single-pair: setup
-	$(call compare_pair,configs/quick_single.toml,single_pair)
+	$(call compare_pair,configs/dense_single.toml,single_pair)
 
-# The best spiking pair so far (configs/conv_single.toml: conv G, G's weight average, 240 epochs)
-# with both D losses on 3 seeds, against the three ANN references: figures/conv_pair/ and the
-# seed-0 grids figures/conv_pair_{ttfs,aggressive}.png. About 70 minutes on 2 cores (the tuned
-# MLP's 600 epochs are most of it).
+# The main job (configs/quick_single.toml: conv G, G's weight average, 360 epochs) with both D
+# losses on 3 seeds, against the three ANN references: figures/conv_pair/ and the seed-0 grids
+# figures/conv_pair_{ttfs,aggressive}.png. About 75 minutes on 2 cores (the tuned MLP's 600
+# epochs are a third of it).
 conv-pair: setup
-	$(call compare_pair,configs/conv_single.toml,conv_pair)
+	$(call compare_pair,configs/quick_single.toml,conv_pair)
 
-# All of Fashion-MNIST (apt-get install dataset-fashion-mnist): the main job's pair with both D
+# All of Fashion-MNIST (apt-get install dataset-fashion-mnist): the dense pair with both D
 # losses and seeds 0-2 (6 runs of 30 epochs, about 6.5 minutes each, two at a time), the ANN
 # references (the tuned one for 40 epochs of 60,000 images: the 37,500 steps its search chose on
 # the 4,000 digits; the conv reference ann_conv is left out: in NumPy it costs more than 10x the
@@ -68,7 +68,7 @@ fashion: setup
 # and an ANN G through the spiking D, for the paper's rule and for the ramp rule.
 controls: setup
 	$(BIN)/python -m experiments.controls --config configs/s4nn_single.toml --out figures/controls_s4nn
-	$(BIN)/python -m experiments.controls --config configs/quick_single.toml --epochs 60 --out figures/controls_ramp
+	$(BIN)/python -m experiments.controls --config configs/dense_single.toml --epochs 60 --out figures/controls_ramp
 
 # The paper's S4NN rule with one pair per class (configs/s4nn_per_class.toml) with both losses on
 # 3 seeds (about 45 minutes): figures/per_class_losses/, figures/quick_ttfs.png, quick_aggressive.png.

@@ -1,6 +1,6 @@
 """Speed-up of a parameter sweep with 2 Dask workers versus 1 on this machine.
 
-Runs the same 4-point sweep (``configs/quick_single.toml``, loss.kind x seed, a few epochs on part of
+Runs the same 4-point sweep (``configs/dense_single.toml``, loss.kind x seed, a few epochs on part of
 the training images, evaluation on 500 samples) into fresh temporary folders, on a LocalCluster
 of 1 and then of 2 worker processes with one thread each, and prints a Markdown table of the
 wall times (the whole ``run_sweep``: cluster start, quality classifier, points, report), the
@@ -22,8 +22,8 @@ from experiments.sweep import load_sweep, run_sweep  # noqa: E402
 
 
 def sweep_text(epochs: int, max_train: int) -> str:
-    """The benchmark's sweep file: 4 points of configs/quick_single.toml."""
-    base = json.dumps(os.path.join(ROOT, "configs", "quick_single.toml"))
+    """The benchmark's sweep file: 4 points of configs/dense_single.toml."""
+    base = json.dumps(os.path.join(ROOT, "configs", "dense_single.toml"))
     return (f"base = {base}\nn_eval_samples = 500\n[set]\n\"train.epochs\" = {epochs}\n"
             f"\"data.max_train\" = {max_train}\n[grid]\n\"loss.kind\" = [\"ttfs\", \"aggressive\"]\n"
             f"\"seed\" = [0, 1]\n")
@@ -52,7 +52,7 @@ def main() -> None:
         path = os.path.join(folder, "bench.toml")
         with open(path, "w") as fh:
             fh.write(sweep_text(args.epochs, args.max_train))
-        print(f"4 points of configs/quick_single.toml (loss.kind x seed), {args.epochs} epochs on "
+        print(f"4 points of configs/dense_single.toml (loss.kind x seed), {args.epochs} epochs on "
               f"{args.max_train} images, 500 evaluation samples; {os.cpu_count()} cores", flush=True)
         rows = [(w, *time_sweep(path, w)) for w in map(int, args.workers.split(","))]
     print("\n| workers | sweep wall time (s) | mean point time (s) | speed-up | load average at start |\n"

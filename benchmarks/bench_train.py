@@ -1,9 +1,10 @@
-"""GAN training throughput: samples/s of the main job's training beside the cost of its matrix
+"""GAN training throughput: samples/s of the dense pair's training beside the cost of its matrix
 products alone, and (``--kernels``) the IF model's steps with the kernel of an earlier commit and
 with Brian2.
 
-**Main job** (default; ``--config``, default the defaults = ``configs/quick_single.toml``: ramp G
-100-512-784, D 784-256-2, batch 50, R1 at real images): epochs of ``training.gan.gan_step`` at
+**Dense pair** (default; ``--config``, a dense ramp config, default ``configs/dense_single.toml``:
+ramp G 100-512-784, D 784-256-2, batch 50, R1 at real images; the main job before issue 20, the
+size issue 22 measures; :func:`step_matmuls` counts dense layers only): epochs of ``training.gan.gan_step`` at
 the data set's size (4,000 embedded digits: 80 steps; ``--images`` for another epoch length, the
 data reused), as ``spiking-gan train`` runs them without its per-epoch checkpoint and grid, with
 one BLAS thread (the default, bit-identical on every machine) and with ``--threads`` N
@@ -45,6 +46,7 @@ from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
 from training import gan as gan_mod  # noqa: E402
 from training.data import load_dataset, load_digits  # noqa: E402
+from training.networks import convolutional  # noqa: E402
 
 #: The last commit before the chunked kernel (issue 14): "today's code path" of the issue.
 REFERENCE = "9f64838"
@@ -125,7 +127,7 @@ def run_steps(cfg, data, n_steps, seed=1):
     return float(np.median(times)) if times else float("nan"), gan.g.weights + gan.d.weights
 
 
-# ------------------------------------------------------------------------ main job vs products
+# ------------------------------------------------------------------------ dense pair vs products
 def step_matmuls(cfg) -> list[tuple[int, int, int, bool, bool]]:
     """Every matrix product of one ramp ``gan_step`` of ``cfg``, as ``(rows, inner, cols, a
     transposed, b transposed)``: the products of :mod:`training.exact` in the order the step
@@ -199,7 +201,7 @@ def time_products(operands, steps: int, threads: int) -> tuple[float, float]:
 
 
 class Training:
-    """The main job's training as ``training.trainer.train_gan`` runs it (one generator for the
+    """The dense pair's training as ``training.trainer.train_gan`` runs it (one generator for the
     initial weights and the steps, an epoch's order drawn from it), epoch after epoch."""
 
     def __init__(self, cfg, data, images: int):
@@ -225,7 +227,7 @@ class Training:
 
 
 def main_job_table(cfg, images: int, repeats: int, threads: list[int], top: int) -> None:
-    """Print the main job's training beside its products (module docstring), per thread count."""
+    """Print the dense pair's training beside its products (module docstring), per thread count."""
     data = load_dataset(cfg.data)
     runs = {n: Training(cfg, data, images) for n in threads}
     steps = runs[threads[0]].steps
@@ -240,7 +242,7 @@ def main_job_table(cfg, images: int, repeats: int, threads: list[int], top: int)
             if r:
                 res[n].append((t_train, t_mm))
     sizes = gan_mod.Gan.sizes(cfg)
-    print(f"main job: G {'-'.join(map(str, sizes['g']))}, D {'-'.join(map(str, sizes['d']))}, batch "
+    print(f"dense pair: G {'-'.join(map(str, sizes['g']))}, D {'-'.join(map(str, sizes['d']))}, batch "
           f"{cfg.train.batch_size}, R1 {cfg.ramp.r1}; an epoch = {steps} steps = {steps * per_step:,} images; "
           f"{len(operands)} products per step ({flops / 1e6:.0f} MFLOP); median of {repeats} epochs after a warm-up")
     print("| BLAS threads | training s / epoch | samples/s | products alone s / epoch | products GFLOP/s | "
@@ -293,7 +295,7 @@ def kernel_table(paths: list[str], steps: int, ref: str, brian_steps: int) -> No
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", help="the main job's config (default: the defaults, configs/quick_single.toml)")
+    ap.add_argument("--config", help="a dense ramp config (default: the dense pair, configs/dense_single.toml)")
     ap.add_argument("--images", type=int, help="images per timed epoch (default: the data set's)")
     ap.add_argument("--repeats", type=int, default=5, help="timed epochs per thread count")
     ap.add_argument("--threads", type=int, default=2, help="the thread count beside one (1: one only)")
@@ -305,7 +307,11 @@ def main():
     ap.add_argument("--reference", default=REFERENCE, help="git commit of the earlier kernel ('' skips it)")
     ap.add_argument("--brian-steps", type=int, default=1, help="steps of the Brian2 variant (0 skips it)")
     args = ap.parse_args()
-    cfg = cm.load(args.config, cm.GanConfig) if args.config else cm.GanConfig()
+    cfg = (cm.load(args.config, cm.GanConfig) if args.config
+           else cm.override(cm.GanConfig(), cm.DENSE_RECIPE))
+    if convolutional(cfg):
+        ap.error("the matrix products counted here are those of dense layers: give a dense config "
+                 "(generator.conv = [], e.g. configs/dense_single.toml)")
     print(f"{datetime.date.today()}, {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
     images = args.images or len(load_dataset(cfg.data).train_images)
     main_job_table(cfg, images, args.repeats, sorted({1, args.threads}), args.profile)

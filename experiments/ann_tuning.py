@@ -1,16 +1,16 @@
 """The schedule search of the tuned ANN reference (issue 20): one training per trial, measured
 along the way.
 
-Each trial trains the same-size ANN GAN (:mod:`analysis.ann_gan`; G noise -> the spiking G's
-hidden sizes -> 784, D 784 -> the spiking D's hidden sizes -> 1, the spiking config's digits)
-with one set of helps (R1 weight, weight average, learning rate and its decay) for up to
-``epochs`` epochs, and measures 1,000 samples (noise seed :data:`analysis.evaluate.EVAL_SEED`)
-every ``every`` epochs, from G's last weights and, with a weight average, from the average: the
-schedule (how long to train) is searched inside each training. What is tuned on what: seed 0,
-the quality classifier of the data set and its real test images, the same measures
-(:func:`analysis.quality.evaluate_samples`) as the spiking pair's tuning (docs/experiments.md 1.1,
-1.6), which chose its recipe by classifier-FID and coverage on seeds 0-4. The chosen recipe is
-``training.config.ANN_TUNED``; the other seeds are kept out of the search.
+Each trial trains the same-size ANN GAN (:mod:`analysis.ann_gan`; G noise -> the dense spiking
+pair's hidden sizes (``training.config.DENSE_RECIPE``) -> 784, D 784 -> the spiking D's hidden
+sizes -> 1, the spiking config's digits) with one set of helps (R1 weight, weight average, learning
+rate and its decay) for up to ``epochs`` epochs, and measures 1,000 samples (noise seed
+:data:`analysis.evaluate.EVAL_SEED`) every ``every`` epochs, from G's last weights and, with a
+weight average, from the average: the schedule (how long to train) is searched inside each
+training. What is tuned on what: seed 0, the quality classifier of the data set and its real test
+images, the same measures (:func:`analysis.quality.evaluate_samples`) as the spiking pair's tuning
+(docs/experiments.md 1.1, 1.6), which chose its recipe by classifier-FID and coverage on seeds 0-4.
+The chosen recipe is ``training.config.ANN_TUNED``; the other seeds are kept out of the search.
 
 ``python -m experiments.ann_tuning --out runs/ann_tuning TRIAL...`` writes one
 ``TRIAL.jsonl`` per trial (one line per measurement, appended as they come) and prints them.
@@ -31,7 +31,7 @@ from analysis.ann_gan import train_ann_gan
 from analysis.evaluate import EVAL_SEED, classifier_for
 from analysis.quality import evaluate_samples
 from training import config as config_mod
-from training.config import GanConfig
+from training.config import DENSE_RECIPE, GanConfig
 from training.data import load_dataset
 
 #: Measures kept per measurement.
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     for name in args.trials:
-        run_trial(name, args.out, GanConfig(), every=args.every, seed=args.seed)
+        run_trial(name, args.out, config_mod.override(GanConfig(), DENSE_RECIPE), every=args.every, seed=args.seed)
     return 0
 
 

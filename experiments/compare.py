@@ -58,7 +58,7 @@ from analysis.quality import evaluate_samples
 from analysis.stats import mean_std
 from experiments.report import read_metrics, write_epoch_grid
 from training import config as config_mod
-from training.config import ANN_REFERENCES, ANN_UNTUNED, AnnGanConfig, GanConfig, config_diff
+from training.config import ANN_REFERENCES, ANN_UNTUNED, DENSE_RECIPE, AnnGanConfig, GanConfig, config_diff
 from training.data import load_dataset
 from training.losses import VARIANTS
 from training.runinfo import atomic_json, atomic_write, check_out_dir, holds_folder, make_out_dir, run_record
@@ -203,7 +203,7 @@ def train_or_reuse(cfg, run_dir: str, progress: bool = True) -> str:
     if not os.path.exists(cfg_path):
         train_gan(cfg, run_dir, progress=progress, on_epoch=write_epoch_grid)
         return "trained"
-    diff = config_diff(config_mod.to_dict(config_mod.load(cfg_path)), config_mod.to_dict(cfg))
+    diff = config_diff(config_mod.to_dict(config_mod.load_record(cfg_path)), config_mod.to_dict(cfg))
     if diff:
         raise RunError(f"{run_dir} holds a run of another config (differs in {', '.join(diff)}); "
                        "delete it or use another output/runs folder")
@@ -322,12 +322,17 @@ def comparison_row(label: str, seed: int, cfg, metrics: dict[str, Any], run_dir:
 # the non-spiking reference
 
 
-def _mlp_hidden(net, dense_recipe) -> list[int]:
+def _mlp_hidden(net, dense_hidden: list[int]) -> list[int]:
     """An MLP reference's hidden layers for a spiking G or D: its dense hidden layers; for one whose
-    hidden layers are all convolutional (``conv`` set, ``hidden`` empty), the dense recipe's (the
-    defaults of :class:`training.config.GanConfig`), so that the MLP stays the one the README
+    hidden layers are all convolutional (``conv`` set, ``hidden`` empty), ``dense_hidden``, the
+    dense pair's (:data:`training.config.DENSE_RECIPE`), so that the MLP stays the one the README
     compares against and does not lose its hidden layer."""
-    return [int(h) for h in (net.hidden if net.hidden or not net.conv else dense_recipe.hidden)]
+    return [int(h) for h in (net.hidden if net.hidden or not net.conv else dense_hidden)]
+
+
+def _dense_pair() -> GanConfig:
+    """The dense pair (``configs/dense_single.toml``): the MLP references' layer sizes."""
+    return config_mod.override(GanConfig(), DENSE_RECIPE)
 
 
 def ann_budget(cfg, ann_cfg: AnnGanConfig = ANN_UNTUNED) -> dict[str, Any]:
@@ -337,8 +342,8 @@ def ann_budget(cfg, ann_cfg: AnnGanConfig = ANN_UNTUNED) -> dict[str, Any]:
     conv = {k: train.pop(k) for k in CONV_KEYS}
     dense = conv.pop("dense_hidden")
     out = {"noise_dim": int(cfg.generator.noise_dim),
-           "g_hidden": _mlp_hidden(cfg.generator, GanConfig().generator) if dense else [],
-           "d_hidden": _mlp_hidden(cfg.discriminator, GanConfig().discriminator) if dense else [],
+           "g_hidden": _mlp_hidden(cfg.generator, _dense_pair().generator.hidden) if dense else [],
+           "d_hidden": _mlp_hidden(cfg.discriminator, _dense_pair().discriminator.hidden) if dense else [],
            "epochs": train.pop("epochs"), "batch_size": train.pop("batch_size"),
            "data": config_mod.to_dict(cfg.data), **train}
     if conv["g_conv"] or conv["d_conv"]:  # (an MLP's budget, its cache key, stays what it was)

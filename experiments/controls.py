@@ -39,9 +39,10 @@ from analysis.quality import evaluate_samples
 from models.coding import decode_times, encode_images, encode_values
 from models.errors import SpikingGanError
 from training import config as config_mod
-from training.config import GanConfig
+from training.config import DENSE_RECIPE, GanConfig
 from training.data import load_dataset
 from training.gan import N_PIXELS, Gan, d_step, error_cosine, g_update, gan_step, pixel_error
+from training.networks import convolutional
 from training.runinfo import atomic_json, holds_folder, run_record
 
 CONTROLS = ("spiking", "spiking_g_ann_d", "ann_g_spiking_d", "ann")
@@ -125,6 +126,9 @@ def run_controls(cfg: GanConfig, out_dir: str, kinds: Sequence[str] = CONTROLS,
     """Train every control of ``kinds`` and write ``controls.json``, ``controls.png`` and one
     sample grid per control into ``out_dir`` (held by this process while it runs,
     :func:`training.runinfo.folder_lock`); returns the results (without the images)."""
+    if convolutional(cfg):
+        raise SpikingGanError("experiments.controls: the hybrid controls swap dense halves (MLP G and "
+                              "D); give a dense pair (generator.conv = [], e.g. configs/dense_single.toml)")
     record = run_record(cfg.seed)  # the commit and its state now, before anything is written
     os.makedirs(out_dir, exist_ok=True)
     data = load_dataset(cfg.data)
@@ -150,15 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - thin w
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--config", help="GAN config of the spiking half of every control; none: the "
-                    "main job, configs/quick_single.toml")
+    ap.add_argument("--config", help="GAN config of the spiking half of every control (a dense pair); "
+                    "none: the dense pair, configs/dense_single.toml")
     ap.add_argument("--out", default="runs/controls", help="output folder")
     ap.add_argument("--epochs", type=int, help="override train.epochs")
     args = ap.parse_args(argv)
     over = {"train.epochs": args.epochs} if args.epochs else {}
     try:
         cfg = (config_mod.load(args.config, GanConfig, over) if args.config
-               else config_mod.override(GanConfig(), over))
+               else config_mod.override(config_mod.override(GanConfig(), DENSE_RECIPE), over))
         summary = run_controls(cfg, args.out)
     except SpikingGanError as exc:  # a user error: one line, as the spiking-gan command does
         print(f"experiments.controls: error: {exc}", file=sys.stderr)

@@ -674,7 +674,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "train a Spiking-GAN",
                 "Train a Spiking-GAN into a run folder (config.toml, run.json, checkpoint.npz every "
                 "epoch, metrics.jsonl, samples/*.png). Without --config: the main job, one pair of "
-                "windowed ramp neurons with exact gradients (configs/quick_single.toml); "
+                "windowed ramp neurons with exact gradients, G convolutional and sampled from its "
+                "weight average (configs/quick_single.toml); configs/dense_single.toml is the dense "
+                "pair; "
                 "configs/s4nn_single.toml is the paper's IF neurons with S4NN's rule. An existing run "
                 "is continued with --resume or replaced with --force.", cmd_train)
     _add_config_args(p)

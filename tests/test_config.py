@@ -29,7 +29,9 @@ else:  # pragma: no cover
     ("[train\n", "not valid TOML"),
     ("[train]\naverage_from = 3\n", "unknown config key train.average_from"),  # classifier only
     ("per_class = true\n[neuron]\nmodel = 'ramp'\n", "per_class: read only by the 'if' model"),
-    ("per_class = true\n[neuron]\nmodel = 'if'\n[data]\nclasses = [3]\n", "per_class: .* leave data.classes empty"),
+    ("per_class = true\n[neuron]\nmodel = 'if'\n[generator]\nhidden = [8]\n[data]\nclasses = [3]\n",
+         "per_class: .* leave data.classes empty"),
+        ("[neuron]\nmodel = 'if'\n", "generator.thresholds: needs 1 values .* generator.hidden is empty"),
     ("per_class = 1\n", "per_class: expected"),
     ("[train]\nthreads = 0\n", "train.threads: 0 is below the minimum 1"),
     ("[train]\nthreads = 1.5\n", "train.threads: expected an integer"),
@@ -71,13 +73,17 @@ def test_defaults_are_the_shipped_recipes():
     assert GanConfig().neuron.model == "ramp" and ClassifierConfig().neuron.model == "if"
 
 
-def test_conv_recipe_is_the_main_job_with_its_documented_changes():
-    """configs/conv_single.toml = the main job + conv G (no dense hidden layer), G's weight average
-    and 240 epochs; nothing else drifts."""
-    cfg = cm.load(os.path.join(ROOT, "configs", "conv_single.toml"), GanConfig)
+def test_dense_pair_is_the_main_job_with_dense_layers():
+    """configs/dense_single.toml = the main job with DENSE_RECIPE's changes (dense G 100-512-784, no
+    weight average, 120 epochs); nothing else drifts; the main job itself is the conv pair."""
+    cfg = cm.load(os.path.join(ROOT, "configs", "dense_single.toml"), GanConfig)
+    assert cfg == cm.override(GanConfig(), cm.DENSE_RECIPE)
     diff = cm.config_diff(cm.to_dict(cfg), cm.to_dict(GanConfig()))
     assert diff == ["generator.conv", "generator.hidden", "ramp.g_ema", "train.epochs"], diff
-    assert (cfg.generator.conv, cfg.generator.hidden, cfg.ramp.g_ema, cfg.train.epochs) == ([32, 16], [], 0.999, 240)
+    assert (cfg.generator.conv, cfg.generator.hidden, cfg.ramp.g_ema, cfg.train.epochs) == ([], [512], 0.0, 120)
+    main = GanConfig()
+    assert (main.generator.conv, main.generator.hidden, main.ramp.g_ema, main.train.epochs) == (
+        [32, 16], [], 0.999, cm.MAIN_JOB_EPOCHS)
 
 
 def test_a_section_defaults_to_its_parents_default(tmp_path):
@@ -86,7 +92,7 @@ def test_a_section_defaults_to_its_parents_default(tmp_path):
     p.write_text("[neuron]\nt_max = 32\n[train]\nepochs = 3\n")
     cfg = cm.load(str(p), GanConfig)
     assert (cfg.neuron.t_max, cfg.neuron.model, cfg.train.epochs) == (32, "ramp", 3)
-    assert cfg.generator.hidden == GanConfig().generator.hidden == [512]
+    assert (cfg.generator.hidden, cfg.generator.conv) == (GanConfig().generator.hidden, [32, 16]) == ([], [32, 16])
     p.write_text("[train]\nepochs = 30\n")
     c = cm.load(str(p), ClassifierConfig)
     assert (c.train.epochs, c.train.batch_size, c.train.average_from) == (30, 10, 15)
@@ -130,3 +136,33 @@ def test_a_schedule_shorter_than_the_average_says_what_to_change(tmp_path, capsy
     assert code == 2 and one_line(err)
     assert "--set train.average_from=2" in err and "train 15 epochs or more" in err
     assert not (tmp_path / "c").exists()
+
+
+def test_a_run_recorded_before_the_conv_default_loads_as_it_ran(tmp_path, tiny_run, capsys):
+    """A ramp run's config.toml without generator.conv / ramp.g_ema (recorded before those keys
+    existed) loads, samples and resumes as the dense, unaveraged pair it was, not as today's
+    defaults (conv G, weight average); an IF record is untouched."""
+    import shutil
+
+    from training import exact
+    from training.trainer import load_gan
+
+    run = tmp_path / "old"
+    shutil.copytree(tiny_run("ramp", 1), run)
+    text = (run / "config.toml").read_text()
+    assert "conv = []" in text and "g_ema = 0.0" in text
+    old = "\n".join(line for line in text.splitlines()
+                    if not line.startswith(("conv = ", "g_ema = "))) + "\n"
+    (run / "config.toml").write_text(old)
+    cfg = cm.load_record(str(run / "config.toml"))
+    assert cfg == tiny("ramp", **{"train.epochs": 1})
+    assert cm.load(str(run / "config.toml")).generator.conv == [32, 16]  # what a plain load would make of it
+    gan, loaded, _ = load_gan(str(run))
+    assert loaded == cfg and not any(isinstance(layer, exact.ConvLayer) for layer in gan.g.layers)
+    assert gan.g.ema == 0.0
+    code, _, err = run_cli(["train", "--out", run, "--resume", "--epochs", "2", "--quiet"], capsys)
+    assert code == 0, err
+    assert cm.load_record(str(run / "config.toml")).train.epochs == 2
+    if_record = tmp_path / "if.toml"
+    if_record.write_text(cm.to_toml(tiny("if")))
+    assert "conv" not in if_record.read_text() and cm.load_record(str(if_record)) == tiny("if")

@@ -193,7 +193,9 @@ def test_config_builds_the_conv_stack():
                                   "d": [(2, 1, 4, 4), (4, 2, 4, 4), (196, 2)]}
     g = conv_geometries(cfg, "g")
     assert g[0] is None and g[1].transposed and g[2].big == (1, 28, 28)
-    assert cm.override(cm.GanConfig(), {}) == cm.GanConfig() and not cm.GanConfig().generator.conv
+    assert cm.override(cm.GanConfig(), {}) == cm.GanConfig()
+    main = sizes(cm.GanConfig())  # the main job: dense 100 -> 32x7x7, transposed convolutions, dense D
+    assert main == {"g": [100, 32 * 49, 16 * 196, 784], "d": [784, 256, 2]}
 
 
 @pytest.mark.parametrize("key, value, message", [

@@ -21,10 +21,12 @@ def test_moving_average_is_the_formula():
         assert a.dtype == np.float32
 
 
-def test_the_default_keeps_no_average():
-    """The shipped recipe has no weight average, so its checkpoint holds the arrays it always had."""
-    assert cm.GanConfig().ramp.g_ema == 0.0
-    assert cm.load("configs/quick_single.toml", cm.GanConfig).ramp.g_ema == 0.0
+def test_the_main_job_samples_the_average_and_the_dense_pair_does_not():
+    """The main job samples G's weight average; the dense pair (its checkpoints hold the arrays
+    they always had) and the IF configs (which ignore the key) do not."""
+    assert cm.GanConfig().ramp.g_ema == cm.load("configs/quick_single.toml", cm.GanConfig).ramp.g_ema == 0.999
+    assert cm.load("configs/dense_single.toml", cm.GanConfig).ramp.g_ema == 0.0
+    assert "g_ema" not in cm.to_toml(cm.load("configs/s4nn_single.toml", cm.GanConfig))
 
 
 def test_g_ema_is_a_ramp_key():

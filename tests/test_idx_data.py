@@ -200,10 +200,10 @@ def test_load_dataset_subsets_an_idx_set(tmp_path):
 
 # ------------------------------------------------------------------------ the shipped recipes
 @pytest.mark.parametrize("name,dataset", [("fashion_single.toml", "fashion-mnist"), ("mnist_single.toml", "mnist")])
-def test_full_data_recipes_are_the_main_job_on_another_data_set(name, dataset):
+def test_full_data_recipes_are_the_dense_pair_on_another_data_set(name, dataset):
     cfg = cm.load(os.path.join(ROOT, "configs", name), GanConfig)
     assert (cfg.data.dataset, cfg.data.data_dir, cfg.data.max_train) == (dataset, "", 0)
-    diff = cm.config_diff(cm.to_dict(cfg), cm.to_dict(GanConfig()))
+    diff = cm.config_diff(cm.to_dict(cfg), cm.to_dict(cm.override(GanConfig(), cm.DENSE_RECIPE)))
     assert diff == ["data.dataset", "train.epochs"], diff
 
 

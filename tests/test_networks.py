@@ -16,7 +16,9 @@ SMALL = {"generator.noise_dim": 6, "generator.hidden": [8], "discriminator.hidde
 
 
 def small(model):
-    return cm.override(GanConfig(), {"neuron.model": model, **SMALL})
+    """A small dense pair of ``model`` (a model with conv layers gets none: the default G has them)."""
+    dense = {"generator.conv": []} if "generator.conv" in network_class(model).config_keys() else {}
+    return cm.override(GanConfig(), {"neuron.model": model, **SMALL, **dense})
 
 
 @pytest.mark.parametrize("model", sorted(NETWORKS))

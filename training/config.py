@@ -5,7 +5,8 @@ mirror the dataclasses below; any key may be omitted (default), but an unknown
 key, a value of the wrong type or out of range is an error that names the key.
 
 **The defaults are the shipped recipes**: ``GanConfig()`` is the main job (one
-windowed-ramp G/D pair on all ten digits, ``configs/quick_single.toml``) and
+windowed-ramp G/D pair on all ten digits, G convolutional and sampled from its weight average,
+``configs/quick_single.toml``) and
 ``ClassifierConfig()`` is ``configs/classify.toml``; a key missing from a section
 takes the value of its parent's default (``GanConfig().neuron.model`` is
 "ramp", ``ClassifierConfig().neuron.model`` "if"). The TOML files state only what
@@ -130,8 +131,8 @@ class ClassifierConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
 
-#: Epochs of the main job (the shipped single-pair recipe).
-MAIN_JOB_EPOCHS = 120
+#: Epochs of the main job (the shipped single-pair recipe, the convolutional pair of issue 20).
+MAIN_JOB_EPOCHS = 360
 
 
 @dataclass
@@ -232,13 +233,19 @@ class GanConfig:
                          "class's images only, sampled as a mixture of the classes (train.batch_size "
                          "then counts the images of each class in a batch)")
     neuron: NeuronConfig = field(default_factory=lambda: NeuronConfig(t_max=64, model="ramp"))
-    generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(hidden=[512]))
+    generator: GeneratorConfig = field(default_factory=lambda: GeneratorConfig(hidden=[], conv=[32, 16]))
     discriminator: GanNetworkConfig = field(default_factory=lambda: GanNetworkConfig(hidden=[256]))
     loss: LossConfig = field(default_factory=LossConfig)
     train: GanTrainConfig = field(default_factory=lambda: GanTrainConfig(epochs=MAIN_JOB_EPOCHS))
-    ramp: RampConfig = field(default_factory=RampConfig)
+    ramp: RampConfig = field(default_factory=lambda: RampConfig(g_ema=0.999))
     s4nn: S4nnConfig = field(default_factory=S4nnConfig)
     data: DataConfig = field(default_factory=DataConfig)
+
+
+#: The dense windowed-ramp pair, the main job up to issue 20 (``configs/dense_single.toml``,
+#: figures/single_pair): G 100-512-784 of dense layers, no weight average, 120 epochs. As
+#: overrides of the defaults; the MLP references of ``compare-losses`` keep its layer sizes.
+DENSE_RECIPE = {"generator.hidden": [512], "generator.conv": [], "ramp.g_ema": 0.0, "train.epochs": 120}
 
 
 @dataclass
@@ -392,8 +399,10 @@ def _check_layer_lists(net: NetworkConfig, prefix: str) -> None:
     n_layers = len(net.hidden) + 1
     for key in ("thresholds", "lr"):
         if len(getattr(net, key)) != n_layers:
+            hint = (f"; {prefix}hidden is empty (the main job's G has convolutional layers instead, "
+                    f"which the 'if' model does not have): set it, e.g. [512]") if not net.hidden else ""
             raise ConfigError(f"{prefix}{key}: needs {n_layers} values (one per layer: "
-                              f"{len(net.hidden)} hidden + output), got {getattr(net, key)}")
+                              f"{len(net.hidden)} hidden + output), got {getattr(net, key)}{hint}")
 
 
 def _check_consistency(obj, prefix: str) -> None:
@@ -488,6 +497,31 @@ def load(path: str, cls=GanConfig, overrides: dict[str, Any] | None = None):
     except ConfigError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     return override(cfg, overrides or {})
+
+
+#: Keys that came after the first run folders, with the value every run recorded before them ran
+#: with. A run's config.toml that lacks one (:func:`load_record`) gets this value, not today's
+#: default: the main job's G became convolutional and weight-averaged (issue 20), and a run of the
+#: dense pair recorded before 2026-12-02 must load (sample, evaluate, resume) as what it was.
+RECORD_DEFAULTS = {"generator.conv": [], "discriminator.conv": [], "ramp.g_ema": 0.0}
+
+
+def load_record(path: str, cls=GanConfig):
+    """The config recorded in a run folder (``config.toml``, :func:`to_toml`), validated like
+    :func:`load`; keys of :data:`RECORD_DEFAULTS` the run's model reads and the record lacks
+    take their value there."""
+    data = read_toml(path)
+    if cls is GanConfig:
+        model = data.get("neuron", {}).get("model", GanConfig().neuron.model)
+        for key, value in RECORD_DEFAULTS.items():
+            section, leaf = key.split(".")
+            table = data.get(section)
+            if isinstance(table, dict) and leaf not in table and _owner(key) in (None, model):
+                table[leaf] = value
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
 
 
 def to_dict(cfg) -> dict[str, Any]:

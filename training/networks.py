@@ -591,12 +591,18 @@ def conv_geometries(cfg, role: str) -> list[ramp.ConvGeometry | None]:
     """The convolutional layers of G (``role = "g"``) or D: one entry per layer, its geometry or
     None for a dense layer (``generator.conv`` / ``discriminator.conv``, ramp model; the layout:
     :func:`conv_stack`)."""
-    net = cfg.generator if role == "g" else cfg.discriminator
+    section = "generator" if role == "g" else "discriminator"
+    net = getattr(cfg, section)
     dense = [None] * (len(net.hidden) + 1)
-    if not net.conv:
-        return dense
+    if not net.conv or f"{section}.conv" not in network_class(cfg.neuron.model).config_keys():
+        return dense  # (a model without conv layers ignores the key: the IF model under the defaults)
     stack = conv_stack(role, net.conv, net.conv_kernel, net.conv_stride)
     return [*stack, *dense] if role == "d" else [*dense, *stack]
+
+
+def convolutional(cfg) -> bool:
+    """Whether G or D of ``cfg`` has a convolutional layer (:func:`conv_geometries`)."""
+    return any(x is not None for role in ("g", "d") for x in conv_geometries(cfg, role))
 
 
 def conv_stack(role: str, channels, kernel: int, stride: int) -> list[ramp.ConvGeometry]:

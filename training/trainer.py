@@ -83,7 +83,7 @@ def _resume_config(cfg: GanConfig | None, out_dir: str, overrides: dict | None) 
         raise RunError(f"--resume: {out_dir} holds the output of `spiking-gan {made_by}`, not a train run")
     if not os.path.exists(cfg_path):
         raise RunError(f"--resume: {out_dir} holds no run (no config.toml)")
-    recorded = config_mod.load(cfg_path)
+    recorded = config_mod.load_record(cfg_path)
     if cfg is not None and cfg != recorded:
         diff = config_mod.config_diff(config_mod.to_dict(recorded), config_mod.to_dict(cfg))
         raise RunError(f"--resume: the given config differs from the run's recorded config in "
@@ -182,7 +182,7 @@ def load_gan(run_dir: str, averaged: bool = True) -> tuple[Gan, GanConfig, dict]
     made_by = folder_command(run_dir)
     if made_by not in (None, "train"):
         raise RunError(f"{run_dir} holds the output of `spiking-gan {made_by}`, not a trained GAN")
-    cfg = config_mod.load(cfg_path)
+    cfg = config_mod.load_record(cfg_path)
     path = os.path.join(run_dir, "checkpoint.npz")
     nets, meta = checkpoint.load(path)
     checkpoint.check_shapes(nets, Gan.sizes(cfg), path, _banks(cfg), weight_shapes(cfg))
