@@ -512,7 +512,9 @@ def load_record(path: str, cls=GanConfig):
     take their value there."""
     data = read_toml(path)
     if cls is GanConfig:
-        model = data.get("neuron", {}).get("model", GanConfig().neuron.model)
+        neuron = data.get("neuron")
+        model = neuron.get("model") if isinstance(neuron, dict) else None  # (a bad table: from_dict says so)
+        model = model if isinstance(model, str) else GanConfig().neuron.model
         for key, value in RECORD_DEFAULTS.items():
             section, leaf = key.split(".")
             table = data.get(section)
