@@ -1,19 +1,19 @@
-"""GAN training throughput: samples/s of the dense pair's training beside the cost of its matrix
+"""GAN training throughput: samples/s of a ramp pair's training beside the cost of its matrix
 products alone, and (``--kernels``) the IF model's steps with the kernel of an earlier commit and
 with Brian2.
 
-**Dense pair** (default; ``--config``, a dense ramp config, default ``configs/dense_single.toml``:
-ramp G 100-512-784, D 784-256-2, batch 50, R1 at real images; the main job before issue 20, the
-size issue 22 measures; :func:`step_matmuls` counts dense layers only): epochs of ``training.gan.gan_step`` at
-the data set's size (4,000 embedded digits: 80 steps; ``--images`` for another epoch length, the
-data reused), as ``spiking-gan train`` runs them without its per-epoch checkpoint and grid, with
-one BLAS thread (the default, bit-identical on every machine) and with ``--threads`` N
-(``train.threads``). Beside each, in the same run and alternating with it, the same epoch's
-matrix products alone: every product of a step (:func:`step_matmuls`: the same shapes, float32,
-the same transposed operands) on random operands, as many times as the epoch has steps, with the
-same thread count. ``ratio`` = training time / products time, the median of the per-repeat
-ratios (each measured back to back, so a busy machine slows both alike). ``--profile N`` prints
-the N functions with the most own time in one one-thread epoch (cProfile).
+**A ramp pair** (``--config``; default: the main job, the defaults = ``configs/quick_single.toml``:
+conv G 100-32x7x7-16x14x14-1x28x28, D 784-256-2, batch 50, R1 at real images;
+``configs/dense_single.toml`` is the dense pair G 100-512-784 that issue 22 first measured): epochs
+of ``training.gan.gan_step`` at the data set's size (4,000 embedded digits: 80 steps; ``--images``
+for another epoch length, the data reused), as ``spiking-gan train`` runs them without its per-epoch
+checkpoint and grid, with one BLAS thread (the default, bit-identical on every machine) and with
+``--threads`` N (``train.threads``). Beside each, in the same run and alternating with it, the same
+epoch's matrix products alone: every product of a step (:func:`step_matmuls`: the same shapes,
+float32, the same transposed operands) on random operands, as many times as the epoch has steps,
+with the same thread count. ``ratio`` = training time / products time, the median of the per-repeat
+ratios (each measured back to back, so a busy machine slows both alike). ``--profile N`` prints the
+N functions with the most own time in one one-thread epoch (cProfile).
 
 **Kernels** (``--kernels configs/s4nn_single.toml,...``; IF configs): the same ``gan_step`` with
 this kernel, with the kernel and backward pass of an earlier commit (today's code path before the
@@ -46,7 +46,7 @@ from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
 from training import gan as gan_mod  # noqa: E402
 from training.data import load_dataset, load_digits  # noqa: E402
-from training.networks import convolutional  # noqa: E402
+from training.networks import conv_geometries  # noqa: E402
 
 #: The last commit before the chunked kernel (issue 14): "today's code path" of the issue.
 REFERENCE = "9f64838"
@@ -127,11 +127,41 @@ def run_steps(cfg, data, n_steps, seed=1):
     return float(np.median(times)) if times else float("nan"), gan.g.weights + gan.d.weights
 
 
-# ------------------------------------------------------------------------ dense pair vs products
+# ------------------------------------------------------------------------ the pair vs its products
+def layer_products(geometries, size) -> list:
+    """Per layer of a ramp network, its three products (``linear``, ``adjoint``, ``weight_grad``
+    of :class:`training.exact.Layer` / :class:`~training.exact.ConvLayer`) as functions of the
+    batch ``n`` giving ``(rows, inner, cols, a transposed, b transposed)``.
+
+    A dense layer ``(n_in, n_out)``: ``x @ W``, ``g @ W.T``, ``x.T @ g``. A convolutional one
+    (:class:`models.ramp.ConvGeometry`, ``M = n h w`` kernel positions on its small side, ``K =
+    C_big k^2``): the strided convolution ``down`` is the im2col product ``(M, K) @ (K, C_small)``,
+    its adjoint ``up`` ``(M, C_small) @ (C_small, K)``, the kernel's gradient ``(C_small, M) @ (M,
+    K)``; a transposed layer (G) maps with ``up`` and sends errors back with ``down``.
+    """
+    out = []
+    for k, geo in enumerate(geometries):
+        a, b = size[k], size[k + 1]
+        if geo is None:
+            out.append({"linear": lambda n, a=a, b=b: (n, a, b, False, False),
+                        "adjoint": lambda n, a=a, b=b: (n, b, a, False, True),
+                        "weight_grad": lambda n, a=a, b=b: (a, n, b, True, False)})
+            continue
+        cs, cb, kk = geo.small[0], geo.big[0], geo.kernel ** 2
+        hw = geo.small[1] * geo.small[2]
+        down = lambda n, hw=hw, cs=cs, K=cb * kk: (n * hw, K, cs, False, False)  # noqa: E731
+        up = lambda n, hw=hw, cs=cs, K=cb * kk: (n * hw, cs, K, False, False)  # noqa: E731
+        grad = lambda n, hw=hw, cs=cs, K=cb * kk: (cs, n * hw, K, False, False)  # noqa: E731
+        out.append({"linear": up if geo.transposed else down, "adjoint": down if geo.transposed else up,
+                    "weight_grad": grad})
+    return out
+
+
 def step_matmuls(cfg) -> list[tuple[int, int, int, bool, bool]]:
     """Every matrix product of one ramp ``gan_step`` of ``cfg``, as ``(rows, inner, cols, a
     transposed, b transposed)``: the products of :mod:`training.exact` in the order the step
-    makes them (float32 operands; a transposed operand is a ``.T`` view, as there).
+    makes them (float32 operands; a transposed operand is a ``.T`` view, as there), dense and
+    convolutional layers alike (:func:`layer_products`).
 
     Per D step (``train.d_steps``): G forward on B fakes, D forward on B real + B fake, D's
     weight gradients and the errors between its layers, and the R1 penalty at the B real images
@@ -141,25 +171,27 @@ def step_matmuls(cfg) -> list[tuple[int, int, int, bool, bool]]:
     if cfg.neuron.model != "ramp":
         raise ValueError("step_matmuls lists the products of the ramp model's step (neuron.model = 'ramp')")
     size = gan_mod.Gan.sizes(cfg)
-    g, d, B = size["g"], size["d"], cfg.train.batch_size
+    g = layer_products(conv_geometries(cfg, "g"), size["g"])
+    d = layer_products(conv_geometries(cfg, "d"), size["d"])
+    B = cfg.train.batch_size
     out: list[tuple[int, int, int, bool, bool]] = []
 
-    def forward(s, n):  # exact.forward_trace: x @ W
-        out.extend((n, a, b, False, False) for a, b in zip(s[:-1], s[1:]))
+    def forward(net, n):  # exact.forward_trace
+        out.extend(layer["linear"](n) for layer in net)
 
-    def backward(s, n, weights=True, to_input=False):  # exact._backward: x.T @ g, g @ W.T
-        for k in range(len(s) - 2, -1, -1):
+    def backward(net, n, weights=True, to_input=False):  # exact._backward
+        for k in range(len(net) - 1, -1, -1):
             if weights:
-                out.append((s[k], n, s[k + 1], True, False))
+                out.append(net[k]["weight_grad"](n))
             if k > 0 or to_input:
-                out.append((n, s[k + 1], s[k], False, True))
+                out.append(net[k]["adjoint"](n))
 
-    def penalty(s, n):  # exact.input_gradient_penalty: back to the input, then p.T @ q, p @ W
-        backward(s, n, weights=False, to_input=True)
-        for k in range(len(s) - 1):
-            out.append((s[k], n, s[k + 1], True, False))
-            if k < len(s) - 2:
-                out.append((n, s[k], s[k + 1], False, False))
+    def penalty(net, n):  # exact.input_gradient_penalty: back to the input, then forwards
+        backward(net, n, weights=False, to_input=True)
+        for k in range(len(net)):
+            out.append(net[k]["weight_grad"](n))
+            if k < len(net) - 1:
+                out.append(net[k]["linear"](n))
 
     for _ in range(cfg.train.d_steps):
         forward(g, B)
@@ -201,7 +233,7 @@ def time_products(operands, steps: int, threads: int) -> tuple[float, float]:
 
 
 class Training:
-    """The dense pair's training as ``training.trainer.train_gan`` runs it (one generator for the
+    """A ramp pair's training as ``training.trainer.train_gan`` runs it (one generator for the
     initial weights and the steps, an epoch's order drawn from it), epoch after epoch."""
 
     def __init__(self, cfg, data, images: int):
@@ -227,7 +259,7 @@ class Training:
 
 
 def main_job_table(cfg, images: int, repeats: int, threads: list[int], top: int) -> None:
-    """Print the dense pair's training beside its products (module docstring), per thread count."""
+    """Print a ramp pair's training beside its products (module docstring), per thread count."""
     data = load_dataset(cfg.data)
     runs = {n: Training(cfg, data, images) for n in threads}
     steps = runs[threads[0]].steps
@@ -242,7 +274,8 @@ def main_job_table(cfg, images: int, repeats: int, threads: list[int], top: int)
             if r:
                 res[n].append((t_train, t_mm))
     sizes = gan_mod.Gan.sizes(cfg)
-    print(f"dense pair: G {'-'.join(map(str, sizes['g']))}, D {'-'.join(map(str, sizes['d']))}, batch "
+    kind = "conv" if any(x is not None for r in ("g", "d") for x in conv_geometries(cfg, r)) else "dense"
+    print(f"{kind} pair: G {'-'.join(map(str, sizes['g']))}, D {'-'.join(map(str, sizes['d']))}, batch "
           f"{cfg.train.batch_size}, R1 {cfg.ramp.r1}; an epoch = {steps} steps = {steps * per_step:,} images; "
           f"{len(operands)} products per step ({flops / 1e6:.0f} MFLOP); median of {repeats} epochs after a warm-up")
     print("| BLAS threads | training s / epoch | samples/s | products alone s / epoch | products GFLOP/s | "
@@ -295,7 +328,8 @@ def kernel_table(paths: list[str], steps: int, ref: str, brian_steps: int) -> No
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", help="a dense ramp config (default: the dense pair, configs/dense_single.toml)")
+    ap.add_argument("--config", help="a ramp config (default: the main job, configs/quick_single.toml; "
+                    "the dense pair: configs/dense_single.toml)")
     ap.add_argument("--images", type=int, help="images per timed epoch (default: the data set's)")
     ap.add_argument("--repeats", type=int, default=5, help="timed epochs per thread count")
     ap.add_argument("--threads", type=int, default=2, help="the thread count beside one (1: one only)")
@@ -307,11 +341,9 @@ def main():
     ap.add_argument("--reference", default=REFERENCE, help="git commit of the earlier kernel ('' skips it)")
     ap.add_argument("--brian-steps", type=int, default=1, help="steps of the Brian2 variant (0 skips it)")
     args = ap.parse_args()
-    cfg = (cm.load(args.config, cm.GanConfig) if args.config
-           else cm.override(cm.GanConfig(), cm.DENSE_RECIPE))
-    if convolutional(cfg):
-        ap.error("the matrix products counted here are those of dense layers: give a dense config "
-                 "(generator.conv = [], e.g. configs/dense_single.toml)")
+    cfg = cm.load(args.config, cm.GanConfig) if args.config else cm.GanConfig()
+    if cfg.neuron.model != "ramp":
+        ap.error("the training table times a ramp pair (neuron.model = 'ramp'); IF configs go to --kernels")
     print(f"{datetime.date.today()}, {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
     images = args.images or len(load_dataset(cfg.data).train_images)
     main_job_table(cfg, images, args.repeats, sorted({1, args.threads}), args.profile)

@@ -180,39 +180,57 @@ class ConvGeometry:
         return int(np.prod(self.in_shape)), int(np.prod(self.out_shape))
 
     # ---------------------------------------------------------------- the two maps, vectorised
+    # Every map is one BLAS product of the operands np.tensordot would build (the same matrices,
+    # the same orientation: the same sums, bit for bit); what is around the product works on
+    # channels-last images, where a kernel offset's slice is a contiguous run of channels.
     def _columns(self, big: np.ndarray) -> np.ndarray:
-        """im2col of big images (B, C_big, H, W): the view (B, C_big, h, w, k, k) of the padded
-        images under every kernel position (``sliding_window_view``, no copy)."""
+        """im2col of big images (B, C_big, H, W): ``(B h w, C_big k k)`` C-contiguous, row ``(b, i,
+        j)`` = the padded image under the kernel at position ``(i, j)``, columns in the kernel's
+        ``(c, dy, dx)`` order (a sliding window over the channels-last padded images, one copy)."""
         k, s, p = self.kernel, self.stride, self.pad
-        padded = np.pad(big, ((0, 0), (0, 0), (p, p), (p, p))) if p else big
-        view = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]
-        return view[:, :, :self.small[1], :self.small[2]]
+        B, C, H, W = big.shape
+        h, w = self.small[1], self.small[2]
+        padded = np.zeros((B, H + 2 * p, W + 2 * p, C), big.dtype)
+        padded[:, p:p + H, p:p + W, :] = big.transpose(0, 2, 3, 1)
+        view = sliding_window_view(padded, (k, k), axis=(1, 2))[:, ::s, ::s][:, :h, :w]  # (B, h, w, C, k, k)
+        return np.ascontiguousarray(view).reshape(B * h * w, C * k * k)
+
+    def _down_columns(self, cols: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+        """:meth:`down` from the im2col matrix (:meth:`_columns`) of its input."""
+        cs, (_, h, w) = kernel.shape[0], self.small
+        out = cols @ np.ascontiguousarray(kernel.reshape(cs, -1).T)  # (B h w, C_small)
+        return np.ascontiguousarray(out.reshape(-1, h, w, cs).transpose(0, 3, 1, 2))
 
     def down(self, big: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """The strided convolution (B, C_big, H, W) -> (B, C_small, h, w): one tensordot."""
-        out = np.tensordot(self._columns(big), kernel, axes=([1, 4, 5], [1, 2, 3]))  # (B, h, w, C_small)
-        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+        """The strided convolution (B, C_big, H, W) -> (B, C_small, h, w): one product."""
+        return self._down_columns(self._columns(big), kernel)
 
     def up(self, small: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-        """Its adjoint (B, C_small, h, w) -> (B, C_big, H, W): one tensordot gives every input's
+        """Its adjoint (B, C_small, h, w) -> (B, C_big, H, W): one product gives every input's
         contribution under every kernel offset, ``(B, h, w, C_big, k, k)``; col2im adds them into
-        the padded big image, one strided slice per kernel offset (``k^2`` vectorised adds, a
-        fixed order)."""
-        B, _, h, w = small.shape
+        the padded channels-last big image, one strided slice per kernel offset (``k^2``
+        vectorised adds in a fixed order)."""
+        B, cs, h, w = small.shape
         (C, H, W), k, s, p = self.big, self.kernel, self.stride, self.pad
-        cols = np.tensordot(small.transpose(0, 2, 3, 1), kernel, axes=([3], [0]))  # (B, h, w, C, k, k)
-        cols = cols.transpose(0, 3, 4, 5, 1, 2)  # (B, C, k, k, h, w)
-        out = np.zeros((B, C, max(H + 2 * p, (h - 1) * s + k), max(W + 2 * p, (w - 1) * s + k)),
+        rows = np.ascontiguousarray(small.transpose(0, 2, 3, 1)).reshape(B * h * w, cs)
+        cols = (rows @ kernel.reshape(cs, -1)).reshape(B, h, w, C, k, k)
+        out = np.zeros((B, max(H + 2 * p, (h - 1) * s + k), max(W + 2 * p, (w - 1) * s + k), C),
                        np.result_type(small, kernel))
         for dy in range(k):
             for dx in range(k):
-                out[:, :, dy:dy + (h - 1) * s + 1:s, dx:dx + (w - 1) * s + 1:s] += cols[:, :, dy, dx]
-        return np.ascontiguousarray(out[:, :, p:p + H, p:p + W])
+                out[:, dy:dy + (h - 1) * s + 1:s, dx:dx + (w - 1) * s + 1:s, :] += cols[..., dy, dx]
+        return np.ascontiguousarray(out[:, p:p + H, p:p + W, :].transpose(0, 3, 1, 2))
+
+    def _kernel_grad_columns(self, cols: np.ndarray, small: np.ndarray) -> np.ndarray:
+        """:meth:`kernel_grad` from the im2col matrix (:meth:`_columns`) of ``big``."""
+        cs = small.shape[1]
+        rows = np.ascontiguousarray(small.transpose(1, 0, 2, 3)).reshape(cs, -1)  # (C_small, B h w)
+        return (rows @ cols).reshape(self.kernel_shape)
 
     def kernel_grad(self, big: np.ndarray, small: np.ndarray) -> np.ndarray:
         """``sum_{b,i,j} small[b, o, i, j] big_padded[b, c, i s + dy, j s + dx]`` (C_small, C_big, k, k):
-        the derivative of ``<small, down(big, K)>`` by ``K`` (one tensordot)."""
-        return np.tensordot(small, self._columns(big), axes=([0, 2, 3], [0, 2, 3]))
+        the derivative of ``<small, down(big, K)>`` by ``K`` (one product)."""
+        return self._kernel_grad_columns(self._columns(big), small)
 
     # ---------------------------------------------------------------- the layer's view
     def _images(self, x: np.ndarray, shape) -> np.ndarray:
@@ -235,6 +253,15 @@ class ConvGeometry:
         share a weight): inputs (B, n_in), output errors (B, n_out) -> kernel shape."""
         x_img, g_img = self._images(x, self.in_shape), self._images(g, self.out_shape)
         return self.kernel_grad(g_img, x_img) if self.transposed else self.kernel_grad(x_img, g_img)
+
+    def weight_grad_and_adjoint(self, x: np.ndarray, g: np.ndarray, kernel: np.ndarray):
+        """``(weight_grad(x, g), adjoint(g, kernel))`` with one im2col of ``g`` for a transposed
+        layer, whose two maps both read it (the same bits as the two calls)."""
+        if not self.transposed:
+            return self.weight_grad(x, g), self.adjoint(g, kernel)
+        cols = self._columns(self._images(g, self.out_shape))
+        grad = self._kernel_grad_columns(cols, self._images(x, self.in_shape))
+        return grad, self._down_columns(cols, kernel).reshape(len(g), -1)
 
     # ---------------------------------------------------------------- synapses
     def index_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -100,6 +100,45 @@ def test_conv_layer_is_the_dense_layer_of_its_matrix(spec, transposed, rng):
     np.testing.assert_array_equal(rc[1][0], rd[1][0])
 
 
+def _tensordot_maps(geo, big, small, kernel):
+    """The three maps as plain NumPy expressions (NCHW, np.tensordot, col2im in NCHW), the
+    reference of the channels-last implementation."""
+    (C, H, W), k, s, p = geo.big, geo.kernel, geo.stride, geo.pad
+    h, w = geo.small[1:]
+    padded = np.pad(big, ((0, 0), (0, 0), (p, p), (p, p)))
+    columns = np.lib.stride_tricks.sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s][:, :, :h, :w]
+    down = np.tensordot(columns, kernel, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2)
+    cols = np.tensordot(small.transpose(0, 2, 3, 1), kernel, axes=([3], [0])).transpose(0, 3, 4, 5, 1, 2)
+    out = np.zeros((len(small), C, max(H + 2 * p, (h - 1) * s + k), max(W + 2 * p, (w - 1) * s + k)), small.dtype)
+    for dy in range(k):
+        for dx in range(k):
+            out[:, :, dy:dy + (h - 1) * s + 1:s, dx:dx + (w - 1) * s + 1:s] += cols[:, :, dy, dx]
+    grad = np.tensordot(small, columns, axes=([0, 2, 3], [0, 2, 3]))
+    return down, out[:, :, p:p + H, p:p + W], grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spec", [*GEOMETRIES, ((16, 14, 14), 32, 4, 2, 1), ((1, 28, 28), 16, 4, 2, 1)],
+                         ids=lambda s: f"{s[0]}-{s[1]}k{s[2]}s{s[3]}p{s[4]}")
+def test_maps_are_the_tensordot_expressions_bit_for_bit(spec, dtype, rng):
+    """On arbitrary (not dyadic) values the maps give the bits of the plain tensordot expressions,
+    the same products on the same operands (the main job's two G geometries included); the
+    backward step's shared im2col gives the bits of the two separate calls."""
+    geo = geometry(*spec, False)
+    kernel = rng.standard_normal(geo.kernel_shape).astype(dtype)
+    big = rng.standard_normal((5, *geo.big)).astype(dtype)
+    small = rng.standard_normal((5, *geo.small)).astype(dtype)
+    want = _tensordot_maps(geo, big, small, kernel)
+    for got, ref in zip((geo.down(big, kernel), geo.up(small, kernel), geo.kernel_grad(big, small)), want):
+        assert got.dtype == dtype and got.flags.c_contiguous and got.tobytes() == np.ascontiguousarray(ref).tobytes()
+    for transposed in (False, True):
+        g2 = geometry(*spec, transposed)
+        x = rng.standard_normal((5, g2.shape[0])).astype(dtype)
+        g = rng.standard_normal((5, g2.shape[1])).astype(dtype)
+        wg, adj = g2.weight_grad_and_adjoint(x, g, kernel)
+        assert wg.tobytes() == g2.weight_grad(x, g).tobytes() and adj.tobytes() == g2.adjoint(g, kernel).tobytes()
+
+
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
 def test_kernel_gradient_matches_finite_differences(transposed, rng):
     """The conv layer's exact gradient on the continuous map (float64, no quantisation)."""

@@ -75,6 +75,10 @@ class Layer:
         """``x^T g``, the weights' shape: inputs (batch, n_in), output errors (batch, n_out)."""
         return x.T @ g
 
+    def weight_grad_and_adjoint(self, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(weight_grad(x, g), adjoint(g))``: the two products of a backward step."""
+        return self.weight_grad(x, g), self.adjoint(g)
+
     def bias_grad(self, g: np.ndarray) -> np.ndarray:
         """``sum_batch g`` (n_out,)."""
         return g.sum(axis=0)
@@ -138,6 +142,11 @@ class ConvLayer:
 
     def weight_grad(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
         return self.geometry.weight_grad(x, g)
+
+    def weight_grad_and_adjoint(self, x: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(weight_grad(x, g), adjoint(g))``, the im2col of ``g`` built once where both read it
+        (:meth:`models.ramp.ConvGeometry.weight_grad_and_adjoint`)."""
+        return self.geometry.weight_grad_and_adjoint(x, g, self.w)
 
     def bias_grad(self, g: np.ndarray) -> np.ndarray:
         c, h, w = self.geometry.out_shape
@@ -284,11 +293,17 @@ def _backward(layers, trace, g, gate_output, input_grad, weight_grads, grads):
         if k < n - 1 or gate_output:
             g = g * _open(trace.pre[k], trace.t_max)
         layer = layers[k]
+        back = k > 0 or input_grad
         if weight_grads:
             x = (trace.inputs[k] if trace.inputs is not None
                  else trace.layer_input_earliness(k).astype(np.float32) - np.float32(layer.centre))
-            grads[k] = (layer.weight_grad(x, g), layer.bias_grad(g))
-        if k > 0 or input_grad:
+            gb = layer.bias_grad(g)
+            if back:
+                gw, g = layer.weight_grad_and_adjoint(x, g)
+            else:
+                gw = layer.weight_grad(x, g)
+            grads[k] = (gw, gb)
+        elif back:
             g = layer.adjoint(g)
     return (grads if weight_grads else None), (g if input_grad else None)
 
