@@ -168,7 +168,7 @@ def plot_grids(panels: Sequence[tuple[str, np.ndarray]], path: str, title: str =
         ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(name, fontsize=9)
-    _finish(fig, path, title, dpi=110, title_size=10)
+    _finish(fig, path, title, dpi=110, title_size=10, rect=(0, 0, 1, 0.95) if title else (0, 0, 1, 1))
 
 
 def plot_traces(t_ms: np.ndarray, traces: Sequence[np.ndarray], thresholds: Sequence[float],
