@@ -12,8 +12,9 @@ checkpoint and grid, with one BLAS thread (the default, bit-identical on every m
 epoch's matrix products alone: every product of a step (:func:`step_matmuls`: the same shapes,
 float32, the same transposed operands) on random operands, as many times as the epoch has steps,
 with the same thread count. ``ratio`` = training time / products time, the median of the per-repeat
-ratios (each measured back to back, so a busy machine slows both alike). ``--profile N`` prints the
-N functions with the most own time in one one-thread epoch (cProfile).
+ratios (each measured back to back, so a busy machine slows both alike). ``--numpy`` times the
+NumPy code instead of the compiled loops of :mod:`models.native` (the same results). ``--profile
+N`` prints the N functions with the most own time in one one-thread epoch (cProfile).
 
 **Kernels** (``--kernels configs/s4nn_single.toml,...``; IF configs): the same ``gan_step`` with
 this kernel, with the kernel and backward pass of an earlier commit (today's code path before the
@@ -23,11 +24,12 @@ rule; the script checks that all give identical weights after the same steps. Pr
 tables.
 
     python benchmarks/bench_train.py [--config CONFIG] [--images 4000] [--repeats 5]
-        [--threads 2] [--profile 0] [--kernels CONFIGS --steps 5 --reference 9f64838 --brian-steps 1]
+        [--threads 2] [--numpy] [--profile 0] [--kernels CONFIGS --steps 5 --reference 9f64838 --brian-steps 1]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import datetime
 import importlib.util
@@ -40,7 +42,7 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from models import brian  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
+from models import brian, native  # noqa: E402  (brian2 itself is imported by the Brian2 variant only)
 from models.kernel import blas_threads, layer_events, pinned_blas_threads  # noqa: E402
 from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
@@ -333,6 +335,8 @@ def main():
     ap.add_argument("--images", type=int, help="images per timed epoch (default: the data set's)")
     ap.add_argument("--repeats", type=int, default=5, help="timed epochs per thread count")
     ap.add_argument("--threads", type=int, default=2, help="the thread count beside one (1: one only)")
+    ap.add_argument("--numpy", action="store_true", help="time the NumPy code instead of the compiled "
+                    "loops of models/native.py (the same results; SPIKING_GAN_NATIVE=0 does the same)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="print the N functions with the "
                     "most own time in one one-thread epoch")
     ap.add_argument("--kernels", default="", help="IF configs of the kernel comparison, comma-separated "
@@ -346,7 +350,9 @@ def main():
         ap.error("the training table times a ramp pair (neuron.model = 'ramp'); IF configs go to --kernels")
     print(f"{datetime.date.today()}, {os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
     images = args.images or len(load_dataset(cfg.data).train_images)
-    main_job_table(cfg, images, args.repeats, sorted({1, args.threads}), args.profile)
+    with native.disabled() if args.numpy else contextlib.nullcontext():
+        print(f"compiled loops (models/native.py): {'used' if native.library() else 'not used: the NumPy code'}")
+        main_job_table(cfg, images, args.repeats, sorted({1, args.threads}), args.profile)
     if args.kernels:
         kernel_table(args.kernels.split(","), args.steps, args.reference, args.brian_steps)
     print(f"load average at the end {os.getloadavg()[0]:.1f}")

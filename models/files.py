@@ -37,6 +37,23 @@ class FileFormatError(SpikingGanError, ValueError):
     """A file is missing, damaged or not of the kind expected."""
 
 
+#: Environment variable that overrides the cache folder (tests point it into a temporary folder).
+CACHE_ENV = "SPIKING_GAN_CACHE"
+
+
+def cache_dir() -> str:
+    """Folder of the user's spiking-gan cache (not created here): the digit cache
+    (training/data.py) and the compiled loops (models/native.py).
+
+    ``$SPIKING_GAN_CACHE`` if set, else ``$XDG_CACHE_HOME/spiking-gan``, else
+    ``~/.cache/spiking-gan``.
+    """
+    if os.environ.get(CACHE_ENV):
+        return os.path.abspath(os.path.expanduser(os.environ[CACHE_ENV]))
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(base), "spiking-gan")
+
+
 def _umask() -> int:
     """The process's umask (read without changing it where the OS allows)."""
     try:

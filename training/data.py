@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.errors import SpikingGanError
+from models.files import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: re-exported, the tests set it)
 
 #: Seed of the fixed train/test split of the embedded digits.
 SPLIT_SEED = 0
@@ -49,23 +50,9 @@ class Dataset:
         return int(max(self.train_labels.max(), self.test_labels.max())) + 1
 
 
-#: Environment variable that overrides the cache folder (tests point it into a temporary folder).
-CACHE_ENV = "SPIKING_GAN_CACHE"
 #: Version of the digit cache's layout; a new layout gets a new file name.
 _CACHE_LAYOUT = 1
 _N_DIGITS = 5000
-
-
-def cache_dir() -> str:
-    """Folder of the user's spiking-gan cache (not created here).
-
-    ``$SPIKING_GAN_CACHE`` if set, else ``$XDG_CACHE_HOME/spiking-gan``, else
-    ``~/.cache/spiking-gan``.
-    """
-    if os.environ.get(CACHE_ENV):
-        return os.path.abspath(os.path.expanduser(os.environ[CACHE_ENV]))
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(os.path.abspath(base), "spiking-gan")
 
 
 def _digits_cache_path() -> str:

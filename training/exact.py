@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import ramp
+from models import native, ramp
 from models.kernel import pinned_blas_threads
 
 
@@ -377,13 +377,19 @@ class Adam:
         Float32 throughout, in this order: ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) (g g)``,
         ``p -= (step m) / (sqrt(v) + eps)`` with the bias corrections folded into ``step`` and
         ``eps``; two scratch arrays per parameter instead of one per operation (the same bits).
+        Float32 contiguous arrays go through the compiled loop :func:`models.native.adam` (the
+        same operations in one pass; the same bits).
         """
         self.t += 1
         c1 = 1.0 - beta1 ** self.t
         c2 = 1.0 - beta2 ** self.t
         step = np.float32(lr * np.sqrt(c2) / c1)
         eps_t = np.float32(eps * np.sqrt(c2))
+        consts = (np.float32(beta1), np.float32(1.0 - beta1), np.float32(beta2), np.float32(1.0 - beta2),
+                  step, eps_t)
         for p, g, m, v in zip(params, grads, self.m, self.v):
+            if native.adam(p, g, m, v, *consts):  # the compiled loop: the same operations, one pass
+                continue
             tmp = np.multiply(g, np.float32(1.0 - beta1))
             m *= np.float32(beta1)
             m += tmp
