@@ -47,8 +47,8 @@ single-pair: setup
 
 # The main job (configs/quick_single.toml: conv G, G's weight average, 360 epochs) with both D
 # losses on 3 seeds, against the three ANN references: figures/conv_pair/ and the seed-0 grids
-# figures/conv_pair_{ttfs,aggressive}.png. About 75 minutes on 2 cores (the tuned MLP's 600
-# epochs are a third of it).
+# figures/conv_pair_{ttfs,aggressive}.png. About 75 minutes on 2 idle cores; 2 h 14 min with other
+# jobs beside it (2026-12-04); the tuned MLP's 600 epochs are a third of it.
 conv-pair: setup
 	$(call compare_pair,configs/quick_single.toml,conv_pair)
 
