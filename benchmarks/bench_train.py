@@ -48,7 +48,7 @@ from training import backprop  # noqa: E402
 from training import config as cm  # noqa: E402
 from training import gan as gan_mod  # noqa: E402
 from training.data import load_dataset, load_digits  # noqa: E402
-from training.networks import conv_geometries  # noqa: E402
+from training.networks import conv_geometries, convolutional  # noqa: E402
 
 #: The last commit before the chunked kernel (issue 14): "today's code path" of the issue.
 REFERENCE = "9f64838"
@@ -276,7 +276,7 @@ def main_job_table(cfg, images: int, repeats: int, threads: list[int], top: int)
             if r:
                 res[n].append((t_train, t_mm))
     sizes = gan_mod.Gan.sizes(cfg)
-    kind = "conv" if any(x is not None for r in ("g", "d") for x in conv_geometries(cfg, r)) else "dense"
+    kind = "conv" if convolutional(cfg) else "dense"
     print(f"{kind} pair: G {'-'.join(map(str, sizes['g']))}, D {'-'.join(map(str, sizes['d']))}, batch "
           f"{cfg.train.batch_size}, R1 {cfg.ramp.r1}; an epoch = {steps} steps = {steps * per_step:,} images; "
           f"{len(operands)} products per step ({flops / 1e6:.0f} MFLOP); median of {repeats} epochs after a warm-up")

@@ -6,8 +6,8 @@ col2im of a transposed convolution and the im2col of a strided one
 (:class:`models.ramp.ConvGeometry`). Each does the same float32 operations in the same order per
 element, so the results are the same bits as NumPy's (``tests/test_native.py``); only the speed
 differs. The source is compiled once per machine with the C compiler Brian2's cython target needs
-already (``$CC``, else ``cc``; ``-O2 -ffp-contract=off``: no fused multiply-add, which would change
-the bits), into the user's cache folder (:func:`models.files.cache_dir`), atomically, so that
+already (``$CC``, else ``cc``; :data:`FLAGS`: ``-ffp-contract=off``, no fused multiply-add, which
+would change the bits), into the user's cache folder (:func:`models.files.cache_dir`), atomically, so that
 parallel workers never load half a library; it is loaded with :mod:`ctypes`.
 
 Where it cannot be built (no compiler) or ``SPIKING_GAN_NATIVE=0`` is set, :func:`library`
